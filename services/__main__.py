@@ -1,0 +1,67 @@
+"""The embedded default: every service in one process, on SQLite and the SQL event log.
+
+    python -m services          (what ``make run`` starts)
+
+Referrals, directory and matcher each get their own HTTP port, as in production, and
+their relays and consumers run as background threads. Everything is kept in one SQLite
+file under ``var/``, so stopping and starting again loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from shared.settings import Settings
+
+PORTS = {"referrals": 8001, "directory": 8002, "matcher": 8003}
+
+
+def build_apps(settings: Settings) -> dict:
+    from services.directory.app import create_app as directory_app
+    from services.matcher.app import create_app as matcher_app
+    from services.referrals.app import create_app as referrals_app
+
+    def for_service(name: str) -> Settings:
+        return settings.model_copy(
+            update={"port": PORTS[name], "load_demo_data": True, "instance_id": "embedded"}
+        )
+
+    # The directory loads the demo data, so it comes first; its events wait in its outbox.
+    return {
+        "directory": directory_app(for_service("directory")),
+        "matcher": matcher_app(for_service("matcher")),
+        "referrals": referrals_app(for_service("referrals")),
+    }
+
+
+async def serve_all(settings: Settings) -> None:
+    apps = build_apps(settings)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(app, host=settings.host, port=PORTS[name], log_level="warning")
+        )
+        for name, app in apps.items()
+    ]
+    base = f"http://{settings.host}"
+    print("\nSocial prescribing, embedded mode (SQLite + SQL event log):")
+    print(f"  Web pages:    {base}:{PORTS['referrals']}/   (sign in as gp, linkworker, group,")
+    print("                commissioner or admin; password: demo)")
+    for name, port in PORTS.items():
+        print(f"  {name:<10}    {base}:{port}/docs   metrics {base}:{port}/metrics")
+    print(f"  Database:     {settings.database_url}\n  Stop with Ctrl-C; data is kept.\n")
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if settings.bus != "sql":
+        raise SystemExit("embedded mode uses the SQL event log (SP_BUS=sql)")
+    asyncio.run(serve_all(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,403 @@
+"""The directory's HTTP API: groups keep their entries, everyone searches, commissioners
+see capacity and emerging needs.
+
+Every change to a service commits together with the ``ServiceUpserted`` or
+``ServiceWithdrawn`` event that tells the matcher about it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import func, or_, select, update
+
+from services.directory import store
+from services.directory.domain import (
+    CapacityRow,
+    NeedRow,
+    capacity_report,
+    places_free,
+    unmet_needs_report,
+    week_bounds,
+)
+from services.directory.handlers import publish_service
+from shared.auth import Principal, Role, principal_from_request, require
+from shared.events import ServiceWithdrawn
+from shared.web import Forbidden, NotFound
+
+router = APIRouter()
+Caller = Annotated[Principal, Depends(principal_from_request)]
+
+Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+Delivery = Literal["in_person", "phone", "online", "home"]
+Accessibility = Literal[
+    "wheelchair",
+    "step_free",
+    "hearing_loop",
+    "bsl",
+    "large_print",
+    "quiet_space",
+    "accessible_toilet",
+    "carers_free",
+]
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$", re.IGNORECASE)
+
+
+class OpeningTime(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weekday: Weekday
+    opens: str = Field(examples=["10:00"])
+    closes: str = Field(examples=["12:00"])
+
+    @model_validator(mode="after")
+    def _times(self) -> OpeningTime:
+        for name in ("opens", "closes"):
+            if not _TIME.match(getattr(self, name)):
+                raise ValueError(f"{name} must be HH:MM (24-hour)")
+        if self.closes <= self.opens:
+            raise ValueError("closes must be after opens")
+        return self
+
+
+class EligibilityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_age: int | None = Field(None, ge=16, le=120)
+    max_age: int | None = Field(None, ge=16, le=120)
+    genders: list[Literal["female", "male", "non-binary"]] | None = None
+    notes: str = Field("", max_length=1000)
+
+    @model_validator(mode="after")
+    def _ages(self) -> EligibilityIn:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError("min_age must not be above max_age")
+        return self
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str = Field("", max_length=300)
+    postcode: str | None = None
+    ward: str | None = None
+    lat: float | None = Field(None, ge=49.0, le=61.0)
+    lon: float | None = Field(None, ge=-9.0, le=2.5)
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str | None) -> str | None:
+        if value is not None and not _POSTCODE.match(value.strip()):
+            raise ValueError("not a UK postcode")
+        return value.strip().upper() if value else value
+
+
+class ServiceIn(BaseModel):
+    """A service as its group describes it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Tuesday Cuppa Club",
+                    "description": "A friendly drop-in for a cup of tea and a chat.",
+                    "categories": ["social connection", "older people"],
+                    "eligibility": {"min_age": 50},
+                    "location": {"address": "St John's Hall", "postcode": "DA14 6BT"},
+                    "delivery": ["in_person"],
+                    "schedule": "Tuesdays 10am-12pm",
+                    "regular_schedule": [{"weekday": "TU", "opens": "10:00", "closes": "12:00"}],
+                    "capacity_per_week": 20,
+                }
+            ]
+        },
+    )
+    name: str = Field(min_length=2, max_length=300)
+    description: str = Field("", max_length=5000)
+    categories: list[str] = Field(min_length=1, max_length=5)
+    keywords: list[str] = Field(default_factory=list, max_length=20)
+    eligibility: EligibilityIn = EligibilityIn()
+    location: LocationIn | None = None
+    delivery: list[Delivery] = Field(default_factory=lambda: ["in_person"], min_length=1)
+    schedule: str = Field("", max_length=500)
+    regular_schedule: list[OpeningTime] = Field(default_factory=list)
+    capacity_per_week: int | None = Field(None, ge=0, le=100_000)
+    languages: list[str] = Field(default_factory=lambda: ["English"])
+    accessibility: list[Accessibility] = Field(default_factory=list)
+    cost: str = Field("free", max_length=200)
+    referral_route: Literal["self", "link_worker", "either"] = "either"
+    status: Literal["active", "temporarily_closed"] = "active"
+
+
+class OrganisationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=2, max_length=300)
+    description: str = Field("", max_length=5000)
+    kind: Literal["voluntary", "faith", "sports", "community", "statutory", "social_enterprise"] = (
+        "voluntary"
+    )
+    website: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+def _can_edit(caller: Principal, organisation_id: str) -> None:
+    if caller.role is Role.ADMIN:
+        return
+    if caller.role is Role.GROUP_MEMBER and caller.organisation_id == organisation_id:
+        return
+    raise Forbidden("only members of this organisation can change its entries")
+
+
+def service_columns(body: ServiceIn) -> dict:
+    location = body.location or LocationIn()
+    return {
+        "name": body.name,
+        "description": body.description,
+        "categories": body.categories,
+        "keywords": body.keywords,
+        "min_age": body.eligibility.min_age,
+        "max_age": body.eligibility.max_age,
+        "genders": body.eligibility.genders,
+        "eligibility_notes": body.eligibility.notes,
+        "address": location.address or None,
+        "postcode": location.postcode,
+        "ward": location.ward,
+        "lat": location.lat,
+        "lon": location.lon,
+        "delivery": body.delivery,
+        "schedule": body.schedule,
+        "regular_schedule": [o.model_dump() for o in body.regular_schedule],
+        "capacity_per_week": body.capacity_per_week,
+        "languages": body.languages,
+        "accessibility": body.accessibility,
+        "cost": body.cost,
+        "referral_route": body.referral_route,
+        "status": body.status,
+    }
+
+
+def _service_out(session, row) -> dict:
+    monday, sunday = week_bounds(date.today())
+    taken = store.places_taken(session, row.id, monday, sunday)
+    org = store.get_organisation(session, row.organisation_id)
+    snap = store.snapshot(row, org.name if org else "", places_free(row.capacity_per_week, taken))
+    out = snap.model_dump(mode="json")
+    out["regular_schedule"] = row.regular_schedule
+    out["revision"] = row.revision
+    return out
+
+
+@router.get("/services", tags=["directory"])
+def search_services(
+    request: Request,
+    caller: Caller,
+    q: str | None = Query(None, max_length=200, description="Words in name or description"),
+    category: str | None = None,
+    ward: str | None = None,
+    organisation_id: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> list[dict]:
+    """Search the directory (any signed-in user: link workers pick services here)."""
+    s = store.services.c
+    query = select(store.services).where(s.withdrawn.is_(False))
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.where(
+            or_(func.lower(s.name).like(like), func.lower(s.description).like(like))
+        )
+    if ward:
+        query = query.where(s.ward == ward)
+    if organisation_id:
+        query = query.where(s.organisation_id == organisation_id)
+    with request.app.state.sessions() as session:
+        rows = session.execute(query.order_by(s.name)).all()
+        if category:
+            rows = [r for r in rows if category in r.categories]
+        return [_service_out(session, r) for r in rows[:limit]]
+
+
+@router.get("/services/{service_id}", tags=["directory"])
+def get_service(service_id: str, request: Request, caller: Caller) -> dict:
+    with request.app.state.sessions() as session:
+        row = store.get_service(session, service_id)
+        if row is None or row.withdrawn:
+            raise NotFound(f"no service {service_id!r}")
+        return _service_out(session, row)
+
+
+@router.get("/organisations", tags=["directory"])
+def list_organisations(request: Request, caller: Caller) -> list[dict]:
+    with request.app.state.sessions() as session:
+        rows = session.execute(select(store.organisations).order_by(store.organisations.c.name))
+        return [dict(r._mapping) for r in rows]
+
+
+@router.put("/organisations/{organisation_id}", tags=["directory"])
+def update_organisation(
+    organisation_id: str, body: OrganisationIn, request: Request, caller: Caller
+) -> dict:
+    _can_edit(caller, organisation_id)
+    with request.app.state.sessions.begin() as session:
+        if store.get_organisation(session, organisation_id) is None:
+            raise NotFound(f"no organisation {organisation_id!r}")
+        session.execute(
+            update(store.organisations)
+            .where(store.organisations.c.id == organisation_id)
+            .values(**body.model_dump(), updated_at=store.now())
+        )
+        ids = session.execute(
+            select(store.services.c.id).where(
+                store.services.c.organisation_id == organisation_id,
+                store.services.c.withdrawn.is_(False),
+            )
+        ).scalars()
+        for service_id in list(ids):  # their snapshots carry the organisation's name
+            publish_service(session, request.app.state.outbox, service_id, date.today())
+        return dict(store.get_organisation(session, organisation_id)._mapping)
+
+
+@router.post(
+    "/organisations/{organisation_id}/services",
+    status_code=status.HTTP_201_CREATED,
+    tags=["directory"],
+)
+def create_service(organisation_id: str, body: ServiceIn, request: Request, caller: Caller) -> dict:
+    _can_edit(caller, organisation_id)
+    slug = re.sub(r"[^a-z0-9]+", "-", body.name.lower()).strip("-")[:60]
+    with request.app.state.sessions.begin() as session:
+        if store.get_organisation(session, organisation_id) is None:
+            raise NotFound(f"no organisation {organisation_id!r}")
+        service_id = f"svc-{slug}"
+        n = 2
+        while store.get_service(session, service_id) is not None:
+            service_id, n = f"svc-{slug}-{n}", n + 1
+        session.execute(
+            store.services.insert().values(
+                id=service_id,
+                organisation_id=organisation_id,
+                revision=0,
+                last_confirmed=date.today(),
+                updated_at=store.now(),
+                **service_columns(body),
+            )
+        )
+        publish_service(session, request.app.state.outbox, service_id, date.today())
+        return _service_out(session, store.get_service(session, service_id))
+
+
+@router.put("/services/{service_id}", tags=["directory"])
+def update_service(service_id: str, body: ServiceIn, request: Request, caller: Caller) -> dict:
+    """Replace a service's entry; saving also confirms it is up to date."""
+    with request.app.state.sessions.begin() as session:
+        row = store.get_service(session, service_id)
+        if row is None or row.withdrawn:
+            raise NotFound(f"no service {service_id!r}")
+        _can_edit(caller, row.organisation_id)
+        session.execute(
+            update(store.services)
+            .where(store.services.c.id == service_id)
+            .values(**service_columns(body), last_confirmed=date.today())
+        )
+        publish_service(session, request.app.state.outbox, service_id, date.today())
+        return _service_out(session, store.get_service(session, service_id))
+
+
+@router.post("/services/{service_id}/confirm", tags=["directory"])
+def confirm_service(service_id: str, request: Request, caller: Caller) -> dict:
+    """The group says the entry is still right: it stops counting as stale."""
+    with request.app.state.sessions.begin() as session:
+        row = store.get_service(session, service_id)
+        if row is None or row.withdrawn:
+            raise NotFound(f"no service {service_id!r}")
+        _can_edit(caller, row.organisation_id)
+        session.execute(
+            update(store.services)
+            .where(store.services.c.id == service_id)
+            .values(last_confirmed=date.today())
+        )
+        publish_service(session, request.app.state.outbox, service_id, date.today())
+        return _service_out(session, store.get_service(session, service_id))
+
+
+@router.delete("/services/{service_id}", tags=["directory"])
+def withdraw_service(
+    service_id: str, request: Request, caller: Caller, reason: str = Query("", max_length=500)
+) -> dict:
+    with request.app.state.sessions.begin() as session:
+        row = store.get_service(session, service_id)
+        if row is None or row.withdrawn:
+            raise NotFound(f"no service {service_id!r}")
+        _can_edit(caller, row.organisation_id)
+        session.execute(
+            update(store.services)
+            .where(store.services.c.id == service_id)
+            .values(withdrawn=True, revision=row.revision + 1, updated_at=store.now())
+        )
+        request.app.state.outbox.add(
+            session,
+            ServiceWithdrawn(
+                revision=row.revision + 1,
+                service_id=service_id,
+                organisation_id=row.organisation_id,
+                reason=reason,
+            ),
+        )
+        return {"service_id": service_id, "withdrawn": True}
+
+
+def _report_reader(caller: Principal) -> None:
+    require(caller, Role.COMMISSIONER, Role.LINK_WORKER)
+
+
+@router.get("/reports/capacity", tags=["reports"])
+def capacity(request: Request, caller: Caller, week_of: date | None = None) -> dict:
+    """Demand against capacity this week, per service and per need category."""
+    _report_reader(caller)
+    monday, sunday = week_bounds(week_of or date.today())
+    threshold = request.app.state.settings.small_number_threshold
+    s, p = store.services.c, store.proposals_seen.c
+    with request.app.state.sessions() as session:
+        proposed = dict(
+            session.execute(
+                select(p.service_id, func.count())
+                .where(p.seen_on >= monday, p.seen_on <= sunday)
+                .group_by(p.service_id)
+            ).all()
+        )
+        orgs = dict(session.execute(select(store.organisations.c.id, store.organisations.c.name)))
+        rows = [
+            CapacityRow(
+                service_id=r.id,
+                name=r.name,
+                organisation=orgs.get(r.organisation_id, ""),
+                categories=tuple(r.categories),
+                ward=r.ward,
+                capacity_per_week=r.capacity_per_week,
+                proposed=proposed.get(r.id, 0),
+                taken=store.places_taken(session, r.id, monday, sunday),
+            )
+            for r in session.execute(select(store.services).where(s.withdrawn.is_(False)))
+        ]
+    report = capacity_report(rows, threshold)
+    return {"week": {"from": monday, "to": sunday}, "suppression_threshold": threshold, **report}
+
+
+@router.get("/reports/unmet-needs", tags=["reports"])
+def unmet_needs(
+    request: Request,
+    caller: Caller,
+    since: date | None = None,
+) -> dict:
+    """Needs that found no good match: where community capacity must grow."""
+    _report_reader(caller)
+    n = store.needs_seen.c
+    query = select(n.concept, n.phrase, n.ward, n.met)
+    if since:
+        query = query.where(n.seen_on >= since)
+    with request.app.state.sessions() as session:
+        rows = [NeedRow(r.concept, r.phrase, r.ward, r.met) for r in session.execute(query)]
+    return unmet_needs_report(rows, request.app.state.settings.small_number_threshold)

@@ -1,0 +1,41 @@
+"""The directory service's composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.directory import store
+from services.directory.api import router
+from services.directory.demo import load_demo_if_empty
+from services.directory.handlers import Handlers
+from shared.events import MATCHES_TOPIC, REFERRALS_TOPIC
+from shared.runtime import build_runtime
+from shared.settings import Settings
+from shared.web import add_common
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
+    runtime.add_consumer(
+        "directory",
+        [REFERRALS_TOPIC, MATCHES_TOPIC],
+        Handlers(runtime.outbox).by_type,
+        store.processed_events,
+    )
+    if settings.load_demo_data:
+        load_demo_if_empty(runtime.sessions, runtime.outbox)
+    app = FastAPI(
+        title="Community directory",
+        description="Voluntary, faith and sports groups' services, their capacity, and "
+        "reports of demand and emerging needs.",
+        version="1.0.0",
+    )
+    add_common(app, store.SERVICE)
+    app.include_router(router)
+    runtime.attach(app)
+    return app

@@ -1,0 +1,187 @@
+"""The directory's tables and the queries it needs.
+
+Organisations and their services (the community directory), the capacity ledger of
+connections made to each service, and what the matcher told us about demand: which need
+categories were asked for where, and which needs found no good match.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from shared.bus.outbox import outbox_table, processed_events_table
+from shared.events import Eligibility, Place, ServiceSnapshot
+
+SERVICE = "directory"
+metadata = MetaData()
+
+organisations = Table(
+    "directory_organisations",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("kind", String(40), nullable=False, default="voluntary"),
+    Column("website", String(300)),
+    Column("email", String(300)),
+    Column("phone", String(60)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+services = Table(
+    "directory_services",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("organisation_id", ForeignKey("directory_organisations.id"), nullable=False, index=True),
+    Column("name", String(300), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("categories", JSON, nullable=False),
+    Column("keywords", JSON, nullable=False),
+    Column("min_age", Integer),
+    Column("max_age", Integer),
+    Column("genders", JSON),
+    Column("eligibility_notes", Text, nullable=False, default=""),
+    Column("address", String(300)),
+    Column("postcode", String(12)),
+    Column("ward", String(100), index=True),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("delivery", JSON, nullable=False),
+    Column("schedule", Text, nullable=False, default=""),
+    Column("regular_schedule", JSON, nullable=False),
+    Column("capacity_per_week", Integer),
+    Column("languages", JSON, nullable=False),
+    Column("accessibility", JSON, nullable=False),
+    Column("cost", String(200), nullable=False, default=""),
+    Column("referral_route", String(20), nullable=False, default="either"),
+    Column("status", String(30), nullable=False, default="active"),
+    Column("last_confirmed", Date),
+    Column("withdrawn", Boolean, nullable=False, default=False),
+    Column("revision", Integer, nullable=False, default=1),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The capacity ledger: one row per connection a link worker made to a service.
+connections = Table(
+    "directory_connections",
+    metadata,
+    Column("connection_id", String(64), primary_key=True),
+    Column("referral_id", String(64), nullable=False, index=True),
+    Column("service_id", String(100), nullable=False, index=True),
+    Column("mode", String(20), nullable=False),
+    Column("ward", String(100)),
+    Column("confirmed_on", Date, nullable=False, index=True),
+    Column("outcome", String(30)),
+    Column("outcome_on", Date),
+)
+
+# Demand as the matcher saw it: one row per need found in a referral.
+needs_seen = Table(
+    "directory_needs_seen",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("referral_id", String(64), nullable=False, index=True),
+    Column("concept", String(100), nullable=False),
+    Column("phrase", String(300), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("ward", String(100)),
+    Column("met", Boolean, nullable=False),
+    Column("seen_on", Date, nullable=False, index=True),
+)
+
+# Which services were proposed for which referral (the latest proposal replaces older).
+proposals_seen = Table(
+    "directory_proposals_seen",
+    metadata,
+    Column("referral_id", String(64), primary_key=True),
+    Column("service_id", String(100), primary_key=True),
+    Column("waiting_list", Boolean, nullable=False),
+    Column("seen_on", Date, nullable=False, index=True),
+)
+
+outbox = outbox_table(metadata, SERVICE)
+processed_events = processed_events_table(metadata, SERVICE)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_service(session: Session, service_id: str):
+    return session.execute(select(services).where(services.c.id == service_id)).first()
+
+
+def get_organisation(session: Session, organisation_id: str):
+    return session.execute(
+        select(organisations).where(organisations.c.id == organisation_id)
+    ).first()
+
+
+def places_taken(session: Session, service_id: str, week_start: date, week_end: date) -> int:
+    """Connections confirmed this week that still hold a place."""
+    c = connections.c
+    return session.execute(
+        select(func.count()).where(
+            c.service_id == service_id,
+            c.confirmed_on >= week_start,
+            c.confirmed_on <= week_end,
+            c.outcome.is_(None) | c.outcome.not_in(("no_capacity", "declined_by_patient")),
+        )
+    ).scalar_one()
+
+
+def snapshot(row, organisation_name: str, places_free: int | None) -> ServiceSnapshot:
+    """The event form of a service row: what the matcher's replica keeps."""
+    location = None
+    if row.address or row.postcode or row.lat is not None:
+        location = Place(
+            address=row.address or "",
+            postcode=row.postcode,
+            ward=row.ward,
+            lat=row.lat,
+            lon=row.lon,
+        )
+    return ServiceSnapshot(
+        id=row.id,
+        organisation_id=row.organisation_id,
+        organisation_name=organisation_name,
+        name=row.name,
+        description=row.description,
+        categories=tuple(row.categories),
+        keywords=tuple(row.keywords),
+        eligibility=Eligibility(
+            min_age=row.min_age,
+            max_age=row.max_age,
+            genders=tuple(row.genders) if row.genders else None,
+            notes=row.eligibility_notes,
+        ),
+        location=location,
+        delivery=tuple(row.delivery),
+        schedule=row.schedule,
+        languages=tuple(row.languages),
+        accessibility=tuple(row.accessibility),
+        cost=row.cost,
+        referral_route=row.referral_route,
+        capacity_per_week=row.capacity_per_week,
+        places_free=places_free,
+        status=row.status,
+        last_confirmed=row.last_confirmed,
+    )

@@ -1,0 +1,49 @@
+"""The matcher service's composition root: replica consumer, proposal consumer, and a
+small HTTP surface for health, metrics and the replica's state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+
+from services.matcher import store
+from services.matcher.handlers import ProposalHandlers
+from services.matcher.replica import LiveIndex, ReplicaHandlers
+from shared.events import DIRECTORY_TOPIC, REFERRALS_TOPIC
+from shared.runtime import build_runtime
+from shared.settings import Settings
+from shared.web import add_common
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
+    live = LiveIndex()
+    runtime.add_consumer(
+        "matcher-replica", [DIRECTORY_TOPIC], ReplicaHandlers().by_type, store.processed_events
+    )
+    runtime.add_consumer(
+        "matcher",
+        [REFERRALS_TOPIC],
+        ProposalHandlers(live, runtime.outbox).by_type,
+        store.processed_events,
+    )
+    app = FastAPI(
+        title="Matcher",
+        description="Ranks directory services against a referral's needs.",
+        version="1.0.0",
+    )
+    add_common(app, store.SERVICE)
+    app.state.live_index = live
+
+    @app.get("/replica", tags=["matcher"])
+    def replica(request: Request) -> dict:
+        with request.app.state.sessions() as session:
+            live.refresh(session)
+        return {"services": len(live.index)}
+
+    runtime.attach(app)
+    return app

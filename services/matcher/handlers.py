@@ -1,0 +1,142 @@
+"""How the matcher reacts to referral events: rank, record, propose.
+
+Runs inside the consumer's transaction: the proposal record, the ``MatchesProposed``
+event in the outbox and the processed-event mark commit together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from services.matcher import store
+from services.matcher.ranking import MatchRequest, RankResult
+from services.matcher.replica import LiveIndex
+from shared.bus.outbox import Outbox
+from shared.events import (
+    Envelope,
+    MatchConfirmed,
+    MatchDeclined,
+    MatchesProposed,
+    NeedFound,
+    ProposedMatch,
+    ReferralProfile,
+    ReferralSubmitted,
+    ReferralUpdated,
+)
+
+__all__ = ["ProposalHandlers", "request_from_profile"]
+
+TOP = 5
+
+
+def request_from_profile(referral_id: str, profile: ReferralProfile, today: date) -> MatchRequest:
+    return MatchRequest(
+        referral_id=referral_id,
+        needs_text=profile.needs_text,
+        age=profile.age,
+        gender=profile.gender,
+        ward=profile.ward,
+        lat=profile.lat,
+        lon=profile.lon,
+        languages=profile.languages,
+        accessibility_needs=profile.accessibility_needs,
+        need_categories=profile.need_categories,
+        delivery_modes=profile.delivery_modes,
+        today=today,
+    )
+
+
+def proposal_event(
+    referral_id: str, in_reply_to, result: RankResult, ward: str | None, size: int
+) -> MatchesProposed:
+    return MatchesProposed(
+        referral_id=referral_id,
+        in_reply_to=in_reply_to,
+        proposals=tuple(
+            ProposedMatch(
+                service_id=p.service_id,
+                service_name=p.service_name,
+                score=round(max(p.score, 0.0), 4),
+                need=p.need,
+                concept=p.concept,
+                reasons=p.reasons,
+                waiting_list=p.waiting_list,
+                distance_km=None if p.distance_km is None else round(p.distance_km, 1),
+            )
+            for p in result.proposals
+        ),
+        needs=tuple(
+            NeedFound(phrase=n.phrase, concept=n.concept, categories=n.categories)
+            for n in result.needs
+        ),
+        unmet_needs=result.unmet_needs,
+        ward=ward,
+        directory_size=size,
+    )
+
+
+class ProposalHandlers:
+    def __init__(self, live: LiveIndex, outbox: Outbox, today=date.today) -> None:
+        self.live = live
+        self.outbox = outbox
+        self.today = today
+        self.by_type = {
+            "ReferralSubmitted": self.referral_changed,
+            "ReferralUpdated": self.referral_changed,
+            "MatchConfirmed": self.match_confirmed,
+            "MatchDeclined": self.match_declined,
+        }
+
+    def referral_changed(
+        self, session: Session, event: ReferralSubmitted | ReferralUpdated, env: Envelope
+    ) -> None:
+        self.live.refresh(session)
+        request = request_from_profile(event.referral_id, event.profile, self.today())
+        result = self.live.index.rank(request, top=TOP)
+        proposed = proposal_event(
+            event.referral_id, env.event_id, result, event.profile.ward, len(self.live.index)
+        )
+        session.execute(
+            delete(store.proposals).where(store.proposals.c.referral_id == event.referral_id)
+        )
+        session.execute(
+            store.proposals.insert().values(
+                referral_id=event.referral_id,
+                profile=event.profile.model_dump(mode="json"),
+                proposals=[p.model_dump(mode="json") for p in proposed.proposals],
+                unmet_needs=list(proposed.unmet_needs),
+                proposed_at=datetime.now(UTC),
+            )
+        )
+        self.outbox.add(session, proposed)
+
+    def match_confirmed(self, session: Session, event: MatchConfirmed, _env: Envelope) -> None:
+        session.execute(
+            store.decisions.insert().values(
+                referral_id=event.referral_id,
+                service_id=event.service_id,
+                decision="confirmed",
+                was_proposed=event.was_proposed,
+                reason="",
+                decided_at=datetime.now(UTC),
+            )
+        )
+
+    def match_declined(self, session: Session, event: MatchDeclined, _env: Envelope) -> None:
+        session.execute(
+            store.decisions.insert(),
+            [
+                {
+                    "referral_id": event.referral_id,
+                    "service_id": service_id,
+                    "decision": "declined",
+                    "was_proposed": True,
+                    "reason": event.reason,
+                    "decided_at": datetime.now(UTC),
+                }
+                for service_id in event.service_ids
+            ],
+        )

@@ -1,0 +1,101 @@
+"""The matcher's local replica of the directory: a table fed by directory events, and
+the in-memory index each matcher process keeps in step with it.
+
+The matcher never calls the directory. One consumer group writes snapshots to the
+replica table (idempotently, newest revision wins); every process then applies the
+change log to its own ``MatchIndex`` before ranking, so scaled-out matchers share one
+replica without each re-reading the topic.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.matcher import store
+from services.matcher.ranking import MatchIndex, ServiceRecord, service_from_directory
+from shared.events import Envelope, ServiceSnapshot, ServiceUpserted, ServiceWithdrawn
+
+__all__ = ["LiveIndex", "ReplicaHandlers", "record_from_snapshot"]
+
+
+def record_from_snapshot(snapshot: ServiceSnapshot) -> ServiceRecord:
+    data = snapshot.model_dump(mode="json")
+    return service_from_directory(data, {"name": snapshot.organisation_name})
+
+
+class ReplicaHandlers:
+    """Directory events -> replica table rows."""
+
+    def __init__(self) -> None:
+        self.by_type = {"ServiceUpserted": self.upserted, "ServiceWithdrawn": self.withdrawn}
+
+    def _current_revision(self, session: Session, service_id: str) -> int:
+        row = session.execute(
+            select(store.replica_services.c.revision).where(
+                store.replica_services.c.service_id == service_id
+            )
+        ).first()
+        return row.revision if row else 0
+
+    def _write(self, session: Session, service_id: str, revision: int, values: dict) -> None:
+        current = self._current_revision(session, service_id)
+        if revision <= current:
+            return  # an older or repeated state: the replica already has newer
+        table = store.replica_services
+        if current:
+            session.execute(
+                table.update()
+                .where(table.c.service_id == service_id)
+                .values(revision=revision, **values)
+            )
+        else:
+            session.execute(
+                table.insert().values(service_id=service_id, revision=revision, **values)
+            )
+        session.execute(store.replica_changes.insert().values(service_id=service_id))
+
+    def upserted(self, session: Session, event: ServiceUpserted, _env: Envelope) -> None:
+        snapshot = event.service.model_dump(mode="json")
+        self._write(
+            session, event.service.id, event.revision, {"snapshot": snapshot, "withdrawn": False}
+        )
+
+    def withdrawn(self, session: Session, event: ServiceWithdrawn, _env: Envelope) -> None:
+        self._write(
+            session, event.service_id, event.revision, {"snapshot": None, "withdrawn": True}
+        )
+
+
+class LiveIndex:
+    """A ``MatchIndex`` kept up to date from the replica change log."""
+
+    def __init__(self, index: MatchIndex | None = None) -> None:
+        self.index = index or MatchIndex()
+        self._seen = 0
+        self._lock = threading.Lock()
+
+    def refresh(self, session: Session) -> int:
+        """Apply replica changes since the last refresh; returns how many services changed."""
+        with self._lock:
+            changed = session.execute(
+                select(store.replica_changes.c.seq, store.replica_changes.c.service_id)
+                .where(store.replica_changes.c.seq > self._seen)
+                .order_by(store.replica_changes.c.seq)
+            ).all()
+            if not changed:
+                return 0
+            ids = {service_id for _, service_id in changed}
+            rows = session.execute(
+                select(store.replica_services).where(store.replica_services.c.service_id.in_(ids))
+            ).all()
+            for row in rows:
+                if row.withdrawn or row.snapshot is None:
+                    self.index.remove(row.service_id)
+                else:
+                    snapshot = ServiceSnapshot.model_validate(row.snapshot)
+                    self.index.upsert(record_from_snapshot(snapshot))
+            self._seen = changed[-1].seq
+            return len(ids)

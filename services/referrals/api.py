@@ -1,0 +1,618 @@
+"""The referrals HTTP API: GP practices refer, link workers connect people to groups.
+
+Every route: parse, authorise, apply the domain rule, then commit the state change and
+its event together. Every read of a referral by a person is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services.referrals import store
+from services.referrals.domain import (
+    Action,
+    IllegalTransition,
+    Status,
+    age_on,
+    coarse,
+    is_valid_nhs_number,
+    normalise_postcode,
+    postcode_district,
+    transition,
+)
+from services.referrals.places import Places
+from shared.auth import Principal, Role, principal_from_request, require, verify_password
+from shared.events import (
+    MatchConfirmed,
+    MatchDeclined,
+    ReferralClosed,
+    ReferralOutcomeRecorded,
+    ReferralProfile,
+    ReferralSubmitted,
+    ReferralUpdated,
+)
+from shared.web import Conflict, DomainError, NotFound, Unprocessable
+
+router = APIRouter()
+Caller = Annotated[Principal, Depends(principal_from_request)]
+Gender = Literal["female", "male", "non-binary"]
+DEFAULT_TEAM = "community-connect"
+
+
+class ReferralIn(BaseModel):
+    """A referral as GP practice staff send it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "given_name": "Margaret",
+                    "family_name": "Okafor",
+                    "nhs_number": "9434765919",
+                    "birth_date": "1948-03-02",
+                    "gender": "female",
+                    "postcode": "DA5 1GP",
+                    "phone": "020 7946 0018",
+                    "preferred_contact": "phone",
+                    "languages": ["English"],
+                    "accessibility_needs": ["step_free"],
+                    "needs": "lonley since husband d. in March, likes gardening",
+                    "need_categories": ["social connection", "bereavement"],
+                    "urgency": "routine",
+                    "consent_to_refer": True,
+                    "consent_to_share": True,
+                }
+            ]
+        },
+    )
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    nhs_number: str = Field(description="10 digits with a valid Modulus 11 check digit")
+    birth_date: date
+    gender: Gender | None = None
+    postcode: str
+    phone: str | None = Field(None, max_length=40)
+    email: EmailStr | None = None
+    preferred_contact: Literal["phone", "email", "letter", "text"] = "phone"
+    languages: list[str] = Field(default_factory=lambda: ["English"], max_length=10)
+    accessibility_needs: list[str] = Field(default_factory=list, max_length=10)
+    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] = Field(
+        default_factory=list, description="What the person can take part in; empty = any"
+    )
+    needs: str = Field(min_length=3, max_length=4000, description="In the referrer's words")
+    need_categories: list[str] = Field(default_factory=list, max_length=10)
+    urgency: Literal["routine", "soon", "urgent"] = "routine"
+    consent_to_refer: bool = Field(description="The person agreed to this referral")
+    consent_to_share: bool = Field(
+        False, description="The person agreed their contact details go to the chosen group"
+    )
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _nhs_number(cls, value: str) -> str:
+        digits = value.replace(" ", "").replace("-", "")
+        if not is_valid_nhs_number(digits):
+            raise ValueError("not a valid NHS number (10 digits, Modulus 11 check digit)")
+        return digits
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str) -> str:
+        normal = normalise_postcode(value)
+        if normal is None:
+            raise ValueError("not a UK postcode")
+        return normal
+
+    @field_validator("birth_date")
+    @classmethod
+    def _adult(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("is in the future")
+        if age_on(value, date.today()) < 18:
+            raise ValueError("social prescribing here is for adults: the person must be 18+")
+        return value
+
+    @model_validator(mode="after")
+    def _consent_and_contact(self) -> ReferralIn:
+        if not self.consent_to_refer:
+            raise ValueError(
+                "consent_to_refer: the person's recorded consent is required to refer them"
+            )
+        if self.preferred_contact in ("phone", "text") and not self.phone:
+            raise ValueError("phone: needed when the preferred contact is phone or text")
+        if self.preferred_contact == "email" and not self.email:
+            raise ValueError("email: needed when the preferred contact is email")
+        return self
+
+
+class NeedsEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    needs: str | None = Field(None, min_length=3, max_length=4000)
+    need_categories: list[str] | None = None
+    languages: list[str] | None = None
+    accessibility_needs: list[str] | None = None
+    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] | None = None
+    urgency: Literal["routine", "soon", "urgent"] | None = None
+
+
+class ConnectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_id: str = Field(min_length=1, max_length=100)
+    service_name: str | None = Field(None, max_length=300, description="When not proposed")
+    mode: Literal["signposting", "referral"] = Field(
+        description="signposting: information given; referral: the group is asked to take them on"
+    )
+
+
+class DeclineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_ids: list[str] | None = Field(None, description="Omit to decline all proposals")
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal[
+        "attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"
+    ]
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _profile(row) -> ReferralProfile:
+    return ReferralProfile(
+        age=age_on(row.birth_date, date.today()),
+        gender=row.gender,
+        ward=row.ward,
+        postcode_district=postcode_district(row.postcode),
+        lat=coarse(row.lat),
+        lon=coarse(row.lon),
+        languages=tuple(row.languages),
+        accessibility_needs=tuple(row.accessibility_needs),
+        delivery_modes=tuple(row.delivery_modes),
+        needs_text=row.needs_text,
+        need_categories=tuple(row.need_categories),
+        urgency=row.urgency,
+    )
+
+
+def _visible(caller: Principal, row) -> bool:
+    if caller.role is Role.ADMIN:
+        return True
+    if caller.role is Role.PRACTICE_STAFF:
+        return caller.practice_ods is not None and caller.practice_ods == row.practice_ods
+    if caller.role is Role.LINK_WORKER:
+        return caller.team is not None and caller.team == row.team
+    return False
+
+
+def _load(session: Session, caller: Principal, referral_id: str, *, lock: bool = False):
+    """The referral if the caller may see it; 404 otherwise (its existence is private)."""
+    query = select(store.referrals).where(store.referrals.c.id == referral_id)
+    row = session.execute(query.with_for_update() if lock else query).first()
+    if row is None or not _visible(caller, row):
+        raise NotFound(f"no referral {referral_id!r} that you can see")
+    return row
+
+
+def _audit(session: Session, caller: Principal, referral_id: str, action: str, purpose: str):
+    session.execute(
+        store.audit_log.insert().values(
+            at=store.now(),
+            user_id=caller.user_id,
+            role=caller.role,
+            referral_id=referral_id,
+            action=action,
+            purpose=purpose,
+        )
+    )
+
+
+def _move(session: Session, caller: Principal, row, action: Action) -> Status:
+    try:
+        new = transition(Status(row.status), action)
+    except IllegalTransition as exc:
+        raise Conflict(str(exc), allowed=[a.value for a in exc.allowed]) from exc
+    if new != row.status:
+        session.execute(
+            update(store.referrals)
+            .where(store.referrals.c.id == row.id)
+            .values(status=new, updated_at=store.now())
+        )
+        session.execute(
+            store.status_history.insert().values(
+                referral_id=row.id,
+                from_status=row.status,
+                to_status=new,
+                action=action,
+                by=caller.user_id,
+                at=store.now(),
+            )
+        )
+    return new
+
+
+def _summary(row) -> dict:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "urgency": row.urgency,
+        "practice_ods": row.practice_ods,
+        "ward": row.ward,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "patient": f"{row.given_name} {row.family_name}",
+    }
+
+
+def _detail(session: Session, row) -> dict:
+    proposals = session.execute(
+        select(store.proposals)
+        .where(store.proposals.c.referral_id == row.id)
+        .order_by(store.proposals.c.rank)
+    ).all()
+    connections = session.execute(
+        select(store.connections)
+        .where(store.connections.c.referral_id == row.id)
+        .order_by(store.connections.c.created_at)
+    ).all()
+    out = {c: getattr(row, c) for c in row._fields if c not in ("idempotency_key",)}
+    out["age"] = age_on(row.birth_date, date.today())
+    out["proposals"] = [dict(p._mapping) for p in proposals]
+    out["connections"] = [dict(c._mapping) for c in connections]
+    return out
+
+
+# --- routes ----------------------------------------------------------------------------
+
+
+@router.post("/auth/token", tags=["auth"])
+def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict:
+    """Exchange a username and password for a bearer token."""
+    with request.app.state.sessions() as session:
+        user = session.execute(
+            select(store.users).where(store.users.c.username == form.username)
+        ).first()
+    if user is None or not user.active or not verify_password(form.password, user.password_hash):
+        raise DomainError("wrong username or password")
+    token = request.app.state.tokens.issue(user_principal(user))
+    return {"access_token": token, "token_type": "bearer", "role": user.role}
+
+
+def user_principal(user) -> Principal:
+    return Principal(
+        user_id=user.id,
+        name=user.name,
+        role=Role(user.role),
+        practice_ods=user.practice_ods,
+        organisation_id=user.organisation_id,
+        team=user.team,
+    )
+
+
+@router.post("/referrals", status_code=status.HTTP_201_CREATED, tags=["referrals"])
+def submit_referral(
+    body: ReferralIn,
+    request: Request,
+    response: Response,
+    caller: Caller,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict:
+    """Refer a person to social prescribing (GP practice staff)."""
+    require(caller, Role.PRACTICE_STAFF)
+    if not caller.practice_ods:
+        raise Unprocessable("your account has no practice (ODS code) to refer from")
+    places: Places = request.app.state.places
+    place = places.locate(body.postcode)
+    referral_id = str(uuid.uuid4())
+    with request.app.state.sessions.begin() as session:
+        if idempotency_key:
+            existing = session.execute(
+                select(store.referrals).where(store.referrals.c.idempotency_key == idempotency_key)
+            ).first()
+            if existing is not None:
+                response.status_code = status.HTTP_200_OK
+                return {"id": existing.id, "status": existing.status, "duplicate": True}
+        now = store.now()
+        values = {
+            "id": referral_id,
+            "practice_ods": caller.practice_ods,
+            "team": DEFAULT_TEAM,
+            "referred_by": caller.user_id,
+            "referrer_name": caller.name,
+            "status": Status.SUBMITTED,
+            "urgency": body.urgency,
+            "given_name": body.given_name,
+            "family_name": body.family_name,
+            "nhs_number": body.nhs_number,
+            "birth_date": body.birth_date,
+            "gender": body.gender,
+            "postcode": body.postcode,
+            "phone": body.phone,
+            "email": body.email,
+            "preferred_contact": body.preferred_contact,
+            "ward": place.ward if place else None,
+            "lat": place.lat if place else None,
+            "lon": place.lon if place else None,
+            "languages": body.languages,
+            "accessibility_needs": body.accessibility_needs,
+            "delivery_modes": body.delivery_modes,
+            "needs_text": body.needs,
+            "need_categories": body.need_categories,
+            "needs_found": [],
+            "unmet_needs": [],
+            "consent_to_refer": body.consent_to_refer,
+            "consent_to_share": body.consent_to_share,
+            "consent_recorded_by": caller.name,
+            "idempotency_key": idempotency_key,
+            "created_at": now,
+            "updated_at": now,
+        }
+        session.execute(store.referrals.insert().values(**values))
+        session.execute(
+            store.status_history.insert().values(
+                referral_id=referral_id,
+                from_status=None,
+                to_status=Status.SUBMITTED,
+                action="submit",
+                by=caller.user_id,
+                at=now,
+            )
+        )
+        row = session.execute(
+            select(store.referrals).where(store.referrals.c.id == referral_id)
+        ).one()
+        request.app.state.outbox.add(
+            session,
+            ReferralSubmitted(
+                referral_id=referral_id, practice_ods=caller.practice_ods, profile=_profile(row)
+            ),
+        )
+    return {"id": referral_id, "status": Status.SUBMITTED, "ward": values["ward"]}
+
+
+@router.get("/referrals", tags=["referrals"])
+def list_referrals(
+    request: Request,
+    caller: Caller,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    ward: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict]:
+    """The caller's practice's referrals, or the link worker's team's worklist."""
+    require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
+    r = store.referrals.c
+    query = select(store.referrals)
+    if caller.role is Role.PRACTICE_STAFF:
+        query = query.where(r.practice_ods == caller.practice_ods)
+    elif caller.role is Role.LINK_WORKER:
+        query = query.where(r.team == caller.team)
+    if status_:
+        query = query.where(r.status == status_)
+    if ward:
+        query = query.where(r.ward == ward)
+    with request.app.state.sessions() as session:
+        rows = session.execute(query.order_by(r.created_at).limit(limit)).all()
+    return [_summary(row) for row in rows]
+
+
+@router.get("/referrals/{referral_id}", tags=["referrals"])
+def get_referral(
+    referral_id: str,
+    request: Request,
+    caller: Caller,
+    purpose: str = Query("care", max_length=200, description="Why you are reading it (audit)"),
+) -> dict:
+    with request.app.state.sessions.begin() as session:
+        row = _load(session, caller, referral_id)
+        _audit(session, caller, referral_id, "read", purpose)
+        return _detail(session, row)
+
+
+@router.patch("/referrals/{referral_id}", tags=["referrals"])
+def edit_referral(referral_id: str, body: NeedsEdit, request: Request, caller: Caller) -> dict:
+    """Change the needs or circumstances; matching runs again."""
+    require(caller, Role.LINK_WORKER, Role.PRACTICE_STAFF)
+    changes = body.model_dump(exclude_none=True)
+    if "needs" in changes:
+        changes["needs_text"] = changes.pop("needs")
+    if not changes:
+        raise Unprocessable("nothing to change")
+    with request.app.state.sessions.begin() as session:
+        row = _load(session, caller, referral_id, lock=True)
+        _move(session, caller, row, Action.EDIT)
+        session.execute(
+            update(store.referrals)
+            .where(store.referrals.c.id == referral_id)
+            .values(**changes, updated_at=store.now())
+        )
+        row = _load(session, caller, referral_id)
+        request.app.state.outbox.add(
+            session,
+            ReferralUpdated(
+                referral_id=referral_id, practice_ods=row.practice_ods, profile=_profile(row)
+            ),
+        )
+        _audit(session, caller, referral_id, "edit", "update needs")
+        return _detail(session, row)
+
+
+@router.post(
+    "/referrals/{referral_id}/connections",
+    status_code=status.HTTP_201_CREATED,
+    tags=["link workers"],
+)
+def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Caller) -> dict:
+    """Confirm a connection to a group: a proposed one, or another from the directory."""
+    require(caller, Role.LINK_WORKER)
+    with request.app.state.sessions.begin() as session:
+        row = _load(session, caller, referral_id, lock=True)
+        proposal = session.execute(
+            select(store.proposals).where(
+                store.proposals.c.referral_id == referral_id,
+                store.proposals.c.service_id == body.service_id,
+            )
+        ).first()
+        if proposal is None and not body.service_name:
+            raise Unprocessable(
+                "service_name: needed when connecting to a service that was not proposed",
+                field="service_name",
+            )
+        already = session.execute(
+            select(store.connections.c.id).where(
+                store.connections.c.referral_id == referral_id,
+                store.connections.c.service_id == body.service_id,
+            )
+        ).first()
+        if already:
+            raise Conflict(f"already connected to {body.service_id}", connection_id=already.id)
+        _move(session, caller, row, Action.CONNECT)
+        connection_id = str(uuid.uuid4())
+        session.execute(
+            store.connections.insert().values(
+                id=connection_id,
+                referral_id=referral_id,
+                service_id=body.service_id,
+                service_name=proposal.service_name if proposal else body.service_name,
+                mode=body.mode,
+                was_proposed=proposal is not None,
+                created_by=caller.user_id,
+                created_at=store.now(),
+            )
+        )
+        if proposal is not None:
+            session.execute(
+                update(store.proposals)
+                .where(
+                    store.proposals.c.referral_id == referral_id,
+                    store.proposals.c.service_id == body.service_id,
+                )
+                .values(decision="confirmed")
+            )
+        request.app.state.outbox.add(
+            session,
+            MatchConfirmed(
+                referral_id=referral_id,
+                connection_id=connection_id,
+                service_id=body.service_id,
+                mode=body.mode,
+                was_proposed=proposal is not None,
+                ward=row.ward,
+            ),
+        )
+    return {"connection_id": connection_id, "status": Status.CONNECTED}
+
+
+@router.post("/referrals/{referral_id}/decline", tags=["link workers"])
+def decline(referral_id: str, body: DeclineIn, request: Request, caller: Caller) -> dict:
+    """Decline some or all undecided proposals, with the reason."""
+    require(caller, Role.LINK_WORKER)
+    p = store.proposals.c
+    with request.app.state.sessions.begin() as session:
+        row = _load(session, caller, referral_id, lock=True)
+        open_ids = set(
+            session.execute(
+                select(p.service_id).where(p.referral_id == referral_id, p.decision.is_(None))
+            ).scalars()
+        )
+        chosen = set(body.service_ids) if body.service_ids is not None else open_ids
+        unknown = chosen - open_ids
+        if unknown:
+            raise Unprocessable(
+                f"service_ids: not undecided proposals of this referral: {sorted(unknown)}",
+                field="service_ids",
+            )
+        if not chosen:
+            raise Conflict("there are no undecided proposals to decline")
+        new_status = _move(session, caller, row, Action.DECLINE)
+        session.execute(
+            update(store.proposals)
+            .where(p.referral_id == referral_id, p.service_id.in_(chosen))
+            .values(decision="declined", decline_reason=body.reason)
+        )
+        request.app.state.outbox.add(
+            session,
+            MatchDeclined(
+                referral_id=referral_id, service_ids=tuple(sorted(chosen)), reason=body.reason
+            ),
+        )
+    return {"declined": sorted(chosen), "status": new_status}
+
+
+@router.post("/referrals/{referral_id}/connections/{connection_id}/outcome", tags=["link workers"])
+def record_outcome(
+    referral_id: str, connection_id: str, body: OutcomeIn, request: Request, caller: Caller
+) -> dict:
+    require(caller, Role.LINK_WORKER)
+    with request.app.state.sessions.begin() as session:
+        row = _load(session, caller, referral_id, lock=True)
+        connection = session.execute(
+            select(store.connections).where(
+                store.connections.c.id == connection_id,
+                store.connections.c.referral_id == referral_id,
+            )
+        ).first()
+        if connection is None:
+            raise NotFound(f"no connection {connection_id!r} on this referral")
+        _move(session, caller, row, Action.RECORD_OUTCOME)
+        session.execute(
+            update(store.connections)
+            .where(store.connections.c.id == connection_id)
+            .values(outcome=body.outcome, outcome_at=store.now())
+        )
+        request.app.state.outbox.add(
+            session,
+            ReferralOutcomeRecorded(
+                referral_id=referral_id,
+                connection_id=connection_id,
+                service_id=connection.service_id,
+                outcome=body.outcome,
+                ward=row.ward,
+            ),
+        )
+    return {"connection_id": connection_id, "outcome": body.outcome}
+
+
+@router.post("/referrals/{referral_id}/close", tags=["link workers"])
+def close(referral_id: str, body: CloseIn, request: Request, caller: Caller) -> dict:
+    require(caller, Role.LINK_WORKER)
+    with request.app.state.sessions.begin() as session:
+        row = _load(session, caller, referral_id, lock=True)
+        new_status = _move(session, caller, row, Action.CLOSE)
+        session.execute(
+            update(store.referrals)
+            .where(store.referrals.c.id == referral_id)
+            .values(closed_reason=body.reason)
+        )
+        request.app.state.outbox.add(
+            session, ReferralClosed(referral_id=referral_id, reason=body.reason)
+        )
+    return {"id": referral_id, "status": new_status}
+
+
+@router.get("/referrals/{referral_id}/audit", tags=["referrals"])
+def audit_trail(referral_id: str, request: Request, caller: Caller) -> list[dict]:
+    """Who read or changed this referral, and why (administrators)."""
+    require(caller, Role.ADMIN)
+    with request.app.state.sessions() as session:
+        rows = session.execute(
+            select(store.audit_log)
+            .where(store.audit_log.c.referral_id == referral_id)
+            .order_by(store.audit_log.c.id)
+        ).all()
+    return [dict(r._mapping) for r in rows]

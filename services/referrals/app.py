@@ -1,0 +1,40 @@
+"""The referrals service's composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.referrals import store
+from services.referrals.api import router
+from services.referrals.handlers import Handlers
+from services.referrals.places import Places
+from services.referrals.users import ensure_demo_users
+from shared.events import MATCHES_TOPIC
+from shared.runtime import build_runtime
+from shared.settings import Settings
+from shared.web import add_common
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEMO_GROUP_ORGANISATION = "org-bexley-community-hub"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
+    runtime.add_consumer("referrals", [MATCHES_TOPIC], Handlers().by_type, store.processed_events)
+    if settings.load_demo_data:
+        with runtime.sessions.begin() as session:
+            ensure_demo_users(session, DEMO_GROUP_ORGANISATION)
+    app = FastAPI(
+        title="Referrals",
+        description="GP practices refer people to social prescribing; link workers connect "
+        "them to community groups and record what happened.",
+        version="1.0.0",
+    )
+    add_common(app, store.SERVICE)
+    app.state.places = Places.load()
+    app.include_router(router)
+    runtime.attach(app)
+    return app

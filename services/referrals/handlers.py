@@ -1,0 +1,79 @@
+"""How the referrals service reacts to the matcher's proposals."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from services.referrals import store
+from services.referrals.domain import Action, IllegalTransition, Status, transition
+from shared.events import Envelope, MatchesProposed
+
+__all__ = ["Handlers"]
+
+
+class Handlers:
+    def __init__(self) -> None:
+        self.by_type = {"MatchesProposed": self.matches_proposed}
+
+    def matches_proposed(self, session: Session, event: MatchesProposed, env: Envelope) -> None:
+        """Replace undecided proposals with the new ones; decided ones stay as history."""
+        r = store.referrals.c
+        row = session.execute(
+            select(r.status).where(r.id == event.referral_id).with_for_update()
+        ).first()
+        if row is None:
+            raise LookupError(f"proposals for unknown referral {event.referral_id}")
+        try:
+            new_status = transition(Status(row.status), Action.PROPOSE)
+        except IllegalTransition:
+            return  # closed meanwhile: proposals no longer matter
+        p = store.proposals.c
+        session.execute(
+            delete(store.proposals).where(p.referral_id == event.referral_id, p.decision.is_(None))
+        )
+        decided = set(
+            session.execute(
+                select(p.service_id).where(p.referral_id == event.referral_id)
+            ).scalars()
+        )
+        rows = [
+            {
+                "referral_id": event.referral_id,
+                "service_id": m.service_id,
+                "rank": rank,
+                "service_name": m.service_name,
+                "score": m.score,
+                "need": m.need,
+                "concept": m.concept,
+                "reasons": list(m.reasons),
+                "waiting_list": m.waiting_list,
+                "distance_km": m.distance_km,
+                "proposed_at": env.occurred_at,
+            }
+            for rank, m in enumerate(event.proposals, start=1)
+            if m.service_id not in decided
+        ]
+        if rows:
+            session.execute(store.proposals.insert(), rows)
+        session.execute(
+            update(store.referrals)
+            .where(r.id == event.referral_id)
+            .values(
+                status=new_status,
+                needs_found=[n.model_dump(mode="json") for n in event.needs],
+                unmet_needs=list(event.unmet_needs),
+                updated_at=store.now(),
+            )
+        )
+        if new_status != row.status:
+            session.execute(
+                store.status_history.insert().values(
+                    referral_id=event.referral_id,
+                    from_status=row.status,
+                    to_status=new_status,
+                    action=Action.PROPOSE,
+                    by="matcher",
+                    at=store.now(),
+                )
+            )

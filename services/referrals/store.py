@@ -1,0 +1,149 @@
+"""The referrals service's tables: people's referrals (the only place identity lives),
+the matcher's proposals, connections to groups and their outcomes, users, and the
+audit trail of who read which referral."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from shared.bus.outbox import outbox_table, processed_events_table
+
+SERVICE = "referrals"
+metadata = MetaData()
+
+users = Table(
+    "referrals_users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(300), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("practice_ods", String(10)),
+    Column("organisation_id", String(100)),
+    Column("team", String(100)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+referrals = Table(
+    "referrals_referrals",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("practice_ods", String(10), nullable=False, index=True),
+    Column("team", String(100), nullable=False, index=True),
+    Column("referred_by", String(64), nullable=False),
+    Column("referrer_name", String(200), nullable=False),
+    Column("status", String(30), nullable=False, index=True),
+    Column("urgency", String(20), nullable=False),
+    # identity: never leaves this service on the event stream
+    Column("given_name", String(100), nullable=False),
+    Column("family_name", String(100), nullable=False),
+    Column("nhs_number", String(10), nullable=False, index=True),
+    Column("birth_date", Date, nullable=False),
+    Column("gender", String(20)),
+    Column("postcode", String(10), nullable=False),
+    Column("phone", String(40)),
+    Column("email", String(200)),
+    Column("preferred_contact", String(20), nullable=False),
+    # what matching needs
+    Column("ward", String(100)),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("languages", JSON, nullable=False),
+    Column("accessibility_needs", JSON, nullable=False),
+    Column("delivery_modes", JSON, nullable=False),
+    Column("needs_text", Text, nullable=False),
+    Column("need_categories", JSON, nullable=False),
+    Column("needs_found", JSON, nullable=False),
+    Column("unmet_needs", JSON, nullable=False),
+    # consent
+    Column("consent_to_refer", Boolean, nullable=False),
+    Column("consent_to_share", Boolean, nullable=False),
+    Column("consent_recorded_by", String(200), nullable=False),
+    Column("idempotency_key", String(200), unique=True),
+    Column("closed_reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+proposals = Table(
+    "referrals_proposals",
+    metadata,
+    Column("referral_id", ForeignKey("referrals_referrals.id"), primary_key=True),
+    Column("service_id", String(100), primary_key=True),
+    Column("rank", Integer, nullable=False),
+    Column("service_name", String(300), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("need", String(300), nullable=False),
+    Column("concept", String(100), nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("waiting_list", Boolean, nullable=False),
+    Column("distance_km", Float),
+    Column("decision", String(20)),  # None | confirmed | declined
+    Column("decline_reason", Text),
+    Column("proposed_at", DateTime(timezone=True), nullable=False),
+)
+
+connections = Table(
+    "referrals_connections",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("referral_id", ForeignKey("referrals_referrals.id"), nullable=False, index=True),
+    Column("service_id", String(100), nullable=False),
+    Column("service_name", String(300), nullable=False),
+    Column("mode", String(20), nullable=False),  # signposting | referral
+    Column("was_proposed", Boolean, nullable=False),
+    Column("outcome", String(30)),
+    Column("outcome_at", DateTime(timezone=True)),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("referral_id", "service_id", name="uq_referrals_connection_service"),
+)
+
+status_history = Table(
+    "referrals_status_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("referral_id", ForeignKey("referrals_referrals.id"), nullable=False, index=True),
+    Column("from_status", String(30)),
+    Column("to_status", String(30), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "referrals_audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("user_id", String(64), nullable=False, index=True),
+    Column("role", String(30), nullable=False),
+    Column("referral_id", String(64), nullable=False, index=True),
+    Column("action", String(40), nullable=False),
+    Column("purpose", String(200), nullable=False),
+)
+
+outbox = outbox_table(metadata, SERVICE)
+processed_events = processed_events_table(metadata, SERVICE)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,374 @@
+"""Every event, its schema version and its topic: the contracts between services.
+
+Read this file to know what flows where.
+
+=======================  ==========================  ===========  =====================
+topic                    event                        key          producer -> consumers
+=======================  ==========================  ===========  =====================
+referrals.v1             ReferralSubmitted v1         referral id  referrals -> matcher, directory
+referrals.v1             ReferralUpdated v1           referral id  referrals -> matcher, directory
+referrals.v1             MatchConfirmed v1            referral id  referrals -> directory
+referrals.v1             MatchDeclined v1             referral id  referrals -> directory
+referrals.v1             ReferralOutcomeRecorded v1   referral id  referrals -> directory
+referrals.v1             ReferralClosed v1            referral id  referrals -> directory
+matches.v1               MatchesProposed v1           referral id  matcher -> referrals, directory
+directory.services.v1    ServiceUpserted v1           service id   directory -> matcher (compacted)
+directory.services.v1    ServiceWithdrawn v1          service id   directory -> matcher (compacted)
+deadletter.v1            DeadLetter (not an event)    source key   any consumer -> operators
+=======================  ==========================  ===========  =====================
+
+Least data on the stream: referral events carry what matching and reporting need (age,
+gender, ward, a coarse location, languages, accessibility, the needs text) and never the
+patient's name, NHS number, date of birth or contact details; those stay in the referrals
+service. Every event is keyed so that one referral's (or one service's) events stay in
+order on one partition.
+
+Versioning: each payload declares ``type`` and ``version``. When a schema changes, bump
+its version and register an upcaster in ``UPCASTERS`` that turns the old payload dict into
+the new one, so consumers only ever handle the newest shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+__all__ = [
+    "DEAD_LETTER_TOPIC",
+    "DIRECTORY_TOPIC",
+    "MATCHES_TOPIC",
+    "REFERRALS_TOPIC",
+    "TOPICS",
+    "AnyEvent",
+    "DeadLetter",
+    "Envelope",
+    "InvalidEvent",
+    "MatchConfirmed",
+    "MatchDeclined",
+    "MatchesProposed",
+    "ProposedMatch",
+    "ReferralClosed",
+    "ReferralOutcomeRecorded",
+    "ReferralProfile",
+    "ReferralSubmitted",
+    "ReferralUpdated",
+    "ServiceSnapshot",
+    "ServiceUpserted",
+    "ServiceWithdrawn",
+    "decode",
+    "encode",
+    "new_envelope",
+    "topic_for",
+]
+
+REFERRALS_TOPIC = "referrals.v1"
+MATCHES_TOPIC = "matches.v1"
+DIRECTORY_TOPIC = "directory.services.v1"
+DEAD_LETTER_TOPIC = "deadletter.v1"
+TOPICS = (REFERRALS_TOPIC, MATCHES_TOPIC, DIRECTORY_TOPIC, DEAD_LETTER_TOPIC)
+COMPACTED_TOPICS = (DIRECTORY_TOPIC,)
+
+Outcome = Literal["attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"]
+ConnectionMode = Literal["signposting", "referral"]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- referrals.v1 ---------------------------------------------------------------------
+
+
+class ReferralProfile(_Payload):
+    """What the matcher may know about the person: no identifying data."""
+
+    age: int = Field(ge=16, le=120)
+    gender: Literal["female", "male", "non-binary"] | None = None
+    ward: str | None = None
+    postcode_district: str | None = Field(None, description="Outward code only, e.g. DA6.")
+    lat: float | None = Field(None, description="Rounded to 2 decimals (about 1 km).")
+    lon: float | None = None
+    languages: tuple[str, ...] = ()
+    accessibility_needs: tuple[str, ...] = ()
+    delivery_modes: tuple[str, ...] = Field((), description="Acceptable delivery, () = any.")
+    needs_text: str = Field(min_length=1)
+    need_categories: tuple[str, ...] = ()
+    urgency: Literal["routine", "soon", "urgent"] = "routine"
+
+
+class ReferralSubmitted(_Payload):
+    type: Literal["ReferralSubmitted"] = "ReferralSubmitted"
+    version: Literal[1] = 1
+    referral_id: str
+    practice_ods: str
+    profile: ReferralProfile
+
+
+class ReferralUpdated(_Payload):
+    """The needs or circumstances changed: matching should run again."""
+
+    type: Literal["ReferralUpdated"] = "ReferralUpdated"
+    version: Literal[1] = 1
+    referral_id: str
+    practice_ods: str
+    profile: ReferralProfile
+
+
+class MatchConfirmed(_Payload):
+    type: Literal["MatchConfirmed"] = "MatchConfirmed"
+    version: Literal[1] = 1
+    referral_id: str
+    connection_id: str
+    service_id: str
+    mode: ConnectionMode
+    was_proposed: bool = Field(description="False when the link worker chose another service.")
+    ward: str | None = None
+
+
+class MatchDeclined(_Payload):
+    type: Literal["MatchDeclined"] = "MatchDeclined"
+    version: Literal[1] = 1
+    referral_id: str
+    service_ids: tuple[str, ...]
+    reason: str
+
+
+class ReferralOutcomeRecorded(_Payload):
+    type: Literal["ReferralOutcomeRecorded"] = "ReferralOutcomeRecorded"
+    version: Literal[1] = 1
+    referral_id: str
+    connection_id: str
+    service_id: str
+    outcome: Outcome
+    ward: str | None = None
+
+
+class ReferralClosed(_Payload):
+    type: Literal["ReferralClosed"] = "ReferralClosed"
+    version: Literal[1] = 1
+    referral_id: str
+    reason: str
+
+
+# --- matches.v1 -----------------------------------------------------------------------
+
+
+class ProposedMatch(_Payload):
+    service_id: str
+    service_name: str
+    score: float = Field(ge=0)
+    need: str
+    concept: str
+    reasons: tuple[str, ...]
+    waiting_list: bool = False
+    distance_km: float | None = None
+
+
+class NeedFound(_Payload):
+    phrase: str
+    concept: str
+    categories: tuple[str, ...] = ()
+
+
+class MatchesProposed(_Payload):
+    type: Literal["MatchesProposed"] = "MatchesProposed"
+    version: Literal[1] = 1
+    referral_id: str
+    in_reply_to: uuid.UUID = Field(description="event_id of the referral event matched.")
+    proposals: tuple[ProposedMatch, ...]
+    needs: tuple[NeedFound, ...] = ()
+    unmet_needs: tuple[str, ...] = Field((), description="Extracted need phrases, never raw text.")
+    ward: str | None = None
+    directory_size: int = 0
+
+
+# --- directory.services.v1 ------------------------------------------------------------
+
+
+class Eligibility(_Payload):
+    min_age: int | None = None
+    max_age: int | None = None
+    genders: tuple[str, ...] | None = None
+    notes: str = ""
+
+
+class Place(_Payload):
+    address: str = ""
+    postcode: str | None = None
+    ward: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class ServiceSnapshot(_Payload):
+    """The whole current state of one service: compaction keeps only the latest."""
+
+    id: str
+    organisation_id: str
+    organisation_name: str
+    name: str
+    description: str = ""
+    categories: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    eligibility: Eligibility = Eligibility()
+    location: Place | None = None
+    delivery: tuple[str, ...] = ("in_person",)
+    schedule: str = ""
+    languages: tuple[str, ...] = ("English",)
+    accessibility: tuple[str, ...] = ()
+    cost: str = ""
+    referral_route: Literal["self", "link_worker", "either"] = "either"
+    capacity_per_week: int | None = None
+    places_free: int | None = None
+    status: Literal["active", "temporarily_closed"] = "active"
+    last_confirmed: date | None = None
+
+
+class ServiceUpserted(_Payload):
+    type: Literal["ServiceUpserted"] = "ServiceUpserted"
+    version: Literal[1] = 1
+    revision: int = Field(ge=1, description="Grows with every change of this service.")
+    service: ServiceSnapshot
+
+
+class ServiceWithdrawn(_Payload):
+    type: Literal["ServiceWithdrawn"] = "ServiceWithdrawn"
+    version: Literal[1] = 1
+    revision: int = Field(ge=1)
+    service_id: str
+    organisation_id: str
+    reason: str = ""
+
+
+AnyEvent = Annotated[
+    ReferralSubmitted
+    | ReferralUpdated
+    | MatchConfirmed
+    | MatchDeclined
+    | ReferralOutcomeRecorded
+    | ReferralClosed
+    | MatchesProposed
+    | ServiceUpserted
+    | ServiceWithdrawn,
+    Field(discriminator="type"),
+]
+
+_TOPIC_OF: dict[str, str] = {
+    "ReferralSubmitted": REFERRALS_TOPIC,
+    "ReferralUpdated": REFERRALS_TOPIC,
+    "MatchConfirmed": REFERRALS_TOPIC,
+    "MatchDeclined": REFERRALS_TOPIC,
+    "ReferralOutcomeRecorded": REFERRALS_TOPIC,
+    "ReferralClosed": REFERRALS_TOPIC,
+    "MatchesProposed": MATCHES_TOPIC,
+    "ServiceUpserted": DIRECTORY_TOPIC,
+    "ServiceWithdrawn": DIRECTORY_TOPIC,
+}
+
+#: (type, old version) -> function turning that payload dict into the next version's.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class Envelope(BaseModel):
+    """What travels on the bus: metadata around one event payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    producer: str
+    key: str
+    payload: AnyEvent
+
+
+class InvalidEvent(ValueError):
+    """A message that can never be processed: it goes to the dead-letter topic."""
+
+
+class DeadLetter(BaseModel):
+    """A message a consumer gave up on, with why, and its original bytes."""
+
+    source_topic: str
+    source_key: str | None
+    source_position: str
+    consumer_group: str
+    error: str
+    attempts: int
+    original_b64: str
+    failed_at: datetime
+
+    @property
+    def original(self) -> bytes:
+        return base64.b64decode(self.original_b64)
+
+
+def topic_for(event: _Payload) -> str:
+    return _TOPIC_OF[event.type]  # type: ignore[attr-defined]
+
+
+def _partition_key(event: _Payload) -> str:
+    for field in ("referral_id", "service_id"):
+        if hasattr(event, field):
+            return str(getattr(event, field))
+    if isinstance(event, ServiceUpserted):
+        return event.service.id
+    raise TypeError(f"no partition key for {type(event).__name__}")
+
+
+def new_envelope(event: _Payload, producer: str) -> Envelope:
+    return Envelope(
+        event_id=uuid.uuid4(),
+        type=event.type,  # type: ignore[attr-defined]
+        schema_version=event.version,  # type: ignore[attr-defined]
+        occurred_at=datetime.now(UTC),
+        producer=producer,
+        key=_partition_key(event),
+        payload=event,
+    )
+
+
+def encode(envelope: Envelope) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+_ENVELOPE = TypeAdapter(Envelope)
+
+
+def decode(raw: bytes) -> Envelope:
+    """Parse bytes from the bus, upcasting old payload versions; InvalidEvent if hopeless."""
+    try:
+        data = _ENVELOPE.validate_json(raw) if not UPCASTERS else _upcast_and_validate(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(_describe(exc)) from exc
+    except ValueError as exc:
+        raise InvalidEvent(str(exc)) from exc
+    if data.type != data.payload.type or data.schema_version != data.payload.version:
+        raise InvalidEvent("envelope type/version does not match its payload")
+    return data
+
+
+def _upcast_and_validate(raw: bytes) -> Envelope:
+    import json
+
+    doc = json.loads(raw)
+    payload = doc.get("payload", {})
+    while (payload.get("type"), payload.get("version")) in UPCASTERS:
+        payload = UPCASTERS[(payload["type"], payload["version"])](payload)
+    doc["payload"] = payload
+    doc["schema_version"] = payload.get("version")
+    return _ENVELOPE.validate_python(doc)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

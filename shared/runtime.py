@@ -1,0 +1,137 @@
+"""What every service process builds at start-up: database, bus, outbox relay, consumers.
+
+Each service's ``app.py`` calls ``build_runtime`` from its ``create_app(settings)`` and
+keeps the result on ``app.state``; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.auth import TokenService
+from shared.bus import EventBus, make_bus
+from shared.bus.consumer import EventConsumer, Handler
+from shared.bus.outbox import Outbox, OutboxRelay
+from shared.db import make_engine, make_session_factory, migrate
+from shared.settings import Settings
+from shared.workers import Workers
+
+__all__ = ["Runtime", "build_runtime", "serve"]
+
+_EVENT_LOG_MIGRATIONS = Path(__file__).parent / "bus" / "migrations"
+
+
+@dataclass
+class Runtime:
+    service: str
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    bus: EventBus
+    outbox: Outbox
+    tokens: TokenService
+    workers: Workers
+
+    def add_consumer(
+        self,
+        group: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        processed: Table,
+    ) -> EventConsumer:
+        consumer = EventConsumer(
+            bus=self.bus,
+            group=self.settings.topic_prefix + group,
+            topics=topics,
+            handlers=handlers,
+            sessions=self.sessions,
+            processed=processed,
+            max_attempts=self.settings.max_handler_attempts,
+            retry_backoff_s=self.settings.retry_backoff_s,
+        )
+        self.workers.add_loop(
+            f"{group}-consumer",
+            lambda: consumer.run_once(timeout_s=self.settings.poll_interval_s),
+            consumer.close,
+        )
+        return consumer
+
+    def attach(self, app: FastAPI) -> None:
+        """Put the runtime's parts on ``app.state`` and run the workers with the app."""
+        app.state.runtime = self
+        app.state.settings = self.settings
+        app.state.engine = self.engine
+        app.state.sessions = self.sessions
+        app.state.bus = self.bus
+        app.state.outbox = self.outbox
+        app.state.tokens = self.tokens
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: FastAPI):
+            if self.settings.run_workers:
+                self.workers.start()
+            try:
+                yield
+            finally:
+                self.close()
+
+        app.router.lifespan_context = lifespan
+
+    def close(self) -> None:
+        self.workers.stop()
+        self.bus.close()
+        self.engine.dispose()
+
+
+def build_runtime(
+    settings: Settings, service: str, outbox_table: Table, migrations_dir: Path
+) -> Runtime:
+    engine = make_engine(settings.database_url)
+    if settings.migrate_on_start:
+        migrate(engine, migrations_dir, f"alembic_version_{service}")
+        if settings.bus == "sql":
+            log_engine = make_engine(settings.event_log_url)
+            migrate(log_engine, _EVENT_LOG_MIGRATIONS, "alembic_version_event_log")
+            log_engine.dispose()
+    bus = make_bus(settings)
+    outbox = Outbox(outbox_table, producer=f"{service}@{settings.instance_id}")
+    workers = Workers(idle_wait_s=settings.poll_interval_s)
+    relay = OutboxRelay(engine, outbox_table, bus, service)
+    workers.add_loop(f"{service}-relay", relay.run_once)
+    tokens = TokenService(
+        settings.resolved_jwt_secret(),
+        settings.jwt_issuer,
+        timedelta(minutes=settings.token_ttl_minutes),
+    )
+    return Runtime(
+        service=service,
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        bus=bus,
+        outbox=outbox,
+        tokens=tokens,
+        workers=workers,
+    )
+
+
+def serve(create_app, default_port: int) -> None:
+    """Run one service in its own process: ``python -m services.<name>``."""
+    import logging
+    import os
+
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings()
+    if "SP_PORT" not in os.environ:
+        settings = settings.model_copy(update={"port": default_port})
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)

@@ -1,0 +1,225 @@
+"""The whole referral flow over HTTP, on the embedded bus and on Kafka + PostgreSQL:
+submit -> matches proposed -> confirmed -> outcome, with capacity and reports updated,
+and every event taking effect exactly once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from services.directory import store as directory_store
+from services.matcher import store as matcher_store
+from services.referrals import store as referrals_store
+from shared.events import REFERRALS_TOPIC, decode
+from tests.conftest import make_settings
+from tests.e2e.system import REFERRAL, System, eventually
+
+
+def _settings(adapter: str, request, tmp_path):
+    if adapter == "sql":
+        url = f"sqlite:///{tmp_path / 'embedded.db'}"
+        base = make_settings(url, tmp_path, bus="sql", load_demo_data=True)
+        return {name: base for name in ("referrals", "directory", "matcher")}
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    base = make_settings(
+        "sqlite://",
+        tmp_path,
+        bus="kafka",
+        kafka_bootstrap_servers=bootstrap,
+        load_demo_data=True,
+        kafka_partitions=3,
+    )
+    # Production shape: each service its own PostgreSQL database (here: its own schema).
+    return {
+        name: base.model_copy(update={"database_url": _fresh_pg(request)})
+        for name in ("referrals", "directory", "matcher")
+    }
+
+
+def _fresh_pg(request) -> str:
+    """A new schema on the test server (pg_url gives one per test; we need three)."""
+    server = request.getfixturevalue("pg_server")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return f"{server}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(
+    params=["sql", pytest.param("kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])]
+)
+def system(request, tmp_path):
+    started = time.perf_counter()
+    system = System(_settings(request.param, request, tmp_path))
+    system.adapter = request.param
+    yield system
+    system.close()
+    print(f"\n[{request.param}] e2e took {time.perf_counter() - started:.1f}s")
+
+
+def _count(url: str, table, *where) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_a_referral_goes_from_gp_to_group_and_back(system: System):
+    rs, ds = system.referrals, system.directory
+
+    # The matcher's replica fills from the directory's events.
+    eventually(lambda: system.matcher.get("/replica").json()["services"] >= 100, timeout_s=60)
+
+    # 1. GP practice staff submit a referral.
+    submitted = system.as_user("gp", rs, "POST", "/referrals", json=REFERRAL)
+    assert submitted.status_code == 201, submitted.text
+    referral_id = submitted.json()["id"]
+    assert submitted.json()["ward"] is not None
+
+    # 2. The matcher proposes connections, with reasons.
+    def proposed():
+        body = system.as_user("linkworker", rs, "GET", f"/referrals/{referral_id}").json()
+        return body if body["status"] == "matches_proposed" and body["proposals"] else None
+
+    referral = eventually(proposed, timeout_s=60)
+    first = referral["proposals"][0]
+    assert first["reasons"] and first["score"] > 0
+    assert referral["needs_found"], "the extracted needs are recorded"
+
+    # 3. A link worker confirms the first proposal as a referral to the group.
+    service_before = system.as_user("linkworker", ds, "GET", f"/services/{first['service_id']}")
+    free_before = service_before.json()["places_free"]
+    confirmed = system.as_user(
+        "linkworker",
+        rs,
+        "POST",
+        f"/referrals/{referral_id}/connections",
+        json={"service_id": first["service_id"], "mode": "referral"},
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    connection_id = confirmed.json()["connection_id"]
+
+    # 4. The directory's capacity ledger takes the place.
+    if free_before is not None:
+        eventually(
+            lambda: (
+                system.as_user("linkworker", ds, "GET", f"/services/{first['service_id']}").json()[
+                    "places_free"
+                ]
+                == max(free_before - 1, 0)
+            )
+        )
+
+    # 5. The outcome is recorded, and flows to the directory.
+    outcome = system.as_user(
+        "linkworker",
+        rs,
+        "POST",
+        f"/referrals/{referral_id}/connections/{connection_id}/outcome",
+        json={"outcome": "attended"},
+    )
+    assert outcome.status_code == 200, outcome.text
+
+    settings = {
+        name: client.app.state.settings
+        for name, client in (("r", rs), ("d", ds), ("m", system.matcher))
+    }
+    d_url, m_url, r_url = (settings[k].database_url for k in ("d", "m", "r"))
+    eventually(
+        lambda: (
+            _count(
+                d_url,
+                directory_store.connections,
+                directory_store.connections.c.referral_id == referral_id,
+                directory_store.connections.c.outcome == "attended",
+            )
+            == 1
+        )
+    )
+
+    # 6. Reports: capacity shows the place taken (suppressed as a small number).
+    report = system.as_user("commissioner", ds, "GET", "/reports/capacity").json()
+    row = next(s for s in report["services"] if s["service_id"] == first["service_id"])
+    assert row["places_taken"]["suppressed"] is True  # 1 < threshold: never shown
+    assert system.as_user("commissioner", ds, "GET", "/reports/unmet-needs").status_code == 200
+    assert system.as_user("gp", ds, "GET", "/reports/capacity").status_code == 403
+
+    # Exactly once in effect: one proposal record, one ledger entry, one demand record.
+    assert (
+        _count(m_url, matcher_store.proposals, matcher_store.proposals.c.referral_id == referral_id)
+        == 1
+    )
+    assert (
+        _count(
+            d_url,
+            directory_store.connections,
+            directory_store.connections.c.referral_id == referral_id,
+        )
+        == 1
+    )
+    assert _count(
+        d_url, directory_store.needs_seen, directory_store.needs_seen.c.referral_id == referral_id
+    ) == len(referral["needs_found"]) + len(
+        [
+            u
+            for u in referral["unmet_needs"]
+            if u not in {n["phrase"] for n in referral["needs_found"]}
+        ]
+    )
+    assert (
+        _count(
+            r_url,
+            referrals_store.processed_events,
+            referrals_store.processed_events.c.consumer_group.like("%referrals"),
+        )
+        >= 1
+    )
+
+    # Redelivering every referral event has no second effect.
+    _redeliver_referral_events(system, referral_id)
+    time.sleep(1.0)
+    assert (
+        _count(
+            d_url,
+            directory_store.connections,
+            directory_store.connections.c.referral_id == referral_id,
+        )
+        == 1
+    )
+    assert (
+        _count(m_url, matcher_store.proposals, matcher_store.proposals.c.referral_id == referral_id)
+        == 1
+    )
+    assert _count(m_url, matcher_store.outbox, matcher_store.outbox.c.key == referral_id) == 1, (
+        "the matcher proposed once, however often the referral arrived"
+    )
+
+
+def _redeliver_referral_events(system: System, referral_id: str) -> None:
+    """Publish the referral's events a second time, byte for byte, as a broker might."""
+    from shared.bus.port import Record
+
+    r_url = system.referrals.app.state.settings.database_url
+    engine = create_engine(r_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(referrals_store.outbox.c.key, referrals_store.outbox.c.value).where(
+                referrals_store.outbox.c.key == referral_id
+            )
+        ).all()
+    engine.dispose()
+    assert rows and all(decode(r.value).key == referral_id for r in rows)
+    system.referrals.app.state.bus.publish([Record(REFERRALS_TOPIC, r.key, r.value) for r in rows])

@@ -1,0 +1,198 @@
+"""The transactional outbox and the consumer loop, on SQLite and PostgreSQL:
+state and events commit together, redelivery has no second effect, and a message that
+can never be processed is dead-lettered with its reason while the consumer moves on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+
+from shared.bus.consumer import EventConsumer
+from shared.bus.outbox import Outbox, OutboxRelay, outbox_table, processed_events_table
+from shared.bus.port import Record
+from shared.bus.sqllog import SqlEventLog
+from shared.db import make_engine, make_session_factory
+from shared.events import (
+    DEAD_LETTER_TOPIC,
+    REFERRALS_TOPIC,
+    DeadLetter,
+    ReferralClosed,
+    decode,
+)
+
+metadata = MetaData()
+closures = Table(
+    "test_closures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("referral_id", String(64), nullable=False),
+)
+outbox_rows = outbox_table(metadata, "test")
+processed = processed_events_table(metadata, "test")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def parts(db_url):
+    engine = make_engine(db_url)
+    metadata.create_all(engine)
+    bus = SqlEventLog(engine)
+    bus.create_tables()
+    yield engine, make_session_factory(engine), bus
+    engine.dispose()
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _drain(consumer: EventConsumer, rounds: int = 5) -> None:
+    for _ in range(rounds):
+        consumer.run_once(timeout_s=0.05)
+
+
+def test_state_and_event_commit_together_or_not_at_all(parts):
+    engine, sessions, _bus = parts
+    outbox = Outbox(outbox_rows, "test")
+    with pytest.raises(RuntimeError), sessions.begin() as session:
+        session.execute(closures.insert().values(referral_id="r1"))
+        outbox.add(session, ReferralClosed(referral_id="r1", reason="moved away"))
+        raise RuntimeError("crash before commit")
+    assert _count(engine, closures) == 0
+    assert _count(engine, outbox_rows) == 0
+
+    with sessions.begin() as session:
+        session.execute(closures.insert().values(referral_id="r1"))
+        outbox.add(session, ReferralClosed(referral_id="r1", reason="moved away"))
+    assert _count(engine, closures) == 1
+    assert _count(engine, outbox_rows) == 1
+
+
+class _CrashAfterPublish:
+    """A bus whose process dies right after publishing, before the outbox is marked."""
+
+    def __init__(self, bus) -> None:
+        self.bus = bus
+
+    def publish(self, records) -> None:
+        self.bus.publish(records)
+        raise SystemExit("killed between publish and mark")
+
+
+def test_a_relay_crash_after_publishing_loses_nothing_and_duplicates_nothing(parts):
+    engine, sessions, bus = parts
+    outbox = Outbox(outbox_rows, "test")
+    with sessions.begin() as session:
+        outbox.add(session, ReferralClosed(referral_id="r1", reason="done"))
+
+    with pytest.raises(SystemExit):
+        OutboxRelay(engine, outbox_rows, _CrashAfterPublish(bus), "test").run_once()
+    assert OutboxRelay(engine, outbox_rows, bus, "test").run_once() == 1  # published again
+    assert OutboxRelay(engine, outbox_rows, bus, "test").run_once() == 0
+
+    effects = []
+    consumer = EventConsumer(
+        bus=bus,
+        group="closer",
+        topics=[REFERRALS_TOPIC],
+        handlers={"ReferralClosed": lambda s, e, env: effects.append(e.referral_id)},
+        sessions=sessions,
+        processed=processed,
+    )
+    _drain(consumer)
+    assert effects == ["r1"], "two deliveries, one effect"
+
+
+def _consumer(bus, sessions, handler, attempts=3):
+    return EventConsumer(
+        bus=bus,
+        group="closer",
+        topics=[REFERRALS_TOPIC],
+        handlers={"ReferralClosed": handler},
+        sessions=sessions,
+        processed=processed,
+        max_attempts=attempts,
+        retry_backoff_s=0,
+    )
+
+
+def _event_bytes(referral_id: str) -> bytes:
+    from shared.events import encode, new_envelope
+
+    return encode(new_envelope(ReferralClosed(referral_id=referral_id, reason="x"), "test"))
+
+
+def _dead_letters(bus) -> list[DeadLetter]:
+    sub = bus.subscribe("inspector", [DEAD_LETTER_TOPIC])
+    return [DeadLetter.model_validate_json(m.value) for m in sub.poll(timeout_s=0.2)]
+
+
+def test_the_handler_effect_and_the_processed_mark_share_a_transaction(parts):
+    engine, sessions, bus = parts
+
+    def close(session, event, _env):
+        session.execute(closures.insert().values(referral_id=event.referral_id))
+
+    raw = _event_bytes("r1")
+    bus.publish([Record(REFERRALS_TOPIC, "r1", raw)] * 3)
+    _drain(_consumer(bus, sessions, close))
+    _drain(_consumer(bus, sessions, close))  # a restarted consumer sees nothing new
+    assert _count(engine, closures) == 1
+    assert _count(engine, processed) == 1
+
+
+def test_undecodable_messages_are_dead_lettered_with_reason_and_bytes(parts):
+    _engine, sessions, bus = parts
+    effects = []
+    bus.publish(
+        [
+            Record(REFERRALS_TOPIC, "x", b"not json at all"),
+            Record(REFERRALS_TOPIC, "y", json.dumps({"type": "ReferralClosed"}).encode()),
+            Record(REFERRALS_TOPIC, "r2", _event_bytes("r2")),
+        ]
+    )
+    _drain(_consumer(bus, sessions, lambda s, e, env: effects.append(e.referral_id)))
+    assert effects == ["r2"], "the consumer moved on past the poison"
+    letters = _dead_letters(bus)
+    assert [letter.original for letter in letters] == [
+        b"not json at all",
+        json.dumps({"type": "ReferralClosed"}).encode(),
+    ]
+    assert all("invalid event" in letter.error for letter in letters)
+    assert letters[0].consumer_group == "closer" and letters[0].source_topic == REFERRALS_TOPIC
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts(parts):
+    engine, sessions, bus = parts
+    attempts = []
+
+    def flaky(session, event, _env):
+        session.execute(closures.insert().values(referral_id=event.referral_id))
+        if event.referral_id == "bad":
+            attempts.append(1)
+            raise ValueError("service s-1 does not exist")
+
+    bus.publish(
+        [
+            Record(REFERRALS_TOPIC, "bad", _event_bytes("bad")),
+            Record(REFERRALS_TOPIC, "ok", _event_bytes("ok")),
+        ]
+    )
+    _drain(_consumer(bus, sessions, flaky, attempts=3))
+    assert len(attempts) == 3
+    with engine.connect() as conn:
+        done = conn.execute(select(closures.c.referral_id)).scalars().all()
+    assert done == ["ok"], "failed attempts left no partial effect"
+    (letter,) = _dead_letters(bus)
+    assert letter.attempts == 3
+    assert "service s-1 does not exist" in letter.error
+    assert decode(letter.original).payload.referral_id == "bad"
