@@ -46,7 +46,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     errors = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
+        reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        errors.append({"field": ".".join(loc) or "body", "reason": reason})
     return errors
 
 
