@@ -49,7 +49,7 @@ class Runtime:
     ) -> EventConsumer:
         consumer = EventConsumer(
             bus=self.bus,
-            group=self.settings.topic_prefix + group,
+            group=group,
             topics=topics,
             handlers=handlers,
             sessions=self.sessions,

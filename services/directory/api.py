@@ -361,14 +361,20 @@ def capacity(request: Request, caller: Caller, week_of: date | None = None) -> d
     threshold = request.app.state.settings.small_number_threshold
     s, p = store.services.c, store.proposals_seen.c
     with request.app.state.sessions() as session:
-        proposed = dict(
-            session.execute(
+        proposed = {
+            service_id: n
+            for service_id, n in session.execute(
                 select(p.service_id, func.count())
                 .where(p.seen_on >= monday, p.seen_on <= sunday)
                 .group_by(p.service_id)
-            ).all()
-        )
-        orgs = dict(session.execute(select(store.organisations.c.id, store.organisations.c.name)))
+            )
+        }
+        orgs = {
+            org_id: name
+            for org_id, name in session.execute(
+                select(store.organisations.c.id, store.organisations.c.name)
+            )
+        }
         rows = [
             CapacityRow(
                 service_id=r.id,
