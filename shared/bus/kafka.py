@@ -1,0 +1,211 @@
+"""The Kafka adapter of the event bus, on kafka-python.
+
+Settings that matter for correctness are written out explicitly rather than left to the
+library's defaults, which are the opposite of what at-least-once delivery needs:
+
+* the producer waits for every in-sync replica (``acks="all"``) and is idempotent, so a
+  retried send neither loses nor duplicates a record, and order per key holds;
+* consumers never auto-commit and start from the earliest offset, so a message counts as
+  handled only after the handler's database transaction committed and called ``commit``.
+
+Topic and consumer-group names on the wire are ``prefix + logical name``; callers only
+ever see the logical names. The prefix lets tests and tenants share one broker without
+sharing offsets or group membership.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from shared.bus.port import Message, Record
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+__all__ = ["KafkaBus", "KafkaSubscription"]
+
+log = logging.getLogger(__name__)
+
+_UNKNOWN_LEADER_EPOCH = -1
+
+
+class KafkaBus:
+    """The ``EventBus`` port on a Kafka-protocol broker (Kafka in production, Tansu in tests)."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        prefix: str = "",
+        partitions: int = 6,
+        replication_factor: int = 1,
+        session_timeout_ms: int = 10000,
+        heartbeat_interval_ms: int = 3000,
+        request_timeout_ms: int = 30000,
+        client_id: str = "social-prescribing",
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.prefix = prefix
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self.session_timeout_ms = session_timeout_ms
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.request_timeout_ms = request_timeout_ms
+        self.client_id = client_id
+        # Made on first publish, so a process that only consumes opens no producer.
+        self._producer: KafkaProducer | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaBus:
+        return cls(
+            settings.kafka_bootstrap_servers,
+            prefix=settings.topic_prefix,
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+            client_id=f"social-prescribing-{settings.instance_id}",
+        )
+
+    def ensure_topics(self, topics: Sequence[str], compacted: Sequence[str] = ()) -> None:
+        """Create missing topics; existing ones are left exactly as they are."""
+        admin = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            request_timeout_ms=self.request_timeout_ms,
+        )
+        try:
+            for topic in dict.fromkeys([*topics, *compacted]):
+                configs = {"cleanup.policy": "compact"} if topic in compacted else {}
+                self._create_topic(admin, self.prefix + topic, configs)
+        finally:
+            admin.close()
+
+    def _create_topic(self, admin: KafkaAdminClient, name: str, configs: dict[str, str]) -> None:
+        spec = {"num_partitions": self.partitions, "replication_factor": self.replication_factor}
+        try:
+            _create_if_missing(admin, {name: {**spec, "configs": configs}})
+        except KafkaError as error:
+            if not configs:
+                raise
+            # Compaction only saves space; a broker that refuses the setting still works.
+            log.warning(
+                "broker refused %s for topic %s (%s); creating it without", configs, name, error
+            )
+            _create_if_missing(admin, {name: spec})
+
+    def publish(self, records: Sequence[Record]) -> None:
+        """Send everything, then wait for every acknowledgement, raising the first failure."""
+        if not records:
+            return
+        producer = self._get_producer()
+        futures = [
+            producer.send(
+                self.prefix + record.topic,
+                key=None if record.key is None else record.key.encode(),
+                value=record.value,
+            )
+            for record in records
+        ]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=self.request_timeout_ms / 1000)
+
+    def _get_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=self.client_id,
+                acks="all",
+                enable_idempotence=True,
+                request_timeout_ms=self.request_timeout_ms,
+            )
+        return self._producer
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            group_id=self.prefix + group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=self.heartbeat_interval_ms,
+            request_timeout_ms=self.request_timeout_ms,
+        )
+        consumer.subscribe(topics=[self.prefix + topic for topic in topics])
+        return KafkaSubscription(consumer, self.prefix, topics)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = None
+
+
+def _create_if_missing(admin: KafkaAdminClient, topics: dict[str, dict]) -> None:
+    with contextlib.suppress(TopicAlreadyExistsError):
+        admin.create_topics(topics, wait_for_metadata=True)
+
+
+class KafkaSubscription:
+    """One member of a Kafka consumer group; the group splits the partitions among members."""
+
+    def __init__(self, consumer: KafkaConsumer, prefix: str, topics: Sequence[str]) -> None:
+        self._consumer = consumer
+        self._prefix = prefix
+        self._topics = list(topics)
+
+    def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Message]:
+        """The first polls also join the group, which may take a few seconds."""
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        return [
+            Message(
+                topic=record.topic[len(self._prefix) :],
+                partition=record.partition,
+                offset=record.offset,
+                key=None if record.key is None else record.key.decode(),
+                value=record.value,
+            )
+            for records in batches.values()
+            for record in records
+        ]
+
+    def commit(self, message: Message) -> None:
+        """Kafka stores the next offset to read, hence ``offset + 1``."""
+        partition = TopicPartition(self._prefix + message.topic, message.partition)
+        offset = OffsetAndMetadata(message.offset + 1, "", _UNKNOWN_LEADER_EPOCH)
+        self._consumer.commit({partition: offset})
+
+    def assigned_partitions(self) -> set[tuple[str, int]]:
+        """(topic, partition) pairs this member owns now; empty until its first polls join."""
+        return {(p.topic[len(self._prefix) :], p.partition) for p in self._consumer.assignment()}
+
+    def lag(self) -> dict[str, int]:
+        """Uncommitted messages in the partitions currently assigned to this member."""
+        assigned = list(self._consumer.assignment())
+        lags = dict.fromkeys(self._topics, 0)
+        if not assigned:
+            return lags
+        ends = self._consumer.end_offsets(assigned)
+        starts = self._consumer.beginning_offsets(assigned)
+        for partition in assigned:
+            # Tansu answers ListOffsets with the last batch's base offset + 1, short of the
+            # true end; the high watermark from the latest fetch is exact on both brokers.
+            end = max(ends[partition], self._consumer.highwater(partition) or 0)
+            committed = self._consumer.committed(partition)
+            done = starts[partition] if committed is None else committed
+            topic = partition.topic[len(self._prefix) :]
+            lags[topic] = lags.get(topic, 0) + max(0, end - done)
+        return lags
+
+    def close(self) -> None:
+        """Leave the group at once, so the remaining members take over without waiting."""
+        self._consumer.close(autocommit=False)
