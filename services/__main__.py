@@ -16,7 +16,12 @@ import uvicorn
 
 from shared.settings import Settings
 
-PORTS = {"referrals": 8001, "directory": 8002, "matcher": 8003}
+#: Each service listens on SP_PORT (default 8000) plus its offset: 8001, 8002, 8003.
+PORT_OFFSETS = {"referrals": 1, "directory": 2, "matcher": 3}
+
+
+def ports(settings: Settings) -> dict[str, int]:
+    return {name: settings.port + offset for name, offset in PORT_OFFSETS.items()}
 
 
 def build_apps(settings: Settings) -> dict:
@@ -24,9 +29,19 @@ def build_apps(settings: Settings) -> dict:
     from services.matcher.app import create_app as matcher_app
     from services.referrals.app import create_app as referrals_app
 
+    port = ports(settings)
+    base = f"http://{settings.host}"
+
     def for_service(name: str) -> Settings:
         return settings.model_copy(
-            update={"port": PORTS[name], "load_demo_data": True, "instance_id": "embedded"}
+            update={
+                "port": port[name],
+                "load_demo_data": True,
+                "instance_id": "embedded",
+                "referrals_url": f"{base}:{port['referrals']}",
+                "directory_url": f"{base}:{port['directory']}",
+                "matcher_url": f"{base}:{port['matcher']}",
+            }
         )
 
     # The directory loads the demo data, so it comes first; its events wait in its outbox.
@@ -39,18 +54,19 @@ def build_apps(settings: Settings) -> dict:
 
 async def serve_all(settings: Settings) -> None:
     apps = build_apps(settings)
+    port = ports(settings)
     servers = [
         uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=PORTS[name], log_level="warning")
+            uvicorn.Config(app, host=settings.host, port=port[name], log_level="warning")
         )
         for name, app in apps.items()
     ]
     base = f"http://{settings.host}"
     print("\nSocial prescribing, embedded mode (SQLite + SQL event log):")
-    print(f"  Web pages:    {base}:{PORTS['referrals']}/   (sign in as gp, linkworker, group,")
+    print(f"  Web pages:    {base}:{port['referrals']}/   (sign in as gp, linkworker, group,")
     print("                commissioner or admin; password: demo)")
-    for name, port in PORTS.items():
-        print(f"  {name:<10}    {base}:{port}/docs   metrics {base}:{port}/metrics")
+    for name, p in port.items():
+        print(f"  {name:<10}    {base}:{p}/docs   metrics {base}:{p}/metrics")
     print(f"  Database:     {settings.database_url}\n  Stop with Ctrl-C; data is kept.\n")
     await asyncio.gather(*(server.serve() for server in servers))
 

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, func, select, text
 
 from services.directory import store as directory_store
@@ -188,6 +189,25 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
         >= 1
     )
 
+    # Each service reports what it did at /metrics.
+    matcher_metrics = system.matcher.get("/metrics").text
+    assert _sample(
+        matcher_metrics, "events_consumed_total", group="matcher", type="ReferralSubmitted"
+    )
+    assert _sample(matcher_metrics, "events_produced_total", service="matcher", topic="matches.v1")
+    assert (
+        _sample(matcher_metrics, "consumer_lag", group="matcher", topic="referrals.v1") is not None
+    )
+    assert _sample(matcher_metrics, "outbox_backlog", service="matcher") is not None
+    assert _sample(
+        rs.get("/metrics").text,
+        "http_requests_total",
+        service="referrals",
+        method="POST",
+        route="/referrals",
+        status="201",
+    )
+
     # Redelivering every referral event has no second effect.
     _redeliver_referral_events(system, referral_id)
     time.sleep(1.0)
@@ -206,6 +226,15 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
     assert _count(m_url, matcher_store.outbox, matcher_store.outbox.c.key == referral_id) == 1, (
         "the matcher proposed once, however often the referral arrived"
     )
+
+
+def _sample(exposition: str, name: str, **labels: str) -> float | None:
+    """The value of the first sample called ``name`` whose labels include ``labels``."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return sample.value
+    return None
 
 
 def _redeliver_referral_events(system: System, referral_id: str) -> None:
