@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start-up.")
     load_demo_data: bool = Field(False, description="Load the demo directory and users if empty.")
 
+    # Referrals: when a new referral repeats an open one (same person, similar needs)
+    referrals_duplicate_window_days: int = Field(14, ge=0)
+    referrals_duplicate_needs_similarity: float = Field(
+        60.0, ge=0, le=100, description="rapidfuzz token_set_ratio of the needs texts"
+    )
+    referrals_duplicate_name_similarity: float = Field(
+        85.0, ge=0, le=100, description="rapidfuzz WRatio of the names (same date of birth)"
+    )
+
     # Reporting
     small_number_threshold: int = Field(
         5, ge=1, description="Aggregate counts below this are suppressed in reports."

@@ -7,7 +7,7 @@ its event together. Every read of a referral by a person is written to the audit
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -19,10 +19,14 @@ from sqlalchemy.orm import Session
 from services.referrals import store
 from services.referrals.domain import (
     Action,
+    DuplicatePolicy,
     IllegalTransition,
+    KnownReferral,
     Status,
     age_on,
+    best_outcome,
     coarse,
+    find_duplicate,
     is_valid_nhs_number,
     normalise_postcode,
     postcode_district,
@@ -151,6 +155,12 @@ class ConnectionIn(BaseModel):
     mode: Literal["signposting", "referral"] = Field(
         description="signposting: information given; referral: the group is asked to take them on"
     )
+    organisation_id: str | None = Field(
+        None,
+        max_length=100,
+        description="The service's organisation (from the directory): for mode referral, "
+        "its group members see the referral and answer it",
+    )
 
 
 class DeclineIn(BaseModel):
@@ -247,7 +257,14 @@ def _move(session: Session, caller: Principal, row, action: Action) -> Status:
     return new
 
 
-def _summary(row) -> dict:
+def _summary(row, connections: list | None = None, caller: Principal | None = None) -> dict:
+    """One line of a list; ``connected_to`` and ``outcome`` tell the GP what became of it.
+    Practice staff see service names only with the person's consent to share, as in the
+    message back to the GP; otherwise ``connected_to`` is None and the count is shown."""
+    connections = connections or []
+    withhold = (
+        caller is not None and caller.role is Role.PRACTICE_STAFF and not row.consent_to_share
+    )
     return {
         "id": row.id,
         "status": row.status,
@@ -257,7 +274,26 @@ def _summary(row) -> dict:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "patient": f"{row.given_name} {row.family_name}",
+        "assigned_to": row.assigned_to,
+        "flagged": row.flagged,
+        "flag_reason": row.flag_reason,
+        "connected_to": None if withhold else [c.service_name for c in connections],
+        "connections_made": len(connections),
+        "outcome": best_outcome(c.outcome for c in connections),
+        "closed_reason": None if withhold else row.closed_reason,
     }
+
+
+def connections_of(session: Session, referral_ids: list[str]) -> dict[str, list]:
+    c = store.connections.c
+    by_referral: dict[str, list] = {i: [] for i in referral_ids}
+    if referral_ids:
+        rows = session.execute(
+            select(store.connections).where(c.referral_id.in_(referral_ids)).order_by(c.created_at)
+        ).all()
+        for row in rows:
+            by_referral[row.referral_id].append(row)
+    return by_referral
 
 
 def _detail(session: Session, row) -> dict:
@@ -273,8 +309,14 @@ def _detail(session: Session, row) -> dict:
     ).all()
     out = {c: getattr(row, c) for c in row._fields if c not in ("idempotency_key",)}
     out["age"] = age_on(row.birth_date, date.today())
+    attempts = session.execute(
+        select(store.contact_attempts)
+        .where(store.contact_attempts.c.referral_id == row.id)
+        .order_by(store.contact_attempts.c.id)
+    ).all()
     out["proposals"] = [dict(p._mapping) for p in proposals]
     out["connections"] = [dict(c._mapping) for c in connections]
+    out["contact_attempts"] = [dict(a._mapping) for a in attempts]
     return out
 
 
@@ -313,7 +355,21 @@ def submit_referral(
     caller: Caller,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict:
-    """Refer a person to social prescribing (GP practice staff)."""
+    """Refer a person to social prescribing (GP practice staff).
+
+    A repeat (the same Idempotency-Key, or the same person from the same practice with
+    similar needs while an earlier referral is open) creates nothing: 200 with
+    ``duplicate: true`` and the existing referral's id."""
+    created, out = create_referral(request, caller, body, idempotency_key)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+def create_referral(
+    request: Request, caller: Principal, body: ReferralIn, idempotency_key: str | None
+) -> tuple[bool, dict]:
+    """(created, answer) for a referral from either intake, JSON or FHIR."""
     require(caller, Role.PRACTICE_STAFF)
     if not caller.practice_ods:
         raise Unprocessable("your account has no practice (ODS code) to refer from")
@@ -321,14 +377,12 @@ def submit_referral(
     place = places.locate(body.postcode)
     referral_id = str(uuid.uuid4())
     with request.app.state.sessions.begin() as session:
-        if idempotency_key:
-            existing = session.execute(
-                select(store.referrals).where(store.referrals.c.idempotency_key == idempotency_key)
-            ).first()
-            if existing is not None:
-                response.status_code = status.HTTP_200_OK
-                return {"id": existing.id, "status": existing.status, "duplicate": True}
         now = store.now()
+        duplicate = _duplicate_of(
+            session, request.app.state.duplicate_policy, caller, body, idempotency_key, now
+        )
+        if duplicate is not None:
+            return False, duplicate
         values = {
             "id": referral_id,
             "practice_ods": caller.practice_ods,
@@ -360,6 +414,7 @@ def submit_referral(
             "consent_to_share": body.consent_to_share,
             "consent_recorded_by": caller.name,
             "idempotency_key": idempotency_key,
+            "flagged": False,
             "created_at": now,
             "updated_at": now,
         }
@@ -383,7 +438,67 @@ def submit_referral(
                 referral_id=referral_id, practice_ods=caller.practice_ods, profile=_profile(row)
             ),
         )
-    return {"id": referral_id, "status": Status.SUBMITTED, "ward": values["ward"]}
+    return True, {"id": referral_id, "status": Status.SUBMITTED, "ward": values["ward"]}
+
+
+def _duplicate_of(
+    session: Session,
+    policy: DuplicatePolicy,
+    caller: Principal,
+    body: ReferralIn,
+    idempotency_key: str | None,
+    now,
+) -> dict | None:
+    r = store.referrals.c
+    if idempotency_key:
+        existing = session.execute(
+            select(r.id, r.status).where(r.idempotency_key == idempotency_key)
+        ).first()
+        if existing is not None:
+            return {
+                "id": existing.id,
+                "status": existing.status,
+                "duplicate": True,
+                "reason": "the same Idempotency-Key was sent before",
+            }
+    rows = session.execute(
+        select(store.referrals).where(
+            r.practice_ods == caller.practice_ods,
+            r.status != Status.CLOSED,
+            r.created_at >= now - timedelta(days=policy.window_days),
+            (r.nhs_number == body.nhs_number) | (r.birth_date == body.birth_date),
+        )
+    ).all()
+    new = KnownReferral(
+        id="",
+        practice_ods=caller.practice_ods or "",
+        nhs_number=body.nhs_number,
+        given_name=body.given_name,
+        family_name=body.family_name,
+        birth_date=body.birth_date,
+        needs_text=body.needs,
+        created_at=now,
+        status=Status.SUBMITTED,
+    )
+    found = find_duplicate(new, [_known(row) for row in rows], policy)
+    if found is None:
+        return None
+    existing_status = next(row.status for row in rows if row.id == found.id)
+    return {"id": found.id, "status": existing_status, "duplicate": True, "reason": found.reason}
+
+
+def _known(row) -> KnownReferral:
+    return KnownReferral(
+        id=row.id,
+        practice_ods=row.practice_ods,
+        nhs_number=row.nhs_number,
+        given_name=row.given_name,
+        family_name=row.family_name,
+        birth_date=row.birth_date,
+        needs_text=row.needs_text,
+        created_at=store.aware(row.created_at),
+        status=row.status,
+    )
 
 
 @router.get("/referrals", tags=["referrals"])
@@ -408,7 +523,8 @@ def list_referrals(
         query = query.where(r.ward == ward)
     with request.app.state.sessions() as session:
         rows = session.execute(query.order_by(r.created_at).limit(limit)).all()
-    return [_summary(row) for row in rows]
+        connections = connections_of(session, [row.id for row in rows])
+    return [_summary(row, connections[row.id], caller) for row in rows]
 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"])
@@ -490,6 +606,7 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
                 service_id=body.service_id,
                 service_name=proposal.service_name if proposal else body.service_name,
                 mode=body.mode,
+                organisation_id=body.organisation_id,
                 was_proposed=proposal is not None,
                 created_by=caller.user_id,
                 created_at=store.now(),
@@ -515,7 +632,13 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
                 ward=row.ward,
             ),
         )
-    return {"connection_id": connection_id, "status": Status.CONNECTED}
+    out = {"connection_id": connection_id, "status": Status.CONNECTED}
+    if body.mode == "referral" and not body.organisation_id:
+        out["warning"] = (
+            "organisation_id not given: no group can see or answer this referral; "
+            "send the service's organisation_id from the directory"
+        )
+    return out
 
 
 @router.post("/referrals/{referral_id}/decline", tags=["link workers"])

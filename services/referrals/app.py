@@ -6,9 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.referrals import store
+from services.referrals import api_fhir, api_groups, api_link_work, store
 from services.referrals.api import router
+from services.referrals.domain import DuplicatePolicy
 from services.referrals.handlers import Handlers
+from services.referrals.pages import add_pages
 from services.referrals.places import Places
 from services.referrals.users import ensure_demo_users
 from shared.events import MATCHES_TOPIC
@@ -35,6 +37,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_common(app, store.SERVICE)
     app.state.places = Places.load()
+    add_pages(app)  # before the API: pages share paths with it (see pages.py)
+    app.state.duplicate_policy = DuplicatePolicy(
+        window_days=settings.referrals_duplicate_window_days,
+        needs_similarity=settings.referrals_duplicate_needs_similarity,
+        name_similarity=settings.referrals_duplicate_name_similarity,
+    )
     app.include_router(router)
+    app.include_router(api_link_work.router)
+    app.include_router(api_groups.router)
+    app.include_router(api_fhir.router)
     runtime.attach(app)
     return app

@@ -5,22 +5,39 @@ may leave this service on the event stream. Pure: no I/O, no framework imports.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from rapidfuzz import fuzz
+
 __all__ = [
+    "ANNUAL_CASELOAD_GUIDANCE",
+    "FAILED_CONTACTS_BEFORE_FLAG",
+    "FAILED_CONTACT_RESULTS",
+    "REACHED_CONTACT_RESULTS",
     "Action",
+    "Duplicate",
+    "DuplicatePolicy",
     "IllegalTransition",
+    "KnownReferral",
     "Status",
     "age_band",
     "age_on",
     "allowed_actions",
+    "best_outcome",
     "coarse",
+    "contact_flag",
+    "find_duplicate",
+    "is_open",
     "is_valid_nhs_number",
     "normalise_postcode",
+    "person_declined",
     "postcode_district",
     "transition",
+    "waiting_days",
+    "worklist_key",
 ]
 
 
@@ -143,3 +160,143 @@ def transition(status: Status, action: Action) -> Status:
     if status not in moves:
         raise IllegalTransition(status, action, allowed_actions(status))
     return moves[status]
+
+
+def is_open(status: Status | str) -> bool:
+    return Status(status) in _OPEN
+
+
+# --- duplicates -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuplicatePolicy:
+    """When a new referral is the same request again rather than a new one."""
+
+    window_days: int = 14
+    needs_similarity: float = 60.0  # rapidfuzz token_set_ratio, 0-100
+    name_similarity: float = 85.0  # rapidfuzz WRatio on "given family", 0-100
+
+
+@dataclass(frozen=True)
+class KnownReferral:
+    """The fields of a referral that decide whether another one duplicates it."""
+
+    id: str
+    practice_ods: str
+    nhs_number: str
+    given_name: str
+    family_name: str
+    birth_date: date
+    needs_text: str
+    created_at: datetime
+    status: Status | str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    id: str
+    reason: str
+
+
+def find_duplicate(
+    new: KnownReferral,
+    existing: Iterable[KnownReferral],
+    policy: DuplicatePolicy = DuplicatePolicy(),
+) -> Duplicate | None:
+    """The open referral ``new`` repeats, if any: the same person, from the same practice,
+    with similar needs, within the window. Same person = the same NHS number, or a name
+    that fuzzily matches with the same date of birth (a mistyped NHS number)."""
+    since = new.created_at - timedelta(days=policy.window_days)
+    candidates = sorted(existing, key=lambda r: r.created_at, reverse=True)
+    for old in candidates:
+        if old.id == new.id or old.practice_ods != new.practice_ods or not is_open(old.status):
+            continue
+        if old.created_at < since:
+            continue
+        who = _same_person(new, old, policy)
+        if who is None:
+            continue
+        needs = fuzz.token_set_ratio(new.needs_text.lower(), old.needs_text.lower())
+        if needs < policy.needs_similarity:
+            continue
+        days = (new.created_at - old.created_at).days
+        return Duplicate(
+            old.id,
+            f"{who}, same practice, similar needs ({needs:.0f}% alike), "
+            f"referred {days} day(s) ago and still open",
+        )
+    return None
+
+
+def _same_person(new: KnownReferral, old: KnownReferral, policy: DuplicatePolicy) -> str | None:
+    if new.nhs_number == old.nhs_number:
+        return "same NHS number"
+    if new.birth_date != old.birth_date:
+        return None
+    a = f"{new.given_name} {new.family_name}".lower()
+    b = f"{old.given_name} {old.family_name}".lower()
+    score = fuzz.WRatio(a, b)
+    return (
+        f"similar name ({score:.0f}%) and same date of birth"
+        if score >= policy.name_similarity
+        else None
+    )
+
+
+# --- link workers' worklist and contact -------------------------------------------------
+
+ANNUAL_CASELOAD_GUIDANCE = (200, 250)  # NHS England: people a link worker supports a year
+FAILED_CONTACTS_BEFORE_FLAG = 3
+_URGENCY_RANK = {"urgent": 0, "soon": 1, "routine": 2}
+FAILED_CONTACT_RESULTS = ("no_answer", "left_message", "wrong_number")
+REACHED_CONTACT_RESULTS = ("reached", "declined")
+
+
+def waiting_days(created_at: datetime, now: datetime) -> int:
+    return max((now - created_at).days, 0)
+
+
+def worklist_key(urgency: str, created_at: datetime) -> tuple[int, datetime]:
+    """Most urgent first, then who has waited longest."""
+    return (_URGENCY_RANK.get(urgency, len(_URGENCY_RANK)), created_at)
+
+
+def contact_flag(results: Iterable[str]) -> str | None:
+    """Why the referral needs attention, from its contact attempts oldest first; None if
+    it does not. Reaching the person clears earlier failures."""
+    failures = 0
+    flag = None
+    for result in results:
+        if result in REACHED_CONTACT_RESULTS:
+            failures, flag = 0, None
+        elif result == "wrong_number":
+            failures += 1
+            flag = "wrong number: check the contact details with the practice"
+        else:
+            failures += 1
+        if failures >= FAILED_CONTACTS_BEFORE_FLAG:
+            flag = f"{failures} contact attempts without reaching the person"
+    return flag
+
+
+# --- what became of the referral --------------------------------------------------------
+
+_OUTCOME_RANK = ("completed", "attended", "did_not_attend", "declined_by_patient", "no_capacity")
+
+
+def best_outcome(outcomes: Iterable[str | None]) -> str | None:
+    """The most positive recorded outcome across the connections."""
+    known = [o for o in outcomes if o in _OUTCOME_RANK]
+    return min(known, key=_OUTCOME_RANK.index) if known else None
+
+
+def person_declined(outcomes: Iterable[str | None], contact_results: Iterable[str]) -> bool:
+    """The person turned everything down: they declined when contacted, or declined every
+    connection made, and took part in nothing."""
+    outcomes = list(outcomes)
+    if any(o in ("attended", "completed") for o in outcomes):
+        return False
+    declined_contact = "declined" in list(contact_results)
+    declined_all = bool(outcomes) and all(o == "declined_by_patient" for o in outcomes)
+    return declined_contact or declined_all

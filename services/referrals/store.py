@@ -1,6 +1,6 @@
 """The referrals service's tables: people's referrals (the only place identity lives),
-the matcher's proposals, connections to groups and their outcomes, users, and the
-audit trail of who read which referral."""
+the matcher's proposals, connections to groups and their outcomes, link workers' contact
+attempts and wellbeing measures, users, and the audit trail of who read which referral."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from shared.bus.outbox import outbox_table, processed_events_table
@@ -81,6 +82,11 @@ referrals = Table(
     Column("closed_reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # link work (0002)
+    Column("assigned_to", String(64), index=True),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("flagged", Boolean, nullable=False, default=False, server_default=false()),
+    Column("flag_reason", Text),
 )
 
 proposals = Table(
@@ -114,7 +120,37 @@ connections = Table(
     Column("outcome_at", DateTime(timezone=True)),
     Column("created_by", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the group's answer to a referral-mode connection (0002)
+    Column("organisation_id", String(100), index=True),
+    Column("group_response", String(20)),  # None | accepted | declined
+    Column("group_response_reason", Text),
+    Column("group_responded_by", String(64)),
+    Column("group_responded_at", DateTime(timezone=True)),
     UniqueConstraint("referral_id", "service_id", name="uq_referrals_connection_service"),
+)
+
+contact_attempts = Table(
+    "referrals_contact_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("referral_id", ForeignKey("referrals_referrals.id"), nullable=False, index=True),
+    Column("attempted_on", Date, nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("result", String(20), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+wellbeing = Table(
+    "referrals_wellbeing",
+    metadata,
+    Column("referral_id", ForeignKey("referrals_referrals.id"), primary_key=True),
+    Column("stage", String(20), primary_key=True),  # first_contact | follow_up
+    Column("ons4", JSON, nullable=False),
+    Column("swemwbs", JSON),
+    Column("swemwbs_metric", Float),
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
 status_history = Table(
@@ -147,3 +183,8 @@ processed_events = processed_events_table(metadata, SERVICE)
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes for what was stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

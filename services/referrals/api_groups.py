@@ -1,0 +1,158 @@
+"""Community groups' routes: the referrals made to their organisation's services, their
+answer, and the person's details as far as consent allows.
+
+Only connections in mode ``referral`` reach a group (signposting is information given to
+the person). A group member sees the person's name and contact details only when a link
+worker confirmed the connection (the connection exists) and the person consented to
+share them; otherwise a first initial and why. Every read is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services.referrals import store
+from services.referrals.api import Caller, _audit
+from shared.auth import Principal, Role, require
+from shared.web import Conflict, NotFound, Unprocessable
+
+router = APIRouter(prefix="/group", tags=["groups"])
+NO_CONSENT = "consent does not cover contact details"
+
+
+class GroupResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=1000)
+
+
+def _organisation(caller: Principal) -> str | None:
+    """The organisation the caller answers for; None for administrators (all of them)."""
+    require(caller, Role.GROUP_MEMBER)
+    if caller.role is Role.ADMIN:
+        return None
+    if not caller.organisation_id:
+        raise Unprocessable("your account has no organisation to answer for")
+    return caller.organisation_id
+
+
+def _connection(session: Session, caller: Principal, connection_id: str, *, lock: bool = False):
+    """The referral-mode connection to the caller's organisation, with its referral."""
+    organisation = _organisation(caller)
+    c, r = store.connections.c, store.referrals.c
+    query = (
+        select(store.connections, r.given_name, r.family_name, r.status.label("referral_status"))
+        .join(store.referrals, c.referral_id == r.id)
+        .where(c.id == connection_id, c.mode == "referral")
+    )
+    if organisation is not None:
+        query = query.where(c.organisation_id == organisation)
+    row = session.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFound(f"no referral {connection_id!r} to your organisation")
+    return row
+
+
+def _line(row) -> dict:
+    return {
+        "connection_id": row.id,
+        "referral_id": row.referral_id,
+        "service_id": row.service_id,
+        "service_name": row.service_name,
+        "referred_at": row.created_at,
+        "person": f"{row.given_name[:1]}.",
+        "response": row.group_response,
+        "response_reason": row.group_response_reason,
+        "outcome": row.outcome,
+    }
+
+
+@router.get("/referrals")
+def group_referrals(request: Request, caller: Caller) -> list[dict]:
+    """Referrals link workers made to the caller's organisation's services."""
+    organisation = _organisation(caller)
+    c, r = store.connections.c, store.referrals.c
+    query = (
+        select(store.connections, r.given_name, r.family_name)
+        .join(store.referrals, c.referral_id == r.id)
+        .where(c.mode == "referral")
+        .order_by(c.created_at)
+    )
+    if organisation is not None:
+        query = query.where(c.organisation_id == organisation)
+    with request.app.state.sessions() as session:
+        rows = session.execute(query).all()
+    return [_line(row) for row in rows]
+
+
+@router.get("/connections/{connection_id}")
+def group_connection(connection_id: str, request: Request, caller: Caller) -> dict:
+    """One referral to the group: who and how to reach them, when consent allows."""
+    with request.app.state.sessions.begin() as session:
+        row = _connection(session, caller, connection_id)
+        person = session.execute(
+            select(store.referrals).where(store.referrals.c.id == row.referral_id)
+        ).one()
+        out = _line(row)
+        out["needs"] = person.needs_text if person.consent_to_share else None
+        out["languages"] = person.languages
+        out["accessibility_needs"] = person.accessibility_needs
+        if person.consent_to_share:
+            out["person"] = f"{person.given_name} {person.family_name}"
+            out["contact"] = _contact(person)
+            out["contact_note"] = None
+            purpose = "group: contact details"
+        else:
+            out["contact"] = None
+            out["contact_note"] = NO_CONSENT
+            purpose = "group: without contact details (no consent to share)"
+        _audit(session, caller, row.referral_id, "group_read", purpose)
+    return out
+
+
+def _contact(person) -> dict:
+    preferred = person.preferred_contact
+    detail = {
+        "phone": person.phone,
+        "text": person.phone,
+        "email": person.email,
+        "letter": person.postcode,
+    }[preferred]
+    return {"preferred": preferred, "detail": detail}
+
+
+@router.post("/connections/{connection_id}/{answer}")
+def answer_referral(
+    connection_id: str,
+    answer: Literal["accept", "decline"],
+    request: Request,
+    caller: Caller,
+    body: GroupResponseIn | None = None,
+) -> dict:
+    """The group takes the person on, or declines with a reason."""
+    reason = body.reason if body else None
+    if answer == "decline" and not (reason and len(reason.strip()) >= 3):
+        raise Unprocessable("reason: say why the group declines (3+ characters)", field="reason")
+    with request.app.state.sessions.begin() as session:
+        row = _connection(session, caller, connection_id, lock=True)
+        if row.group_response:
+            raise Conflict(f"the group already answered: {row.group_response}")
+        if row.referral_status == "closed":
+            raise Conflict("the referral is closed", allowed=[])
+        response = "accepted" if answer == "accept" else "declined"
+        session.execute(
+            update(store.connections)
+            .where(store.connections.c.id == connection_id)
+            .values(
+                group_response=response,
+                group_response_reason=reason,
+                group_responded_by=caller.user_id,
+                group_responded_at=store.now(),
+            )
+        )
+        _audit(session, caller, row.referral_id, f"group_{answer}", "group response")
+    return {"connection_id": connection_id, "response": response, "reason": reason}

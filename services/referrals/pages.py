@@ -1,0 +1,272 @@
+"""The referrals service's web pages: sign-in, the referral form, lists and one referral.
+
+Pages are thin HTML shells; their scripts read and change data through this service's
+own JSON API (same origin, the ``sp_token`` cookie), so the API stays the one source of
+truth. A page may share its path with a JSON route of the API (``/referrals``,
+``/referrals/{id}``): a browser asking for HTML gets the page, any other client the
+JSON. ``add_pages`` must therefore run before the API router is included.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2PasswordRequestForm
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.routing import Match
+from starlette.types import Scope
+
+from services.referrals.api import login
+from services.referrals.domain import Status
+from shared.auth import COOKIE_NAME, Principal, Role, principal_from_request
+from shared.settings import Settings
+from shared.web import DomainError
+
+__all__ = ["PageRoute", "add_pages", "home_for"]
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+STATUS_WORDS = {
+    Status.SUBMITTED: "Received: finding groups",
+    Status.MATCHES_PROPOSED: "Groups proposed",
+    Status.CONTACTED: "Link worker in touch",
+    Status.CONNECTED: "Connected to a group",
+    Status.CLOSED: "Closed",
+}
+
+
+class PageRoute(APIRoute):
+    """A route that answers only requests asking for HTML, so that a page and a JSON
+    route can share one path: browsers navigating get the page, ``fetch`` and API
+    clients (``Accept: */*`` or ``application/json``) fall through to the JSON route."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is Match.NONE or _wants_html(scope):
+            return match, child_scope
+        return Match.NONE, {}
+
+
+def _wants_html(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            return b"text/html" in value
+    return False
+
+
+pages = APIRouter(include_in_schema=False)
+# Pages on paths the JSON API also uses (or may come to use): HTML requests only.
+api_paths = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def add_pages(app: FastAPI) -> None:
+    """Mount the pages and their static files (call before including the API router)."""
+    app.include_router(pages)
+    app.include_router(api_paths)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _signed_in(request: Request) -> Principal | None:
+    try:
+        return principal_from_request(request)
+    except HTTPException:
+        return None
+
+
+def home_for(principal: Principal, settings: Settings) -> str:
+    """Where a person lands after signing in: the page their role works from."""
+    if principal.role is Role.PRACTICE_STAFF:
+        return "/referrals"
+    if principal.role is Role.GROUP_MEMBER:
+        return f"{settings.directory_url}/my-services"
+    if principal.role is Role.COMMISSIONER:
+        return f"{settings.directory_url}/reports"
+    return "/worklist"
+
+
+def _security_headers(settings: Settings) -> dict[str, str]:
+    others = f"{settings.directory_url} {settings.referrals_url}"
+    return {
+        "Content-Security-Policy": (
+            "default-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            f"form-action 'self' {others}; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+
+
+def _render(
+    request: Request,
+    template: str,
+    user: Principal | None,
+    status_code: int = 200,
+    **context,
+) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    return templates.TemplateResponse(
+        request,
+        template,
+        {"user": user, "settings": settings, "status_words": STATUS_WORDS, **context},
+        status_code=status_code,
+        headers=_security_headers(settings),
+    )
+
+
+def _page(request: Request, template: str, roles: tuple[Role, ...], **context) -> Response:
+    """Render ``template`` for a signed-in person with one of ``roles`` (admins pass)."""
+    user = _signed_in(request)
+    if user is None:
+        return RedirectResponse("/", status_code=303)
+    if user.role not in roles and user.role is not Role.ADMIN:
+        return _render(
+            request,
+            "forbidden.html",
+            user,
+            status_code=403,
+            home=home_for(user, request.app.state.settings),
+        )
+    return _render(request, template, user, **context)
+
+
+# --- signing in and out ----------------------------------------------------------------
+
+
+@pages.get("/")
+def front_door(request: Request) -> Response:
+    user = _signed_in(request)
+    if user is not None:
+        return RedirectResponse(home_for(user, request.app.state.settings), status_code=303)
+    return _render(request, "login.html", None)
+
+
+@pages.post("/login")
+def sign_in(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The API's login, answered with a cookie and a redirect instead of a JSON token."""
+    form = OAuth2PasswordRequestForm(
+        grant_type=None,
+        username=username,
+        password=password,
+        scope="",
+        client_id=None,
+        client_secret=None,
+    )
+    try:
+        answer = login(request, form)
+    except DomainError as exc:
+        return _render(
+            request, "login.html", None, status_code=401, error=exc.message, username=username
+        )
+    settings: Settings = request.app.state.settings
+    user = request.app.state.tokens.verify(answer["access_token"])
+    response = RedirectResponse(home_for(user, settings), status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        answer["access_token"],
+        max_age=settings.token_ttl_minutes * 60,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@pages.api_route("/logout", methods=["GET", "POST"])
+def sign_out(request: Request) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE_NAME, httponly=True, samesite="strict")
+    return response
+
+
+# --- GP practice staff -----------------------------------------------------------------
+
+
+@api_paths.get("/referrals/new")
+def referral_form(request: Request) -> Response:
+    return _page(request, "referral_form.html", (Role.PRACTICE_STAFF,))
+
+
+@api_paths.get("/referrals")
+def practice_referrals(request: Request) -> Response:
+    user = _signed_in(request)
+    if user is not None and user.role is Role.LINK_WORKER:
+        return RedirectResponse("/worklist", status_code=303)
+    return _page(request, "practice_referrals.html", (Role.PRACTICE_STAFF,))
+
+
+# --- link workers ----------------------------------------------------------------------
+
+
+@api_paths.get("/worklist")
+def worklist(request: Request) -> Response:
+    return _page(request, "worklist.html", (Role.LINK_WORKER,))
+
+
+@api_paths.get("/referrals/{referral_id}")
+def referral_page(referral_id: str, request: Request) -> Response:
+    return _page(
+        request,
+        "referral.html",
+        (Role.LINK_WORKER, Role.PRACTICE_STAFF),
+        referral_id=referral_id,
+    )
+
+
+@pages.get("/directory/services")
+def search_directory(
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    category: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """The directory's search, passed through with the caller's own token, so that the
+    referral page can search it without the directory allowing other origins."""
+    caller = principal_from_request(request)
+    if caller.role not in (Role.LINK_WORKER, Role.ADMIN):
+        raise HTTPException(403, "this needs the role: link_worker")
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    token = token or request.cookies.get(COOKIE_NAME, "")
+    params = urllib.parse.urlencode({k: v for k, v in {"q": q, "category": category}.items() if v})
+    url = f"{request.app.state.settings.directory_url}/services?{params}&limit=20"
+    outgoing = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(outgoing, timeout=5) as answer:
+            services = json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return JSONResponse({"detail": f"the directory answered {exc.code}"}, exc.code)
+    except (urllib.error.URLError, TimeoutError) as exc:
+        return JSONResponse({"detail": f"the directory is not reachable: {exc}"}, 502)
+    return JSONResponse(
+        [
+            {
+                "id": s["id"],
+                "name": s["name"],
+                "organisation_name": s.get("organisation_name", ""),
+                "categories": s.get("categories", []),
+                "ward": (s.get("location") or {}).get("ward"),
+                "places_free": s.get("places_free"),
+                "status": s.get("status"),
+            }
+            for s in services
+        ]
+    )

@@ -1,0 +1,212 @@
+// One referral: the person, their needs, the matcher's proposals (which arrive a moment
+// after the referral does, so the page polls until they are there), connections and
+// their outcomes. Link workers act on it through the referral's API routes; GP staff see
+// the same page read-only. Each section is one render function: add more the same way.
+"use strict";
+
+(() => {
+  const root = document.getElementById("referral");
+  const id = encodeURIComponent(root.dataset.id);
+  const acts = root.dataset.acts === "yes";
+  const purpose = encodeURIComponent(root.dataset.purpose);
+  const pageStatus = document.getElementById("page-status");
+  const message = document.getElementById("message");
+  const OUTCOMES = ["attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"];
+  const POLL_MS = 1000;
+  const POLL_LIMIT = 120;
+  let polls = 0;
+  let timer = null;
+
+  // --- drawing -------------------------------------------------------------------------
+
+  function row(term, ...value) {
+    return [sp.h("dt", {}, term), sp.h("dd", {}, ...value)];
+  }
+
+  const list = (values) => (values && values.length ? values.map(sp.words).join(", ") : "None recorded");
+
+  function renderAbout(r) {
+    document.getElementById("person-name").textContent = `${r.given_name} ${r.family_name}`;
+    const contact = [r.phone, r.email].filter(Boolean).join(", ") || "—";
+    document.getElementById("about").replaceChildren(
+      ...row("Status", sp.statusTag(r.status), r.closed_reason ? ` — ${r.closed_reason}` : ""),
+      ...row("Urgency", sp.urgencyTag(r.urgency)),
+      ...row("NHS number", r.nhs_number.replace(/^(\d{3})(\d{3})(\d{4})$/, "$1 $2 $3")),
+      ...row("Date of birth", `${sp.date(r.birth_date)} (age ${r.age})`),
+      ...row("Gender", sp.words(r.gender)),
+      ...row("Postcode", `${r.postcode}${r.ward ? ` (${r.ward} ward)` : ""}`),
+      ...row("Contact", `${contact}; prefers ${sp.words(r.preferred_contact)}`),
+      ...row("Languages", list(r.languages)),
+      ...row("Accessibility needs", list(r.accessibility_needs)),
+      ...row("Can take part", r.delivery_modes.length ? list(r.delivery_modes) : "Any way"),
+      ...row("Consent", r.consent_to_share ? "To referral and to sharing contact details" : "To referral only (contact details not to be shared)"),
+      ...row("Referred", `${sp.date(r.created_at)} by ${r.referrer_name} (${r.practice_ods})`),
+    );
+  }
+
+  function renderNeeds(r) {
+    document.getElementById("needs-text").textContent = r.needs_text;
+    const found = (r.needs_found || []).map((n) => `${n.phrase} → ${sp.words(n.concept)}`);
+    const unmet = (r.unmet_needs || []).map((n) => (typeof n === "string" ? n : n.phrase || JSON.stringify(n)));
+    document.getElementById("needs-found").replaceChildren(
+      ...(found.length ? row("Needs recognised", found.join("; ")) : []),
+      ...(unmet.length ? row("No good match yet for", unmet.join("; ")) : []),
+    );
+  }
+
+  function connectButtons(serviceId, serviceName) {
+    const connect = (mode) => () =>
+      act("POST", `/referrals/${id}/connections`, { service_id: serviceId, service_name: serviceName, mode }, null,
+        `${serviceName}: ${mode === "referral" ? "referral confirmed" : "signposting recorded"}.`);
+    return sp.h("div", { class: "actions" },
+      sp.h("button", { type: "button", onclick: connect("referral") }, "Confirm as referral"),
+      sp.h("button", { type: "button", class: "secondary", onclick: connect("signposting") }, "Confirm as signposting"),
+    );
+  }
+
+  function proposalCard(p, open) {
+    const decided = p.decision ? sp.h("span", { class: `tag decision-${p.decision}` }, p.decision === "declined" ? `Declined: ${p.decline_reason}` : "Confirmed") : null;
+    const facts = [
+      `Score ${Number(p.score).toFixed(2)}`,
+      p.distance_km !== null && p.distance_km !== undefined ? `${Number(p.distance_km).toFixed(1)} km away` : null,
+      p.waiting_list ? "Waiting list" : null,
+    ].filter(Boolean).join(" · ");
+    return sp.h("li", { class: "card", "data-service-id": p.service_id },
+      sp.h("h3", {}, p.service_name, " ", decided),
+      sp.h("p", { class: "meta" }, `For: ${p.need} (${sp.words(p.concept)}) · ${facts}`),
+      sp.h("ul", { class: "reasons" }, ...(p.reasons || []).map((reason) => sp.h("li", {}, reason))),
+      acts && open && !p.decision
+        ? [
+            connectButtons(p.service_id, p.service_name),
+            sp.h("div", { class: "choice" },
+              sp.h("input", { type: "checkbox", id: `decline-${p.service_id}`, value: p.service_id, class: "decline-pick" }),
+              sp.h("label", { for: `decline-${p.service_id}` }, `Select ${p.service_name} to decline`)),
+          ]
+        : null,
+    );
+  }
+
+  function renderProposals(r) {
+    const open = r.status !== "closed";
+    const matching = r.status === "submitted" && r.proposals.length === 0;
+    document.getElementById("matching").hidden = !matching;
+    const cards = r.proposals.map((p) => proposalCard(p, open));
+    if (!matching && cards.length === 0) cards.push(sp.h("li", { class: "empty" }, "The matcher found no suitable groups. Search the directory below."));
+    document.getElementById("proposals").replaceChildren(...cards);
+    const decline = document.getElementById("decline-form");
+    if (decline) decline.hidden = !open || !r.proposals.some((p) => !p.decision);
+  }
+
+  function outcomeForm(c, open) {
+    const select = sp.h("select", { id: `outcome-${c.id}`, name: "outcome" },
+      ...OUTCOMES.map((o) => sp.h("option", { value: o, selected: c.outcome === o }, sp.words(o))));
+    const form = sp.h("form", { class: "inline-form" },
+      sp.h("div", { class: "field inline", "data-field": "outcome" },
+        sp.h("label", { for: select.id }, `Outcome for ${c.service_name}`),
+        sp.h("p", { class: "field-error", hidden: true }),
+        select),
+      sp.h("button", { type: "submit", class: "secondary" }, "Record outcome"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      act("POST", `/referrals/${id}/connections/${encodeURIComponent(c.id)}/outcome`, { outcome: select.value }, form,
+        `Outcome recorded for ${c.service_name}: ${sp.words(select.value)}.`);
+    });
+    return open ? form : null;
+  }
+
+  function renderConnections(r) {
+    const open = r.status !== "closed";
+    document.getElementById("no-connections").hidden = r.connections.length > 0;
+    document.getElementById("connections").replaceChildren(
+      ...r.connections.map((c) =>
+        sp.h("li", { class: "card" },
+          sp.h("h3", {}, c.service_name),
+          sp.h("p", { class: "meta" },
+            `${c.mode === "referral" ? "Referred" : "Signposted"} on ${sp.date(c.created_at)}`,
+            c.was_proposed ? "" : " (chosen from the directory)"),
+          sp.h("p", {}, "Outcome: ", sp.h("strong", { class: "outcome" }, c.outcome ? sp.words(c.outcome) : "not recorded yet")),
+          acts ? outcomeForm(c, open) : null,
+        )),
+    );
+    const openActions = document.getElementById("open-actions");
+    if (openActions) openActions.hidden = !open;
+  }
+
+  // --- loading and acting ---------------------------------------------------------------
+
+  async function load() {
+    clearTimeout(timer);
+    const answer = await sp.api("GET", `/referrals/${id}?purpose=${purpose}`);
+    if (!answer.ok) {
+      pageStatus.textContent = answer.status === 404 ? "There is no such referral that you can see." : `Could not load the referral: ${answer.data?.detail}`;
+      return;
+    }
+    const r = answer.data;
+    renderAbout(r);
+    renderNeeds(r);
+    renderProposals(r);
+    renderConnections(r);
+    document.getElementById("sections").hidden = false;
+    pageStatus.textContent = "";
+    if (r.status === "submitted" && r.proposals.length === 0) {
+      if (++polls < POLL_LIMIT) timer = setTimeout(load, POLL_MS);
+      else pageStatus.textContent = "Matching is taking longer than usual. Reload the page later.";
+    }
+  }
+
+  /** Send an action; on success reload and say so, on failure show why next to the field. */
+  async function act(method, url, body, form, success) {
+    sp.notify(message, "");
+    const answer = await sp.api(method, url, body);
+    if (answer.ok) {
+      if (form) {
+        sp.clearErrors(form);
+        form.reset();
+      }
+      await load();
+      sp.notify(message, success, "success");
+      return;
+    }
+    const rest = form ? sp.showErrors(form, answer.data) : answer.data?.detail;
+    if (rest) sp.notify(message, rest, "error");
+  }
+
+  function wireForms() {
+    const decline = document.getElementById("decline-form");
+    decline?.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const picked = [...document.querySelectorAll(".decline-pick:checked")].map((box) => box.value);
+      act("POST", `/referrals/${id}/decline`, { service_ids: picked.length ? picked : null, reason: decline.reason.value.trim() }, decline,
+        picked.length ? `Declined ${picked.length} proposal${picked.length === 1 ? "" : "s"}.` : "Declined the undecided proposals.");
+    });
+
+    const close = document.getElementById("close-form");
+    close?.addEventListener("submit", (event) => {
+      event.preventDefault();
+      act("POST", `/referrals/${id}/close`, { reason: close.reason.value.trim() }, close, "The referral is closed.");
+    });
+
+    const search = document.getElementById("search-form");
+    search?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const searchStatus = document.getElementById("search-status");
+      searchStatus.textContent = "Searching…";
+      const answer = await sp.api("GET", `/directory/services?q=${encodeURIComponent(search.q.value.trim())}`);
+      if (!answer.ok) {
+        searchStatus.textContent = `The search did not work: ${answer.data?.detail}`;
+        return;
+      }
+      searchStatus.textContent = answer.data.length ? `${answer.data.length} found` : "Nothing found. Try other words.";
+      document.getElementById("search-results").replaceChildren(
+        ...answer.data.map((s) =>
+          sp.h("li", { class: "card" },
+            sp.h("h3", {}, s.name),
+            sp.h("p", { class: "meta" }, [s.organisation_name, s.categories.join(", "), s.ward, s.places_free === null ? null : `${s.places_free} places free this week`].filter(Boolean).join(" · ")),
+            connectButtons(s.id, s.name))),
+      );
+    });
+  }
+
+  wireForms();
+  load();
+})();
