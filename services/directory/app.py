@@ -10,6 +10,7 @@ from services.directory import store
 from services.directory.api import router
 from services.directory.demo import load_demo_if_empty
 from services.directory.handlers import Handlers
+from services.directory.pages import add_pages
 from shared.events import MATCHES_TOPIC, REFERRALS_TOPIC
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -37,5 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_common(app, store.SERVICE)
     app.include_router(router)
+    add_pages(app)
     runtime.attach(app)
     return app

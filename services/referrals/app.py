@@ -19,7 +19,7 @@ from shared.settings import Settings
 from shared.web import add_common
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-DEMO_GROUP_ORGANISATION = "org-bexley-community-hub"
+DEMO_GROUP_ORGANISATION = "org-welling-community-hall"  # in the demo directory
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
