@@ -1,0 +1,472 @@
+"""The need vocabulary: how people describe needs and how services describe themselves.
+
+The curated, versioned data in ``vocabulary/needs.json`` is the product; this module only
+reads it. Referral text is normalised (abbreviations expanded, misspellings corrected with
+rapidfuzz against the vocabulary's own words, light stemming) and scanned for trigger phrases;
+a trigger preceded by a negation cue in the same clause ("no suicidal ideation") does not
+count. Service text is scanned the same way for each concept's service terms, so both sides
+meet in one space of concepts that a link worker can read.
+
+Everything here is pure and read-only after construction, so one ``Vocabulary`` is safely
+shared between threads (the only mutable state is an ``lru_cache`` of spelling corrections).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+__all__ = [
+    "Concept",
+    "ConceptMatch",
+    "NeedHit",
+    "ServiceConcepts",
+    "Vocabulary",
+    "normalise_category",
+    "stem",
+]
+
+DEFAULT_DATA = "needs.json"
+KNOWN_WORDS = "known_words.txt"  # dictionary words near vocabulary words (GCIDE and web2 lists)
+_TOKEN_RE = re.compile(
+    r"w/o|w/|c/o|\b[a-z]\.(?=\s|$|,)|[a-z0-9]+(?:['\u2019][a-z]+)*|[+&]|[.,;:!?()\"/]"
+)
+_BOUNDARY = {".", ",", ";", ":", "!", "?", "(", ")", '"', "but", "however", "although", "though"}
+_DEMOGRAPHIC_RE = re.compile(r"^\d{1,3}(?:m|f|yo|yrs?|y)$")
+
+
+@lru_cache(maxsize=262144)
+def stem(word: str) -> str:
+    """A deliberately tiny stemmer: plurals, -ing, -ed and a final -e, so that 'walks',
+    'walking' and 'walked' (or 'dance' and 'dancing') meet. Applied to both sides."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("ing") and len(word) > 5:
+        word = _undouble(word[:-3])
+    elif word.endswith("ed") and len(word) > 4:
+        word = _undouble(word[:-2])
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+def _undouble(word: str) -> str:
+    """'knitt' -> 'knit', 'swimm' -> 'swim' (but 'fall' and 'pass' keep their pair)."""
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+        return word[:-1]
+    return word
+
+
+def normalise_category(name: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower().replace("&", " and ")).split())
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """One kind of need (or interest, or circumstance) with the words on both sides."""
+
+    id: str
+    label: str
+    kind: str  # need | interest | modifier
+    priority: float
+    categories: dict[str, float]
+    related: dict[str, float]
+    prefers_delivery: tuple[str, ...]
+    schedule_words: tuple[str, ...]
+    suppresses: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class NeedHit:
+    """A concept found in referral text, with the original words that triggered it."""
+
+    concept: str
+    phrase: str
+    confidence: float
+    start: int
+    negated: bool = False
+    implied_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptMatch:
+    """How well one service answers one concept, and the service words that show it."""
+
+    score: float
+    terms: tuple[str, ...]
+    category: str | None
+
+
+ServiceConcepts = dict[str, ConceptMatch]
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str  # normalised surface form
+    stem: str
+    start: int
+    end: int
+
+
+class _PhraseTable:
+    """Phrases (as stem tuples) keyed by their first stem, longest first, for n-gram scans."""
+
+    def __init__(self) -> None:
+        self._by_first: dict[str, list[tuple[tuple[str, ...], object]]] = {}
+
+    def add(self, stems: tuple[str, ...], payload: object) -> None:
+        if stems:
+            self._by_first.setdefault(stems[0], []).append((stems, payload))
+
+    def freeze(self) -> None:
+        for entries in self._by_first.values():
+            entries.sort(key=lambda e: -len(e[0]))
+
+    def scan(self, stems: list[str]) -> Iterator[tuple[int, int, object]]:
+        """Yield (start, end, payload) for every phrase occurrence."""
+        by_first = self._by_first
+        n = len(stems)
+        for i, s in enumerate(stems):
+            entries = by_first.get(s)
+            if not entries:
+                continue
+            for phrase, payload in entries:
+                k = len(phrase)
+                if i + k <= n and (k == 1 or tuple(stems[i : i + k]) == phrase):
+                    yield i, i + k, payload
+
+
+class Vocabulary:
+    """Loads needs.json and answers two questions: which needs does this referral text
+    express, and which concepts does this service's text answer."""
+
+    def __init__(self, data: dict, known_words: Iterable[str] = ()) -> None:
+        """``known_words``: real English words that look like vocabulary words ("keeps" is
+        not "knees", "window" is not "widow"), so spelling correction leaves them alone."""
+        self.version: str = str(data["version"])
+        self.abbreviations: dict[str, str] = {
+            k.lower(): v.lower() for k, v in data.get("abbreviations", {}).items()
+        }
+        self.case_sensitive = frozenset(data.get("case_sensitive_abbreviations", ()))
+        self._stem_exceptions: dict[str, str] = dict(data.get("stem_exceptions", {}))
+        self.negation_cues = frozenset(data.get("negation_cues", ()))
+        self.pseudo_negations = frozenset(
+            tuple(p.split()) for p in data.get("pseudo_negations", ())
+        )
+        self.stopwords = frozenset(data.get("stopwords", ()))
+        self.concepts: dict[str, Concept] = {}
+        self._triggers = _PhraseTable()
+        self._terms = _PhraseTable()
+        self._categories: dict[str, str] = {}
+        self.category_concepts: dict[str, tuple[str, ...]] = {}
+        known: set[str] = set(data.get("common_words", ())) | set(self.stopwords)
+        correctable: set[str] = set()
+        for raw in data["concepts"]:
+            self._add_concept(raw, correctable)
+        for canonical, aliases in data.get("categories", {}).items():
+            key = normalise_category(canonical)
+            self._categories[key] = key
+            for alias in aliases:
+                self._categories.setdefault(normalise_category(alias), key)
+        for category, concept_ids in data.get("category_concepts", {}).items():
+            self.category_concepts[normalise_category(category)] = tuple(concept_ids)
+        self._triggers.freeze()
+        self._terms.freeze()
+        self._correctable = sorted(w for w in correctable if len(w) >= 5)
+        self._known = frozenset(
+            known | correctable | set(self.abbreviations) | {w.strip() for w in known_words}
+        )
+        self.categories = tuple(sorted(set(self._categories.values())))
+        self._service_expansions = {
+            abbreviation: [self._stem(w) for w in expansion.split()]
+            for abbreviation, expansion in self.abbreviations.items()
+            if abbreviation not in self.case_sensitive
+        }
+        self._by_category: dict[str, frozenset[str]] = {}
+        for concept in self.concepts.values():
+            for category, affinity in concept.categories.items():
+                if affinity > 0:
+                    self._by_category[category] = self._by_category.get(category, frozenset()) | {
+                        concept.id
+                    }
+
+    @classmethod
+    def load_default(cls) -> Vocabulary:
+        return _default_vocabulary()
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Vocabulary:
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def _add_concept(self, raw: dict, correctable: set[str]) -> None:
+        concept = Concept(
+            id=raw["id"],
+            label=raw.get("label", raw["id"]),
+            kind=raw.get("kind", "need"),
+            priority=float(raw.get("priority", 1.0)),
+            categories={
+                normalise_category(k): float(v) for k, v in raw.get("categories", {}).items()
+            },
+            related={k: float(v) for k, v in raw.get("related", {}).items()},
+            prefers_delivery=tuple(raw.get("prefers_delivery", ())),
+            schedule_words=tuple(raw.get("schedule_words", ())),
+            suppresses={k: float(v) for k, v in raw.get("suppresses", {}).items()},
+        )
+        self.concepts[concept.id] = concept
+        for entry in raw.get("triggers", ()):
+            phrase, weight = _split_weight(entry)
+            tokens = [t.text for t in self._tokens(phrase)]
+            correctable.update(t for t in tokens if t.isalpha())
+            self._triggers.add(tuple(self._stem(t) for t in tokens), (concept.id, weight))
+        terms: dict[tuple[str, ...], tuple[float, str]] = {}
+        for entry in raw.get("service_terms", ()):
+            phrase, weight = _split_weight(entry)
+            stems = tuple(t.stem for t in self._tokens(phrase))
+            if stems and weight > terms.get(stems, (0.0, ""))[0]:
+                terms[stems] = (weight, phrase)
+        for stems, (weight, phrase) in terms.items():
+            self._terms.add(stems, (concept.id, weight, phrase))
+
+    # ---- text normalisation -------------------------------------------------------------
+
+    def _tokens(self, text: str, correct: bool = False) -> list[_Token]:
+        """Lower-cased tokens with their spans in ``text``; abbreviations expanded in place
+        (all expanded words keep the abbreviation's span, so phrases quote the original)."""
+        out: list[_Token] = []
+        lowered = text.lower()
+        for m in _TOKEN_RE.finditer(lowered):
+            raw = m.group().replace("\u2019", "'")
+            if _DEMOGRAPHIC_RE.match(raw):
+                continue
+            expansion = self.abbreviations.get(raw)
+            if raw in self.case_sensitive and not text[m.start() : m.end()].isupper():
+                expansion = None
+            if expansion is None and raw.endswith("'s"):
+                expansion = self.abbreviations.get(raw[:-2])
+            words = expansion.split() if expansion is not None else [raw]
+            for word in words:
+                if word not in _BOUNDARY:
+                    word = word.replace("'", "")
+                if correct:
+                    word = self._correct(word)
+                out.append(_Token(word, self._stem(word), m.start(), m.end()))
+        return out
+
+    def _stem(self, word: str) -> str:
+        return self._stem_exceptions.get(word) or stem(word)
+
+    def _correct(self, word: str) -> str:
+        if len(word) < 5 or not word.isalpha() or word in self._known:
+            return word
+        return _correct_spelling(self, word)
+
+    def corrected(self, word: str) -> str:
+        """The vocabulary word a misspelling stands for (the word itself if none fits)."""
+        return self._correct(word.lower())
+
+    # ---- referral side ------------------------------------------------------------------
+
+    def find_needs(self, text: str) -> list[NeedHit]:
+        """Every concept the text mentions, negated ones flagged, longest phrases winning."""
+        tokens = self._tokens(text, correct=True)
+        stems = [t.stem for t in tokens]
+        spans = [(i, j, payload) for i, j, payload in self._triggers.scan(stems)]
+        kept = [
+            (i, j, p)
+            for i, j, p in spans
+            if not any((a <= i and j <= b) and (b - a) > (j - i) for a, b, _ in spans)
+        ]
+        hits: list[NeedHit] = []
+        for i, j, (concept_id, weight) in kept:
+            phrase = text[tokens[i].start : tokens[j - 1].end]
+            hits.append(
+                NeedHit(
+                    concept=concept_id,
+                    phrase=phrase,
+                    confidence=weight,
+                    start=tokens[i].start,
+                    negated=self._negated(tokens, i),
+                )
+            )
+        return hits
+
+    def _negated(self, tokens: list[_Token], start: int) -> bool:
+        for k in range(start - 1, max(-1, start - 5), -1):
+            word = tokens[k].text
+            if word in _BOUNDARY:
+                return False
+            if word in self.negation_cues:
+                following = tuple(t.text for t in tokens[k : k + 2])
+                return following not in self.pseudo_negations
+        return False
+
+    def extract(self, text: str) -> list[NeedHit]:
+        """The needs a referral expresses: one hit per concept (its strongest non-negated
+        mention), plus concepts implied by related ones at reduced confidence."""
+        best: dict[str, NeedHit] = {}
+        negated: set[str] = set()
+        for hit in self.find_needs(text):
+            if hit.negated:
+                negated.add(hit.concept)
+                continue
+            current = best.get(hit.concept)
+            if current is None or (hit.confidence, len(hit.phrase)) > (
+                current.confidence,
+                len(current.phrase),
+            ):
+                best[hit.concept] = hit
+        for hit in list(best.values()):
+            for other, factor in self.concepts[hit.concept].suppresses.items():
+                if other in best:
+                    weaker = best[other]
+                    best[other] = NeedHit(
+                        weaker.concept, weaker.phrase, weaker.confidence * factor, weaker.start
+                    )
+        direct = list(best.values())
+        for hit in direct:
+            for related, weight in self.concepts[hit.concept].related.items():
+                if related not in self.concepts or related in negated:
+                    continue
+                implied = NeedHit(
+                    concept=related,
+                    phrase=hit.phrase,
+                    confidence=hit.confidence * weight,
+                    start=hit.start,
+                    implied_by=hit.concept,
+                )
+                current = best.get(related)
+                if current is None or implied.confidence > current.confidence:
+                    best[related] = implied
+        return sorted(best.values(), key=lambda h: h.start)
+
+    # ---- service side -------------------------------------------------------------------
+
+    def canonical_category(self, name: str) -> str | None:
+        """A known category for a directory's category label, or None when it is new to us
+        (unknown categories never fail: their words still count as service text)."""
+        return _canonical_category(self, normalise_category(name))
+
+    def service_words(self, text: str) -> list[str]:
+        """Stems of a service's text: the fast path used for every directory entry, so no
+        spans and no spelling correction (directories are edited text)."""
+        out: list[str] = []
+        expansions = self._service_expansions
+        for raw in _TOKEN_RE.findall(text.lower()):
+            expanded = expansions.get(raw)
+            if expanded is not None:
+                out.extend(expanded)
+            elif raw in _BOUNDARY:
+                out.append(raw)
+            else:
+                out.append(self._stem(raw.replace("'", "").replace("\u2019", "")))
+        return out
+
+    def describe_service(
+        self,
+        name: str,
+        description: str,
+        categories: Iterable[str],
+        keywords: Iterable[str] = (),
+        organisation_name: str = "",
+    ) -> ServiceConcepts:
+        """Score each concept by how well the service's categories and words answer it.
+
+        Category evidence is broad (many groups say 'mental wellbeing'), so it is weighted by
+        the concept's affinity for that category; words are specific, so each distinct term
+        found adds independent evidence, the name counting more than the description.
+        """
+        canonical: list[str] = []
+        extra_text: list[str] = []
+        for position, category in enumerate(categories):
+            known = self.canonical_category(category)
+            if known is None:
+                extra_text.append(category)
+            elif known not in canonical:
+                canonical.append(known)
+            del position
+        fields = (
+            (name, 0.6),
+            (" . ".join([description, *extra_text]), 0.35),
+            (" . ".join(keywords), 0.4),
+            (organisation_name, 0.2),
+        )
+        term_hits: dict[str, dict[str, float]] = {}
+        for text, field_weight in fields:
+            if not text:
+                continue
+            for _, _, (concept_id, weight, phrase) in self._terms.scan(self.service_words(text)):
+                seen = term_hits.setdefault(concept_id, {})
+                seen[phrase] = max(seen.get(phrase, 0.0), field_weight * weight)
+        result: ServiceConcepts = {}
+        for concept_id in set(term_hits) | self._concepts_for_categories(canonical):
+            concept = self.concepts[concept_id]
+            cat_score, cat_name = 0.0, None
+            for rank, category in enumerate(canonical):
+                affinity = concept.categories.get(category, 0.0) * (1.0 if rank == 0 else 0.75)
+                if affinity > cat_score:
+                    cat_score, cat_name = affinity, category
+            hits = sorted(term_hits.get(concept_id, {}).items(), key=lambda kv: -kv[1])[:3]
+            miss = 1.0 - 0.7 * cat_score
+            for _, value in hits:
+                miss *= 1.0 - value
+            score = 1.0 - miss
+            if score >= 0.15:
+                result[concept_id] = ConceptMatch(
+                    round(score, 4), tuple(phrase for phrase, _ in hits), cat_name
+                )
+        return result
+
+    def _concepts_for_categories(self, categories: list[str]) -> set[str]:
+        found: set[str] = set()
+        for category in categories:
+            found |= self._by_category.get(category, frozenset())
+        return found
+
+
+def _split_weight(entry: str) -> tuple[str, float]:
+    if "|" in entry:
+        phrase, weight = entry.rsplit("|", 1)
+        return phrase.strip(), float(weight)
+    return entry.strip(), 1.0
+
+
+@lru_cache(maxsize=65536)
+def _correct_spelling(vocabulary: Vocabulary, word: str) -> str:
+    candidates = [
+        w for w in vocabulary._correctable if w[0] == word[0] and abs(len(w) - len(word)) <= 2
+    ]
+    found = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=80)
+    return found[0] if found else word
+
+
+@lru_cache(maxsize=4096)
+def _canonical_category(vocabulary: Vocabulary, key: str) -> str | None:
+    if key in vocabulary._categories:
+        return vocabulary._categories[key]
+    found = process.extractOne(
+        key, list(vocabulary._categories), scorer=fuzz.token_sort_ratio, score_cutoff=88
+    )
+    return vocabulary._categories[found[0]] if found else None
+
+
+@lru_cache(maxsize=1)
+def _default_vocabulary() -> Vocabulary:
+    folder = resources.files("services.matcher").joinpath("vocabulary")
+    text = folder.joinpath(DEFAULT_DATA).read_text(encoding="utf-8")
+    known = folder.joinpath(KNOWN_WORDS).read_text(encoding="utf-8").split()
+    return Vocabulary(json.loads(text), known)

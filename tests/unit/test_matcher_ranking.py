@@ -1,0 +1,251 @@
+"""Ranking: needs served as a mix, soft preferences, explanations, unmet needs, the index."""
+
+import threading
+
+from services.matcher.ranking import (
+    MatchIndex,
+    MatchRequest,
+    ServiceRecord,
+    service_from_directory,
+    ward_centroids,
+)
+
+
+def service(
+    sid: str, name: str, description: str, categories: tuple[str, ...], **kw
+) -> ServiceRecord:
+    fields = dict(
+        id=sid,
+        name=name,
+        description=description,
+        categories=categories,
+        keywords=(),
+        organisation_name="",
+        min_age=18,
+        max_age=None,
+        genders=None,
+        delivery=("in_person",),
+        lat=51.45,
+        lon=0.14,
+        ward="Bexleyheath",
+        postcode=None,
+        languages=("English",),
+        accessibility=(),
+        referral_route="either",
+        capacity_per_week=20,
+        places_free=None,
+        schedule="",
+        last_confirmed=None,
+        temporarily_closed=False,
+    )
+    fields.update(kw)
+    return ServiceRecord(**fields)
+
+
+DIRECTORY = [
+    service(
+        "debt",
+        "Debt and money advice",
+        "Help with debts, arrears, bailiffs and council tax.",
+        ("money and debt",),
+    ),
+    service(
+        "benefits",
+        "Benefits and Universal Credit help",
+        "Check what you're entitled to.",
+        ("money and debt",),
+    ),
+    service(
+        "jobs",
+        "One-to-one job coaching",
+        "A work coach helps with CVs and interviews.",
+        ("employment and skills",),
+    ),
+    service(
+        "coffee",
+        "Coffee morning",
+        "Meet people and make new friends over coffee.",
+        ("social connection",),
+    ),
+    service(
+        "coffee-far",
+        "Coffee morning far away",
+        "Meet people and make new friends.",
+        ("social connection",),
+        lat=53.48,
+        lon=-2.24,
+        ward="Manchester",
+    ),
+    service(
+        "phone",
+        "Telephone befriending",
+        "A volunteer rings you every week for a chat. Ideal if you are housebound.",
+        ("social connection",),
+        delivery=("phone",),
+        lat=None,
+        lon=None,
+        ward=None,
+    ),
+    service(
+        "punjabi",
+        "Seniors lunch club",
+        "Lunch and conversation for older people.",
+        ("social connection", "food"),
+        languages=("Punjabi", "English"),
+        lat=51.46,
+    ),
+    service(
+        "garden", "Community garden", "Grow vegetables with others.", ("nature and gardening",)
+    ),
+]
+
+
+def rank(text: str, top: int = 5, **kw):
+    fields = dict(
+        referral_id="r",
+        needs_text=text,
+        age=45,
+        gender="male",
+        ward="Bexleyheath",
+        lat=51.45,
+        lon=0.14,
+    )
+    fields.update(kw)
+    return MatchIndex(DIRECTORY).rank(MatchRequest(**fields), top=top)
+
+
+def test_each_need_of_a_multi_need_referral_is_served():
+    result = rank("bills piling up since redundancy", top=3)
+    ids = [p.service_id for p in result.proposals]
+    assert "debt" in ids[:2] and "jobs" in ids[:3]
+
+
+def test_closer_services_rank_above_distant_ones():
+    ids = [p.service_id for p in rank("lonely, no friends").proposals]
+    assert ids.index("coffee") < ids.index("coffee-far") if "coffee-far" in ids else True
+    assert "coffee" in ids
+
+
+def test_housebound_people_get_services_that_reach_them():
+    result = rank("lonely and housebound")
+    assert result.proposals[0].service_id == "phone"
+
+
+def test_a_shared_language_lifts_a_service():
+    plain = [p.service_id for p in rank("lonely", age=75).proposals]
+    punjabi = [p.service_id for p in rank("lonely", age=75, languages=("Punjabi",)).proposals]
+    assert punjabi.index("punjabi") <= plain.index("punjabi")
+    assert punjabi[0] == "punjabi"
+
+
+def test_every_proposal_explains_itself():
+    result = rank("lonley, likes gardening")
+    for proposal in result.proposals:
+        assert proposal.reasons
+        assert 0.0 <= proposal.score <= 1.0
+        assert proposal.need and proposal.concept
+    garden = next(p for p in result.proposals if p.service_id == "garden")
+    assert "gardening" in garden.reasons[0]
+    assert any("km away" in r for r in garden.reasons)
+
+
+def test_a_need_nobody_meets_is_reported_by_its_phrase():
+    result = rank("Finished radiotherapy for prostate cancer, wants a group with other men")
+    assert "prostate cancer" in result.unmet_needs
+
+
+def test_structured_need_categories_add_needs():
+    result = rank("", need_categories=("Money & debt",))
+    assert result.proposals and result.proposals[0].service_id in {"debt", "benefits"}
+
+
+def test_no_needs_found_gives_no_proposals():
+    assert rank("").proposals == ()
+
+
+def test_upsert_replaces_and_remove_deletes():
+    index = MatchIndex(DIRECTORY)
+    request = MatchRequest("r", "lonely", 45, "male", None, 51.45, 0.14)
+    index.upsert(
+        service(
+            "coffee", "Coffee morning", "Now full.", ("social connection",), capacity_per_week=0
+        )
+    )
+    coffee = [p for p in index.rank(request, top=10).proposals if p.service_id == "coffee"]
+    assert coffee and coffee[0].waiting_list
+    index.remove("coffee")
+    assert index.get("coffee") is None
+    assert "coffee" not in [p.service_id for p in index.rank(request, top=10).proposals]
+    assert len(index) == len(DIRECTORY) - 1
+
+
+def test_many_updates_compact_the_index_without_losing_services():
+    index = MatchIndex(DIRECTORY)
+    for _ in range(400):
+        for record in DIRECTORY:
+            index.upsert(record)
+    assert len(index) == len(DIRECTORY)
+    assert len(index._records) < 5 * 400 * len(DIRECTORY)
+    request = MatchRequest("r", "debt", 45, "male", None, 51.45, 0.14)
+    assert index.rank(request).proposals[0].service_id == "debt"
+
+
+def test_reads_are_safe_while_directory_events_arrive():
+    index = MatchIndex(DIRECTORY)
+    request = MatchRequest("r", "lonely and in debt", 45, "male", None, 51.45, 0.14)
+    errors: list[Exception] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(200):
+                index.rank(request)
+        except Exception as error:  # pragma: no cover - the assertion reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for i in range(2000):
+        index.upsert(
+            service(f"extra-{i}", "Friendship club", "Meet people.", ("social connection",))
+        )
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+
+def test_directory_mapping_tolerates_missing_and_unknown_fields():
+    record = service_from_directory(
+        {
+            "id": "x",
+            "name": "X",
+            "categories": "Mystery category",
+            "status": "temporarily_closed",
+            "last_confirmed": "2024-02-03T10:00:00",
+            "places_free": 3,
+            "shiny_new_field": 1,
+            "eligibility": {"genders": []},
+        },
+        {"name": "Org"},
+    )
+    assert record.categories == ("Mystery category",)
+    assert record.temporarily_closed and record.places_free == 3
+    assert record.last_confirmed.isoformat() == "2024-02-03"
+    assert record.genders is None and record.organisation_name == "Org"
+    index = MatchIndex([record])
+    assert len(index) == 1
+
+
+def test_ward_centroids_average_service_locations():
+    directory = {
+        "organisations": [
+            {
+                "services": [
+                    {"location": {"ward": "W", "lat": 1.0, "lon": 2.0}},
+                    {"location": {"ward": "W", "lat": 3.0, "lon": 4.0}},
+                    {"location": None},
+                ]
+            }
+        ]
+    }
+    assert ward_centroids(directory) == {"W": (2.0, 3.0)}

@@ -1,0 +1,130 @@
+"""The need vocabulary: abbreviations, misspellings, negation, indirect phrasing."""
+
+import pytest
+
+from services.matcher.vocabulary import Vocabulary, stem
+
+
+@pytest.fixture(scope="module")
+def vocabulary() -> Vocabulary:
+    return Vocabulary.load_default()
+
+
+def concepts(vocabulary: Vocabulary, text: str) -> set[str]:
+    return {hit.concept for hit in vocabulary.extract(text)}
+
+
+def test_the_vocabulary_is_versioned_data(vocabulary):
+    assert vocabulary.version
+    assert len(vocabulary.concepts) > 50
+    assert "social connection" in vocabulary.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("lonley since moving", "loneliness"),
+        ("anxeity and panic", "anxiety"),
+        ("wants to do more excercise", "exercise"),
+        ("recently bereaved, struggling with greif", "bereavement"),
+        ("feels very isloated", "loneliness"),
+    ],
+)
+def test_misspellings_still_reach_their_concept(vocabulary, text, concept):
+    assert concept in concepts(vocabulary, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("T2DM, poorly controlled", "diabetes"),
+        ("COPD and SOB on exertion", "lung"),
+        ("husband d. March", "bereavement"),
+        ("UC sanctioned", "benefits"),
+        ("DV from ex-partner", "domestic_abuse"),
+        ("MH has been poor", "low_mood"),
+        ("OA knees", "pain"),
+        ("LTC review", "long_term_condition"),
+        ("lives alone w/ cat", "loneliness"),
+    ],
+)
+def test_clinical_abbreviations_are_expanded(vocabulary, text, concept):
+    assert concept in concepts(vocabulary, text)
+
+
+def test_case_sensitive_abbreviations_do_not_fire_on_ordinary_words(vocabulary):
+    assert "long_term_condition" not in concepts(vocabulary, "Ms Patel is lonely")
+    assert "long_term_condition" in concepts(vocabulary, "has MS")
+
+
+def test_negated_needs_are_dropped(vocabulary):
+    assert "crisis" not in concepts(vocabulary, "Low mood. No suicidal ideation.")
+    assert "crisis" not in concepts(vocabulary, "denies SI")
+    assert "crisis" in concepts(vocabulary, "has had suicidal thoughts")
+
+
+def test_negation_stops_at_the_end_of_a_clause(vocabulary):
+    found = concepts(vocabulary, "Declines meds for now, would like to meet other mums")
+    assert "new_parent" in found
+
+
+def test_negation_inside_a_phrase_is_part_of_the_phrase(vocabulary):
+    assert "loneliness" in concepts(vocabulary, "no one to talk to")
+    assert "fuel_poverty" in concepts(vocabulary, "meter ran out, no gas")
+
+
+def test_not_interested_in_groups_is_a_preference_for_home(vocabulary):
+    hits = {h.concept: h for h in vocabulary.extract("not interested in groups")}
+    assert vocabulary.concepts["remote_preference"].prefers_delivery
+    assert "remote_preference" in hits
+
+
+def test_indirect_phrasing_reaches_practical_help(vocabulary):
+    found = concepts(vocabulary, "bills piling up since redundancy")
+    assert {"debt", "employment"} <= found
+
+
+def test_several_needs_are_found_in_one_referral(vocabulary):
+    found = concepts(vocabulary, "68F, COPD, lives alone, low mood, housebound most days")
+    assert {"lung", "loneliness", "low_mood", "housebound"} <= found
+
+
+def test_related_needs_are_implied_at_lower_confidence(vocabulary):
+    hits = {h.concept: h for h in vocabulary.extract("recently bereaved")}
+    assert hits["bereavement"].confidence == 1.0
+    assert hits["loneliness"].implied_by == "bereavement"
+    assert hits["loneliness"].confidence < 1.0
+
+
+def test_phrases_quote_the_original_text(vocabulary):
+    hits = {h.concept: h for h in vocabulary.extract("Finished radiotherapy for prostate cancer")}
+    assert hits["cancer"].phrase == "prostate cancer"
+
+
+def test_a_parent_of_an_autistic_child_is_not_treated_as_autistic(vocabulary):
+    hits = {h.concept: h for h in vocabulary.extract("Mum of 8yo with autism, awaiting EHCP")}
+    assert "send_parent" in hits
+    assert hits.get("autism") is None or hits["autism"].confidence < 0.5
+
+
+def test_service_text_is_scored_per_concept(vocabulary):
+    described = vocabulary.describe_service(
+        "Debt and money advice",
+        "Caseworkers help you deal with debts, rent arrears and bailiffs.",
+        ["money and debt"],
+    )
+    assert described["debt"].score > 0.8
+    assert "debt" in " ".join(described["debt"].terms)
+
+
+def test_unknown_categories_never_fail_and_familiar_ones_are_mapped(vocabulary):
+    assert vocabulary.canonical_category("Money & Debt") == "money and debt"
+    assert vocabulary.canonical_category("Mental Health") == "mental wellbeing"
+    assert vocabulary.canonical_category("Underwater basket weaving") is None
+    described = vocabulary.describe_service("Chess club", "Weekly chess.", ["Board games zone"])
+    assert "games" in described
+
+
+def test_stemming_joins_simple_word_forms():
+    assert stem("walks") == stem("walking") == stem("walked") == stem("walk")
+    assert stem("dance") == stem("dancing")
