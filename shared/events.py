@@ -11,7 +11,7 @@ referrals.v1             MatchConfirmed v1            referral id  referrals -> 
 referrals.v1             MatchDeclined v1             referral id  referrals -> directory
 referrals.v1             ReferralOutcomeRecorded v1   referral id  referrals -> directory
 referrals.v1             ReferralClosed v1            referral id  referrals -> directory
-matches.v1               MatchesProposed v1           referral id  matcher -> referrals, directory
+matches.v1               MatchesProposed v2           referral id  matcher -> referrals, directory
 directory.services.v1    ServiceUpserted v1           service id   directory -> matcher (compacted)
 directory.services.v1    ServiceWithdrawn v1          service id   directory -> matcher (compacted)
 deadletter.v1            DeadLetter (not an event)    source key   any consumer -> operators
@@ -31,6 +31,7 @@ the new one, so consumers only ever handle the newest shape.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -161,6 +162,9 @@ class ReferralClosed(_Payload):
 class ProposedMatch(_Payload):
     service_id: str
     service_name: str
+    organisation_id: str | None = Field(
+        None, description="v2: whose members answer a referral to this service"
+    )
     score: float = Field(ge=0)
     need: str
     concept: str
@@ -176,8 +180,10 @@ class NeedFound(_Payload):
 
 
 class MatchesProposed(_Payload):
+    """v2 added ``organisation_id`` to each proposal; v1 events are upcast on reading."""
+
     type: Literal["MatchesProposed"] = "MatchesProposed"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     referral_id: str
     in_reply_to: uuid.UUID = Field(description="event_id of the referral event matched.")
     proposals: tuple[ProposedMatch, ...]
@@ -270,8 +276,15 @@ _TOPIC_OF: dict[str, str] = {
     "ServiceWithdrawn": DIRECTORY_TOPIC,
 }
 
+def _matches_proposed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    proposals = [{**p, "organisation_id": None} for p in payload.get("proposals", [])]
+    return {**payload, "version": 2, "proposals": proposals}
+
+
 #: (type, old version) -> function turning that payload dict into the next version's.
-UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("MatchesProposed", 1): _matches_proposed_v1_to_v2,
+}
 
 
 class Envelope(BaseModel):
@@ -344,7 +357,7 @@ _ENVELOPE = TypeAdapter(Envelope)
 def decode(raw: bytes) -> Envelope:
     """Parse bytes from the bus, upcasting old payload versions; InvalidEvent if hopeless."""
     try:
-        data = _ENVELOPE.validate_json(raw) if not UPCASTERS else _upcast_and_validate(raw)
+        data = _upcast_and_validate(raw)
     except ValidationError as exc:
         raise InvalidEvent(_describe(exc)) from exc
     except ValueError as exc:
@@ -355,10 +368,10 @@ def decode(raw: bytes) -> Envelope:
 
 
 def _upcast_and_validate(raw: bytes) -> Envelope:
-    import json
-
     doc = json.loads(raw)
-    payload = doc.get("payload", {})
+    if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
+        return _ENVELOPE.validate_python(doc)  # let validation say what is wrong
+    payload = doc["payload"]
     while (payload.get("type"), payload.get("version")) in UPCASTERS:
         payload = UPCASTERS[(payload["type"], payload["version"])](payload)
     doc["payload"] = payload

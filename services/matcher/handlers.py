@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.matcher import store
@@ -50,8 +50,14 @@ def request_from_profile(referral_id: str, profile: ReferralProfile, today: date
 
 
 def proposal_event(
-    referral_id: str, in_reply_to, result: RankResult, ward: str | None, size: int
+    referral_id: str,
+    in_reply_to,
+    result: RankResult,
+    ward: str | None,
+    size: int,
+    organisations: dict[str, str] | None = None,
 ) -> MatchesProposed:
+    organisations = organisations or {}
     return MatchesProposed(
         referral_id=referral_id,
         in_reply_to=in_reply_to,
@@ -59,6 +65,7 @@ def proposal_event(
             ProposedMatch(
                 service_id=p.service_id,
                 service_name=p.service_name,
+                organisation_id=organisations.get(p.service_id),
                 score=round(max(p.score, 0.0), 4),
                 need=p.need,
                 concept=p.concept,
@@ -76,6 +83,22 @@ def proposal_event(
         ward=ward,
         directory_size=size,
     )
+
+
+def organisations_of(session: Session, service_ids: list[str]) -> dict[str, str]:
+    """Service id -> organisation id, from the replica's snapshots."""
+    if not service_ids:
+        return {}
+    rows = session.execute(
+        select(store.replica_services.c.service_id, store.replica_services.c.snapshot).where(
+            store.replica_services.c.service_id.in_(service_ids)
+        )
+    )
+    return {
+        service_id: snapshot["organisation_id"]
+        for service_id, snapshot in rows
+        if snapshot and snapshot.get("organisation_id")
+    }
 
 
 class ProposalHandlers:
@@ -97,7 +120,12 @@ class ProposalHandlers:
         request = request_from_profile(event.referral_id, event.profile, self.today())
         result = self.live.index.rank(request, top=TOP)
         proposed = proposal_event(
-            event.referral_id, env.event_id, result, event.profile.ward, len(self.live.index)
+            event.referral_id,
+            env.event_id,
+            result,
+            event.profile.ward,
+            len(self.live.index),
+            organisations_of(session, [p.service_id for p in result.proposals]),
         )
         session.execute(
             delete(store.proposals).where(store.proposals.c.referral_id == event.referral_id)

@@ -159,7 +159,7 @@ class ConnectionIn(BaseModel):
         None,
         max_length=100,
         description="The service's organisation (from the directory): for mode referral, "
-        "its group members see the referral and answer it",
+        "its group members see the referral and answer it. Proposed services carry it.",
     )
 
 
@@ -599,6 +599,7 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
             raise Conflict(f"already connected to {body.service_id}", connection_id=already.id)
         _move(session, caller, row, Action.CONNECT)
         connection_id = str(uuid.uuid4())
+        organisation_id = body.organisation_id or (proposal.organisation_id if proposal else None)
         session.execute(
             store.connections.insert().values(
                 id=connection_id,
@@ -606,7 +607,7 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
                 service_id=body.service_id,
                 service_name=proposal.service_name if proposal else body.service_name,
                 mode=body.mode,
-                organisation_id=body.organisation_id,
+                organisation_id=organisation_id,
                 was_proposed=proposal is not None,
                 created_by=caller.user_id,
                 created_at=store.now(),
@@ -633,7 +634,7 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
             ),
         )
     out = {"connection_id": connection_id, "status": Status.CONNECTED}
-    if body.mode == "referral" and not body.organisation_id:
+    if body.mode == "referral" and not organisation_id:
         out["warning"] = (
             "organisation_id not given: no group can see or answer this referral; "
             "send the service's organisation_id from the directory"

@@ -43,6 +43,7 @@ class Handlers:
                 "service_id": m.service_id,
                 "rank": rank,
                 "service_name": m.service_name,
+                "organisation_id": m.organisation_id,
                 "score": m.score,
                 "need": m.need,
                 "concept": m.concept,

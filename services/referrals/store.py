@@ -96,6 +96,7 @@ proposals = Table(
     Column("service_id", String(100), primary_key=True),
     Column("rank", Integer, nullable=False),
     Column("service_name", String(300), nullable=False),
+    Column("organisation_id", String(100)),
     Column("score", Float, nullable=False),
     Column("need", String(300), nullable=False),
     Column("concept", String(100), nullable=False),

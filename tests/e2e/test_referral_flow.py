@@ -111,6 +111,7 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
         json={"service_id": first["service_id"], "mode": "referral"},
     )
     assert confirmed.status_code == 201, confirmed.text
+    assert "warning" not in confirmed.json(), "proposals name the group that will answer"
     connection_id = confirmed.json()["connection_id"]
 
     # 4. The directory's capacity ledger takes the place.
