@@ -276,6 +276,7 @@ _TOPIC_OF: dict[str, str] = {
     "ServiceWithdrawn": DIRECTORY_TOPIC,
 }
 
+
 def _matches_proposed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     proposals = [{**p, "organisation_id": None} for p in payload.get("proposals", [])]
     return {**payload, "version": 2, "proposals": proposals}
