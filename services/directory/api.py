@@ -18,8 +18,10 @@ from sqlalchemy import func, or_, select, update
 from services.directory import store
 from services.directory.domain import (
     CapacityRow,
+    DemandRow,
     NeedRow,
     capacity_report,
+    demand_by_ward,
     places_free,
     unmet_needs_report,
     week_bounds,
@@ -349,6 +351,38 @@ def withdraw_service(
         return {"service_id": service_id, "withdrawn": True}
 
 
+def _capacity_rows(session, monday: date, sunday: date) -> list[CapacityRow]:
+    """Each service's weekly capacity, demand (times proposed) and places taken."""
+    s, p = store.services.c, store.proposals_seen.c
+    proposed = {
+        service_id: n
+        for service_id, n in session.execute(
+            select(p.service_id, func.count())
+            .where(p.seen_on >= monday, p.seen_on <= sunday)
+            .group_by(p.service_id)
+        )
+    }
+    orgs = {
+        org_id: name
+        for org_id, name in session.execute(
+            select(store.organisations.c.id, store.organisations.c.name)
+        )
+    }
+    return [
+        CapacityRow(
+            service_id=r.id,
+            name=r.name,
+            organisation=orgs.get(r.organisation_id, ""),
+            categories=tuple(r.categories),
+            ward=r.ward,
+            capacity_per_week=r.capacity_per_week,
+            proposed=proposed.get(r.id, 0),
+            taken=store.places_taken(session, r.id, monday, sunday),
+        )
+        for r in session.execute(select(store.services).where(s.withdrawn.is_(False)))
+    ]
+
+
 def _report_reader(caller: Principal) -> None:
     require(caller, Role.COMMISSIONER, Role.LINK_WORKER)
 
@@ -359,35 +393,8 @@ def capacity(request: Request, caller: Caller, week_of: date | None = None) -> d
     _report_reader(caller)
     monday, sunday = week_bounds(week_of or date.today())
     threshold = request.app.state.settings.small_number_threshold
-    s, p = store.services.c, store.proposals_seen.c
     with request.app.state.sessions() as session:
-        proposed = {
-            service_id: n
-            for service_id, n in session.execute(
-                select(p.service_id, func.count())
-                .where(p.seen_on >= monday, p.seen_on <= sunday)
-                .group_by(p.service_id)
-            )
-        }
-        orgs = {
-            org_id: name
-            for org_id, name in session.execute(
-                select(store.organisations.c.id, store.organisations.c.name)
-            )
-        }
-        rows = [
-            CapacityRow(
-                service_id=r.id,
-                name=r.name,
-                organisation=orgs.get(r.organisation_id, ""),
-                categories=tuple(r.categories),
-                ward=r.ward,
-                capacity_per_week=r.capacity_per_week,
-                proposed=proposed.get(r.id, 0),
-                taken=store.places_taken(session, r.id, monday, sunday),
-            )
-            for r in session.execute(select(store.services).where(s.withdrawn.is_(False)))
-        ]
+        rows = _capacity_rows(session, monday, sunday)
     report = capacity_report(rows, threshold)
     return {"week": {"from": monday, "to": sunday}, "suppression_threshold": threshold, **report}
 
@@ -407,3 +414,18 @@ def unmet_needs(
     with request.app.state.sessions() as session:
         rows = [NeedRow(r.concept, r.phrase, r.ward, r.met) for r in session.execute(query)]
     return unmet_needs_report(rows, request.app.state.settings.small_number_threshold)
+
+
+@router.get("/reports/demand", tags=["reports"])
+def demand(request: Request, caller: Caller, since: date | None = None) -> dict:
+    """Needs found against local weekly capacity, by need category and ward: the gaps."""
+    _report_reader(caller)
+    monday, sunday = week_bounds(date.today())
+    n = store.needs_seen.c
+    query = select(n.categories, n.ward, n.met)
+    if since:
+        query = query.where(n.seen_on >= since)
+    with request.app.state.sessions() as session:
+        needs = [DemandRow(tuple(r.categories), r.ward, r.met) for r in session.execute(query)]
+        services = _capacity_rows(session, monday, sunday)
+    return demand_by_ward(needs, services, request.app.state.settings.small_number_threshold)

@@ -139,3 +139,49 @@ def unmet_needs_report(rows: Iterable[NeedRow], threshold: int) -> dict:
             }
         )
     return {"unmet_needs": needs, "suppression_threshold": threshold}
+
+
+@dataclass(frozen=True, slots=True)
+class DemandRow:
+    categories: tuple[str, ...]
+    ward: str | None
+    met: bool
+
+
+def demand_by_ward(
+    needs: Iterable[DemandRow], services: Iterable[CapacityRow], threshold: int
+) -> dict:
+    """Per need category and ward: needs found, needs unmet, and local weekly capacity.
+
+    A capacity gap is a category and ward where people's needs went unmet, or where the
+    needs found outnumber the places that services based in that ward offer each week.
+    """
+    cells: dict[tuple[str, str], dict[str, int]] = defaultdict(
+        lambda: {"needs": 0, "unmet": 0, "capacity": 0, "free": 0}
+    )
+    for row in needs:
+        for category in row.categories or ("uncategorised",):
+            cell = cells[(category, row.ward or "unknown")]
+            cell["needs"] += 1
+            cell["unmet"] += int(not row.met)
+    for service in services:
+        if service.ward is None:
+            continue  # phone, online and home services serve every ward
+        for category in service.categories:
+            cell = cells[(category, service.ward)]
+            cell["capacity"] += service.capacity_per_week or 0
+            cell["free"] += places_free(service.capacity_per_week, service.taken) or 0
+    rows = []
+    for (category, ward), cell in sorted(cells.items()):
+        rows.append(
+            {
+                "category": category,
+                "ward": ward,
+                "needs": _counts(cell["needs"], threshold),
+                "unmet": _counts(cell["unmet"], threshold),
+                "capacity_per_week": cell["capacity"],
+                "places_free": cell["free"],
+                "gap": cell["unmet"] > 0 or cell["needs"] > cell["capacity"],
+            }
+        )
+    return {"cells": rows, "suppression_threshold": threshold}

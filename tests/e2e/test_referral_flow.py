@@ -157,6 +157,8 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
     row = next(s for s in report["services"] if s["service_id"] == first["service_id"])
     assert row["places_taken"]["suppressed"] is True  # 1 < threshold: never shown
     assert system.as_user("commissioner", ds, "GET", "/reports/unmet-needs").status_code == 200
+    demand = system.as_user("commissioner", ds, "GET", "/reports/demand").json()
+    assert any(cell["ward"] == referral["ward"] for cell in demand["cells"])
     assert system.as_user("gp", ds, "GET", "/reports/capacity").status_code == 403
 
     # Exactly once in effect: one proposal record, one ledger entry, one demand record.

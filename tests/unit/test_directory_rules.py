@@ -6,8 +6,10 @@ from datetime import date
 
 from services.directory.domain import (
     CapacityRow,
+    DemandRow,
     NeedRow,
     capacity_report,
+    demand_by_ward,
     places_free,
     suppress,
     unmet_needs_report,
@@ -69,3 +71,23 @@ def test_unmet_needs_are_grouped_and_rare_ones_reveal_no_words():
     assert needs["immigration advice"]["phrases"] == ["immigration appeal"]
     assert needs["court interpreter"]["referrals"] == {"value": None, "suppressed": True}
     assert needs["court interpreter"]["phrases"] == []
+
+
+def test_demand_by_ward_finds_gaps_where_needs_outnumber_local_places():
+    needs = [DemandRow(("money and debt",), "Erith", True)] * 6
+    needs += [DemandRow(("housing",), "Erith", False)]
+    services = [
+        _row("advice", ("money and debt",), 4, 0, 1),
+        CapacityRow("helpline", "helpline", "Org", ("money and debt",), None, 50, 0, 0),
+    ]
+    cells = {
+        (c["category"], c["ward"]): c for c in demand_by_ward(needs, services, threshold=5)["cells"]
+    }
+    debt = cells[("money and debt", "Erith")]
+    assert debt["needs"] == {"value": 6, "suppressed": False}
+    assert debt["capacity_per_week"] == 4, "ward-less services are not counted as local"
+    assert debt["places_free"] == 3
+    assert debt["gap"] is True
+    housing = cells[("housing", "Erith")]
+    assert housing["unmet"] == {"value": None, "suppressed": True}
+    assert housing["gap"] is True
