@@ -8,32 +8,42 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.referrals import store
+from services.referrals.access import (
+    Caller,
+    audit,
+    connections_of,
+    load_referral,
+    move,
+)
 from services.referrals.domain import (
     Action,
     DuplicatePolicy,
-    IllegalTransition,
     KnownReferral,
     Status,
     age_on,
     best_outcome,
     coarse,
     find_duplicate,
-    is_valid_nhs_number,
-    normalise_postcode,
     postcode_district,
-    transition,
 )
 from services.referrals.places import Places
-from shared.auth import Principal, Role, principal_from_request, require, verify_password
+from services.referrals.schemas import (
+    CloseIn,
+    ConnectionIn,
+    DeclineIn,
+    NeedsEdit,
+    OutcomeIn,
+    ReferralIn,
+)
+from shared.auth import Principal, Role, require, verify_password
 from shared.events import (
     MatchConfirmed,
     MatchDeclined,
@@ -46,139 +56,7 @@ from shared.events import (
 from shared.web import Conflict, DomainError, NotFound, Unprocessable
 
 router = APIRouter()
-Caller = Annotated[Principal, Depends(principal_from_request)]
-Gender = Literal["female", "male", "non-binary"]
 DEFAULT_TEAM = "community-connect"
-
-
-class ReferralIn(BaseModel):
-    """A referral as GP practice staff send it."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "given_name": "Margaret",
-                    "family_name": "Okafor",
-                    "nhs_number": "9434765919",
-                    "birth_date": "1948-03-02",
-                    "gender": "female",
-                    "postcode": "DA5 1GP",
-                    "phone": "020 7946 0018",
-                    "preferred_contact": "phone",
-                    "languages": ["English"],
-                    "accessibility_needs": ["step_free"],
-                    "needs": "lonley since husband d. in March, likes gardening",
-                    "need_categories": ["social connection", "bereavement"],
-                    "urgency": "routine",
-                    "consent_to_refer": True,
-                    "consent_to_share": True,
-                }
-            ]
-        },
-    )
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
-    nhs_number: str = Field(description="10 digits with a valid Modulus 11 check digit")
-    birth_date: date
-    gender: Gender | None = None
-    postcode: str
-    phone: str | None = Field(None, max_length=40)
-    email: EmailStr | None = None
-    preferred_contact: Literal["phone", "email", "letter", "text"] = "phone"
-    languages: list[str] = Field(default_factory=lambda: ["English"], max_length=10)
-    accessibility_needs: list[str] = Field(default_factory=list, max_length=10)
-    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] = Field(
-        default_factory=list, description="What the person can take part in; empty = any"
-    )
-    needs: str = Field(min_length=3, max_length=4000, description="In the referrer's words")
-    need_categories: list[str] = Field(default_factory=list, max_length=10)
-    urgency: Literal["routine", "soon", "urgent"] = "routine"
-    consent_to_refer: bool = Field(description="The person agreed to this referral")
-    consent_to_share: bool = Field(
-        False, description="The person agreed their contact details go to the chosen group"
-    )
-
-    @field_validator("nhs_number")
-    @classmethod
-    def _nhs_number(cls, value: str) -> str:
-        digits = value.replace(" ", "").replace("-", "")
-        if not is_valid_nhs_number(digits):
-            raise ValueError("not a valid NHS number (10 digits, Modulus 11 check digit)")
-        return digits
-
-    @field_validator("postcode")
-    @classmethod
-    def _postcode(cls, value: str) -> str:
-        normal = normalise_postcode(value)
-        if normal is None:
-            raise ValueError("not a UK postcode")
-        return normal
-
-    @field_validator("birth_date")
-    @classmethod
-    def _adult(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError("is in the future")
-        if age_on(value, date.today()) < 18:
-            raise ValueError("social prescribing here is for adults: the person must be 18+")
-        return value
-
-    @model_validator(mode="after")
-    def _consent_and_contact(self) -> ReferralIn:
-        if not self.consent_to_refer:
-            raise ValueError(
-                "consent_to_refer: the person's recorded consent is required to refer them"
-            )
-        if self.preferred_contact in ("phone", "text") and not self.phone:
-            raise ValueError("phone: needed when the preferred contact is phone or text")
-        if self.preferred_contact == "email" and not self.email:
-            raise ValueError("email: needed when the preferred contact is email")
-        return self
-
-
-class NeedsEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    needs: str | None = Field(None, min_length=3, max_length=4000)
-    need_categories: list[str] | None = None
-    languages: list[str] | None = None
-    accessibility_needs: list[str] | None = None
-    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] | None = None
-    urgency: Literal["routine", "soon", "urgent"] | None = None
-
-
-class ConnectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    service_id: str = Field(min_length=1, max_length=100)
-    service_name: str | None = Field(None, max_length=300, description="When not proposed")
-    mode: Literal["signposting", "referral"] = Field(
-        description="signposting: information given; referral: the group is asked to take them on"
-    )
-    organisation_id: str | None = Field(
-        None,
-        max_length=100,
-        description="The service's organisation (from the directory): for mode referral, "
-        "its group members see the referral and answer it. Proposed services carry it.",
-    )
-
-
-class DeclineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    service_ids: list[str] | None = Field(None, description="Omit to decline all proposals")
-    reason: str = Field(min_length=3, max_length=1000)
-
-
-class OutcomeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    outcome: Literal[
-        "attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"
-    ]
-
-
-class CloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=3, max_length=1000)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -199,62 +77,6 @@ def _profile(row) -> ReferralProfile:
         need_categories=tuple(row.need_categories),
         urgency=row.urgency,
     )
-
-
-def _visible(caller: Principal, row) -> bool:
-    if caller.role is Role.ADMIN:
-        return True
-    if caller.role is Role.PRACTICE_STAFF:
-        return caller.practice_ods is not None and caller.practice_ods == row.practice_ods
-    if caller.role is Role.LINK_WORKER:
-        return caller.team is not None and caller.team == row.team
-    return False
-
-
-def _load(session: Session, caller: Principal, referral_id: str, *, lock: bool = False):
-    """The referral if the caller may see it; 404 otherwise (its existence is private)."""
-    query = select(store.referrals).where(store.referrals.c.id == referral_id)
-    row = session.execute(query.with_for_update() if lock else query).first()
-    if row is None or not _visible(caller, row):
-        raise NotFound(f"no referral {referral_id!r} that you can see")
-    return row
-
-
-def _audit(session: Session, caller: Principal, referral_id: str, action: str, purpose: str):
-    session.execute(
-        store.audit_log.insert().values(
-            at=store.now(),
-            user_id=caller.user_id,
-            role=caller.role,
-            referral_id=referral_id,
-            action=action,
-            purpose=purpose,
-        )
-    )
-
-
-def _move(session: Session, caller: Principal, row, action: Action) -> Status:
-    try:
-        new = transition(Status(row.status), action)
-    except IllegalTransition as exc:
-        raise Conflict(str(exc), allowed=[a.value for a in exc.allowed]) from exc
-    if new != row.status:
-        session.execute(
-            update(store.referrals)
-            .where(store.referrals.c.id == row.id)
-            .values(status=new, updated_at=store.now())
-        )
-        session.execute(
-            store.status_history.insert().values(
-                referral_id=row.id,
-                from_status=row.status,
-                to_status=new,
-                action=action,
-                by=caller.user_id,
-                at=store.now(),
-            )
-        )
-    return new
 
 
 def _summary(row, connections: list | None = None, caller: Principal | None = None) -> dict:
@@ -282,18 +104,6 @@ def _summary(row, connections: list | None = None, caller: Principal | None = No
         "outcome": best_outcome(c.outcome for c in connections),
         "closed_reason": None if withhold else row.closed_reason,
     }
-
-
-def connections_of(session: Session, referral_ids: list[str]) -> dict[str, list]:
-    c = store.connections.c
-    by_referral: dict[str, list] = {i: [] for i in referral_ids}
-    if referral_ids:
-        rows = session.execute(
-            select(store.connections).where(c.referral_id.in_(referral_ids)).order_by(c.created_at)
-        ).all()
-        for row in rows:
-            by_referral[row.referral_id].append(row)
-    return by_referral
 
 
 def _detail(session: Session, row) -> dict:
@@ -535,8 +345,8 @@ def get_referral(
     purpose: str = Query("care", max_length=200, description="Why you are reading it (audit)"),
 ) -> dict:
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id)
-        _audit(session, caller, referral_id, "read", purpose)
+        row = load_referral(session, caller, referral_id)
+        audit(session, caller, referral_id, "read", purpose)
         return _detail(session, row)
 
 
@@ -550,21 +360,21 @@ def edit_referral(referral_id: str, body: NeedsEdit, request: Request, caller: C
     if not changes:
         raise Unprocessable("nothing to change")
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
-        _move(session, caller, row, Action.EDIT)
+        row = load_referral(session, caller, referral_id, lock=True)
+        move(session, caller, row, Action.EDIT)
         session.execute(
             update(store.referrals)
             .where(store.referrals.c.id == referral_id)
             .values(**changes, updated_at=store.now())
         )
-        row = _load(session, caller, referral_id)
+        row = load_referral(session, caller, referral_id)
         request.app.state.outbox.add(
             session,
             ReferralUpdated(
                 referral_id=referral_id, practice_ods=row.practice_ods, profile=_profile(row)
             ),
         )
-        _audit(session, caller, referral_id, "edit", "update needs")
+        audit(session, caller, referral_id, "edit", "update needs")
         return _detail(session, row)
 
 
@@ -577,7 +387,7 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
     """Confirm a connection to a group: a proposed one, or another from the directory."""
     require(caller, Role.LINK_WORKER)
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
+        row = load_referral(session, caller, referral_id, lock=True)
         proposal = session.execute(
             select(store.proposals).where(
                 store.proposals.c.referral_id == referral_id,
@@ -597,7 +407,7 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
         ).first()
         if already:
             raise Conflict(f"already connected to {body.service_id}", connection_id=already.id)
-        _move(session, caller, row, Action.CONNECT)
+        move(session, caller, row, Action.CONNECT)
         connection_id = str(uuid.uuid4())
         organisation_id = body.organisation_id or (proposal.organisation_id if proposal else None)
         session.execute(
@@ -648,7 +458,7 @@ def decline(referral_id: str, body: DeclineIn, request: Request, caller: Caller)
     require(caller, Role.LINK_WORKER)
     p = store.proposals.c
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
+        row = load_referral(session, caller, referral_id, lock=True)
         open_ids = set(
             session.execute(
                 select(p.service_id).where(p.referral_id == referral_id, p.decision.is_(None))
@@ -663,7 +473,7 @@ def decline(referral_id: str, body: DeclineIn, request: Request, caller: Caller)
             )
         if not chosen:
             raise Conflict("there are no undecided proposals to decline")
-        new_status = _move(session, caller, row, Action.DECLINE)
+        new_status = move(session, caller, row, Action.DECLINE)
         session.execute(
             update(store.proposals)
             .where(p.referral_id == referral_id, p.service_id.in_(chosen))
@@ -684,7 +494,7 @@ def record_outcome(
 ) -> dict:
     require(caller, Role.LINK_WORKER)
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
+        row = load_referral(session, caller, referral_id, lock=True)
         connection = session.execute(
             select(store.connections).where(
                 store.connections.c.id == connection_id,
@@ -693,7 +503,7 @@ def record_outcome(
         ).first()
         if connection is None:
             raise NotFound(f"no connection {connection_id!r} on this referral")
-        _move(session, caller, row, Action.RECORD_OUTCOME)
+        move(session, caller, row, Action.RECORD_OUTCOME)
         session.execute(
             update(store.connections)
             .where(store.connections.c.id == connection_id)
@@ -716,8 +526,8 @@ def record_outcome(
 def close(referral_id: str, body: CloseIn, request: Request, caller: Caller) -> dict:
     require(caller, Role.LINK_WORKER)
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
-        new_status = _move(session, caller, row, Action.CLOSE)
+        row = load_referral(session, caller, referral_id, lock=True)
+        new_status = move(session, caller, row, Action.CLOSE)
         session.execute(
             update(store.referrals)
             .where(store.referrals.c.id == referral_id)

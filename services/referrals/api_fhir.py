@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.referrals.api import Caller, ReferralIn, create_referral
+from services.referrals.access import Caller
+from services.referrals.api import create_referral
 from services.referrals.fhir import (
     FhirInvalid,
     Issue,
@@ -22,6 +23,7 @@ from services.referrals.fhir import (
     operation_outcome,
     referral_fields,
 )
+from services.referrals.schemas import ReferralIn
 from shared.web import DomainError
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])

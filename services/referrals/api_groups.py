@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.referrals import store
-from services.referrals.api import Caller, _audit
+from services.referrals.access import Caller, audit
 from shared.auth import Principal, Role, require
 from shared.web import Conflict, NotFound, Unprocessable
 
@@ -110,7 +110,7 @@ def group_connection(connection_id: str, request: Request, caller: Caller) -> di
             out["contact"] = None
             out["contact_note"] = NO_CONSENT
             purpose = "group: without contact details (no consent to share)"
-        _audit(session, caller, row.referral_id, "group_read", purpose)
+        audit(session, caller, row.referral_id, "group_read", purpose)
     return out
 
 
@@ -154,5 +154,5 @@ def answer_referral(
                 group_responded_at=store.now(),
             )
         )
-        _audit(session, caller, row.referral_id, f"group_{answer}", "group response")
+        audit(session, caller, row.referral_id, f"group_{answer}", "group response")
     return {"connection_id": connection_id, "response": response, "reason": reason}

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.referrals import store, wellbeing
-from services.referrals.api import Caller, _audit, _load, _move, connections_of
+from services.referrals.access import Caller, audit, connections_of, load_referral, move
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
     REACHED_CONTACT_RESULTS,
@@ -173,7 +173,7 @@ def assign(
     require(caller, Role.LINK_WORKER)
     worker_id = (body.link_worker_id if body else None) or caller.user_id
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
+        row = load_referral(session, caller, referral_id, lock=True)
         _ensure_open(row)
         if worker_id != caller.user_id:
             _check_colleague(session, caller, row, worker_id)
@@ -182,7 +182,7 @@ def assign(
             .where(store.referrals.c.id == referral_id)
             .values(assigned_to=worker_id, assigned_at=store.now(), updated_at=store.now())
         )
-        _audit(session, caller, referral_id, "assign", f"assigned to {worker_id}")
+        audit(session, caller, referral_id, "assign", f"assigned to {worker_id}")
     return {"id": referral_id, "assigned_to": worker_id}
 
 
@@ -210,7 +210,7 @@ def record_contact_attempt(
     require(caller, Role.LINK_WORKER)
     a = store.contact_attempts.c
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
+        row = load_referral(session, caller, referral_id, lock=True)
         try:
             transition(Status(row.status), Action.CONTACT)  # refuse attempts once closed
         except IllegalTransition as exc:
@@ -227,7 +227,7 @@ def record_contact_attempt(
         )
         new_status = Status(row.status)
         if body.result in REACHED_CONTACT_RESULTS:
-            new_status = _move(session, caller, row, Action.CONTACT)
+            new_status = move(session, caller, row, Action.CONTACT)
         results = session.execute(
             select(a.result).where(a.referral_id == referral_id).order_by(a.attempted_on, a.id)
         ).scalars()
@@ -240,7 +240,7 @@ def record_contact_attempt(
         attempts = session.execute(
             select(func.count()).where(a.referral_id == referral_id)
         ).scalar_one()
-        _audit(session, caller, referral_id, "contact", f"contact attempt: {body.result}")
+        audit(session, caller, referral_id, "contact", f"contact attempt: {body.result}")
     return {
         "id": referral_id,
         "status": new_status,
@@ -266,7 +266,7 @@ def record_wellbeing(referral_id: str, body: WellbeingIn, request: Request, call
         ) from exc
     w = store.wellbeing.c
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id, lock=True)
+        row = load_referral(session, caller, referral_id, lock=True)
         _ensure_open(row)
         stages = set(session.execute(select(w.stage).where(w.referral_id == referral_id)).scalars())
         if body.stage in stages:
@@ -284,7 +284,7 @@ def record_wellbeing(referral_id: str, body: WellbeingIn, request: Request, call
                 recorded_at=store.now(),
             )
         )
-        _audit(session, caller, referral_id, "wellbeing", f"record {body.stage}")
+        audit(session, caller, referral_id, "wellbeing", f"record {body.stage}")
         return _wellbeing_view(session, referral_id)
 
 
@@ -292,8 +292,8 @@ def record_wellbeing(referral_id: str, body: WellbeingIn, request: Request, call
 def get_wellbeing(referral_id: str, request: Request, caller: Caller) -> dict:
     require(caller, Role.LINK_WORKER, Role.PRACTICE_STAFF)
     with request.app.state.sessions.begin() as session:
-        _load(session, caller, referral_id)
-        _audit(session, caller, referral_id, "read", "wellbeing")
+        load_referral(session, caller, referral_id)
+        audit(session, caller, referral_id, "read", "wellbeing")
         return _wellbeing_view(session, referral_id)
 
 
@@ -341,7 +341,7 @@ def gp_message(referral_id: str, request: Request, caller: Caller) -> dict:
     and the same as plain text (codes only without consent to share)."""
     require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
     with request.app.state.sessions.begin() as session:
-        row = _load(session, caller, referral_id)
+        row = load_referral(session, caller, referral_id)
         if row.status != Status.CLOSED:
             raise Conflict(
                 f"the message to the GP is written when the referral is closed; it is {row.status}"
@@ -368,5 +368,5 @@ def gp_message(referral_id: str, request: Request, caller: Caller) -> dict:
             wellbeing_change=_wellbeing_change(_wellbeing_records(session, referral_id)),
             link_worker_team=row.team,
         )
-        _audit(session, caller, referral_id, "read", "message to the GP")
+        audit(session, caller, referral_id, "read", "message to the GP")
     return {"referral_id": referral_id, **compose(message)}

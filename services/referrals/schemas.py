@@ -1,0 +1,142 @@
+"""What clients send to the referrals API: validated at the edge, with a reason per field."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from services.referrals.domain import age_on, is_valid_nhs_number, normalise_postcode
+
+Gender = Literal["female", "male", "non-binary"]
+
+
+class ReferralIn(BaseModel):
+    """A referral as GP practice staff send it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "given_name": "Margaret",
+                    "family_name": "Okafor",
+                    "nhs_number": "9434765919",
+                    "birth_date": "1948-03-02",
+                    "gender": "female",
+                    "postcode": "DA5 1GP",
+                    "phone": "020 7946 0018",
+                    "preferred_contact": "phone",
+                    "languages": ["English"],
+                    "accessibility_needs": ["step_free"],
+                    "needs": "lonley since husband d. in March, likes gardening",
+                    "need_categories": ["social connection", "bereavement"],
+                    "urgency": "routine",
+                    "consent_to_refer": True,
+                    "consent_to_share": True,
+                }
+            ]
+        },
+    )
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    nhs_number: str = Field(description="10 digits with a valid Modulus 11 check digit")
+    birth_date: date
+    gender: Gender | None = None
+    postcode: str
+    phone: str | None = Field(None, max_length=40)
+    email: EmailStr | None = None
+    preferred_contact: Literal["phone", "email", "letter", "text"] = "phone"
+    languages: list[str] = Field(default_factory=lambda: ["English"], max_length=10)
+    accessibility_needs: list[str] = Field(default_factory=list, max_length=10)
+    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] = Field(
+        default_factory=list, description="What the person can take part in; empty = any"
+    )
+    needs: str = Field(min_length=3, max_length=4000, description="In the referrer's words")
+    need_categories: list[str] = Field(default_factory=list, max_length=10)
+    urgency: Literal["routine", "soon", "urgent"] = "routine"
+    consent_to_refer: bool = Field(description="The person agreed to this referral")
+    consent_to_share: bool = Field(
+        False, description="The person agreed their contact details go to the chosen group"
+    )
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _nhs_number(cls, value: str) -> str:
+        digits = value.replace(" ", "").replace("-", "")
+        if not is_valid_nhs_number(digits):
+            raise ValueError("not a valid NHS number (10 digits, Modulus 11 check digit)")
+        return digits
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str) -> str:
+        normal = normalise_postcode(value)
+        if normal is None:
+            raise ValueError("not a UK postcode")
+        return normal
+
+    @field_validator("birth_date")
+    @classmethod
+    def _adult(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("is in the future")
+        if age_on(value, date.today()) < 18:
+            raise ValueError("social prescribing here is for adults: the person must be 18+")
+        return value
+
+    @model_validator(mode="after")
+    def _consent_and_contact(self) -> ReferralIn:
+        if not self.consent_to_refer:
+            raise ValueError(
+                "consent_to_refer: the person's recorded consent is required to refer them"
+            )
+        if self.preferred_contact in ("phone", "text") and not self.phone:
+            raise ValueError("phone: needed when the preferred contact is phone or text")
+        if self.preferred_contact == "email" and not self.email:
+            raise ValueError("email: needed when the preferred contact is email")
+        return self
+
+
+class NeedsEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    needs: str | None = Field(None, min_length=3, max_length=4000)
+    need_categories: list[str] | None = None
+    languages: list[str] | None = None
+    accessibility_needs: list[str] | None = None
+    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] | None = None
+    urgency: Literal["routine", "soon", "urgent"] | None = None
+
+
+class ConnectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_id: str = Field(min_length=1, max_length=100)
+    service_name: str | None = Field(None, max_length=300, description="When not proposed")
+    mode: Literal["signposting", "referral"] = Field(
+        description="signposting: information given; referral: the group is asked to take them on"
+    )
+    organisation_id: str | None = Field(
+        None,
+        max_length=100,
+        description="The service's organisation (from the directory): for mode referral, "
+        "its group members see the referral and answer it. Proposed services carry it.",
+    )
+
+
+class DeclineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_ids: list[str] | None = Field(None, description="Omit to decline all proposals")
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal[
+        "attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"
+    ]
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=1000)
