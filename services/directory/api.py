@@ -154,6 +154,15 @@ def _can_edit(caller: Principal, organisation_id: str) -> None:
     raise Forbidden("only members of this organisation can change its entries")
 
 
+def _editable_service(session, caller: Principal, service_id: str):
+    """The live service row, if the caller's organisation runs it (404 / 403 otherwise)."""
+    row = store.get_service(session, service_id)
+    if row is None or row.withdrawn:
+        raise NotFound(f"no service {service_id!r}")
+    _can_edit(caller, row.organisation_id)
+    return row
+
+
 def service_columns(body: ServiceIn) -> dict:
     location = body.location or LocationIn()
     return {
@@ -295,10 +304,7 @@ def create_service(organisation_id: str, body: ServiceIn, request: Request, call
 def update_service(service_id: str, body: ServiceIn, request: Request, caller: Caller) -> dict:
     """Replace a service's entry; saving also confirms it is up to date."""
     with request.app.state.sessions.begin() as session:
-        row = store.get_service(session, service_id)
-        if row is None or row.withdrawn:
-            raise NotFound(f"no service {service_id!r}")
-        _can_edit(caller, row.organisation_id)
+        _editable_service(session, caller, service_id)
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)
@@ -312,10 +318,7 @@ def update_service(service_id: str, body: ServiceIn, request: Request, caller: C
 def confirm_service(service_id: str, request: Request, caller: Caller) -> dict:
     """The group says the entry is still right: it stops counting as stale."""
     with request.app.state.sessions.begin() as session:
-        row = store.get_service(session, service_id)
-        if row is None or row.withdrawn:
-            raise NotFound(f"no service {service_id!r}")
-        _can_edit(caller, row.organisation_id)
+        _editable_service(session, caller, service_id)
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)
@@ -330,10 +333,7 @@ def withdraw_service(
     service_id: str, request: Request, caller: Caller, reason: str = Query("", max_length=500)
 ) -> dict:
     with request.app.state.sessions.begin() as session:
-        row = store.get_service(session, service_id)
-        if row is None or row.withdrawn:
-            raise NotFound(f"no service {service_id!r}")
-        _can_edit(caller, row.organisation_id)
+        row = _editable_service(session, caller, service_id)
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)
