@@ -10,7 +10,9 @@ file under ``var/``, so stopping and starting again loses nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 
 import uvicorn
 
@@ -52,15 +54,29 @@ def build_apps(settings: Settings) -> dict:
     }
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``serve_all``, which owns three."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
 async def serve_all(settings: Settings) -> None:
     apps = build_apps(settings)
     port = ports(settings)
     servers = [
-        uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=port[name], log_level="warning")
-        )
+        _Server(uvicorn.Config(app, host=settings.host, port=port[name], log_level="warning"))
         for name, app in apps.items()
     ]
+
+    def stop_all() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C stops all three, gracefully
+        loop.add_signal_handler(sig, stop_all)
     base = f"http://{settings.host}"
     print("\nSocial prescribing, embedded mode (SQLite + SQL event log):")
     print(f"  Web pages:    {base}:{port['referrals']}/   (sign in as gp, linkworker, group,")
@@ -77,6 +93,7 @@ def main() -> None:
     if settings.bus != "sql":
         raise SystemExit("embedded mode uses the SQL event log (SP_BUS=sql)")
     asyncio.run(serve_all(settings))
+    print("Stopped. Everything is kept in", settings.database_url)
 
 
 if __name__ == "__main__":

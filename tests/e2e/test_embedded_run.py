@@ -95,6 +95,7 @@ def test_make_run_serves_the_flow_and_keeps_data_across_restarts(tmp_path):
     finally:
         first_output = _stop(process)
     assert "Web pages" in first_output and f":{base + 1}/" in first_output
+    assert "Stopped." in first_output and "Traceback" not in first_output
 
     process = _start(env)
     try:
