@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +39,7 @@ class Runtime:
     outbox: Outbox
     tokens: TokenService
     workers: Workers
+    consumers: list[EventConsumer] = field(default_factory=list)
 
     def add_consumer(
         self,
@@ -57,6 +58,7 @@ class Runtime:
             max_attempts=self.settings.max_handler_attempts,
             retry_backoff_s=self.settings.retry_backoff_s,
         )
+        self.consumers.append(consumer)
         self.workers.add_loop(
             f"{group}-consumer",
             lambda: consumer.run_once(timeout_s=self.settings.poll_interval_s),
