@@ -118,13 +118,13 @@ class ProposalHandlers:
     ) -> None:
         self.live.refresh(session)
         request = request_from_profile(event.referral_id, event.profile, self.today())
-        result = self.live.index.rank(request, top=TOP)
+        result = self.live.rank(request, top=TOP)
         proposed = proposal_event(
             event.referral_id,
             env.event_id,
             result,
             event.profile.ward,
-            len(self.live.index),
+            len(self.live),
             organisations_of(session, [p.service_id for p in result.proposals]),
         )
         session.execute(

@@ -15,7 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.matcher import store
-from services.matcher.ranking import MatchIndex, ServiceRecord, service_from_directory
+from services.matcher.ranking import (
+    MatchIndex,
+    MatchRequest,
+    RankResult,
+    ServiceRecord,
+    service_from_directory,
+)
 from shared.events import Envelope, ServiceSnapshot, ServiceUpserted, ServiceWithdrawn
 
 __all__ = ["LiveIndex", "ReplicaHandlers", "record_from_snapshot"]
@@ -76,6 +82,14 @@ class LiveIndex:
         self.index = index or MatchIndex()
         self._seen = 0
         self._lock = threading.Lock()
+
+    def rank(self, request: MatchRequest, top: int) -> RankResult:
+        """Rank under the lock, so a refresh (which may compact the index) never interleaves."""
+        with self._lock:
+            return self.index.rank(request, top=top)
+
+    def __len__(self) -> int:
+        return len(self.index)
 
     def refresh(self, session: Session) -> int:
         """Apply replica changes since the last refresh; returns how many services changed."""

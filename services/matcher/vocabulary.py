@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 DEFAULT_DATA = "needs.json"
-KNOWN_WORDS = "known_words.txt"  # dictionary words near vocabulary words (GCIDE and web2 lists)
+KNOWN_WORDS = "known_words.txt"  # dictionary words near vocabulary words (public-domain web2)
 _TOKEN_RE = re.compile(
     r"w/o|w/|c/o|\b[a-z]\.(?=\s|$|,)|[a-z0-9]+(?:['\u2019][a-z]+)*|[+&]|[.,;:!?()\"/]"
 )
