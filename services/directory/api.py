@@ -135,7 +135,19 @@ class ServiceIn(BaseModel):
 
 
 class OrganisationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Welling Community Hall Association",
+                    "description": "Runs the hall and its groups for everyone in Welling.",
+                    "kind": "community",
+                    "email": "hello@welling-hall.example.org",
+                }
+            ]
+        },
+    )
     name: str = Field(min_length=2, max_length=300)
     description: str = Field("", max_length=5000)
     kind: Literal["voluntary", "faith", "sports", "community", "statutory", "social_enterprise"] = (

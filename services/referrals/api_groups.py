@@ -26,7 +26,10 @@ NO_CONSENT = "consent does not cover contact details"
 
 
 class GroupResponseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "we have a place on Thursday afternoons"}]},
+    )
     reason: str | None = Field(None, max_length=1000)
 
 

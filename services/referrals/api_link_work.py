@@ -37,12 +37,17 @@ router = APIRouter(tags=["link workers"])
 
 
 class AssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
     link_worker_id: str | None = Field(None, description="Omit to take the referral yourself")
 
 
 class ContactAttemptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"date": "2026-11-20", "method": "phone", "result": "no_answer"}]
+        },
+    )
     date: date
     method: Literal["phone", "email", "letter", "text", "in_person"]
     result: Literal["reached", "no_answer", "left_message", "wrong_number", "declined"]
@@ -56,7 +61,18 @@ class ContactAttemptIn(BaseModel):
 
 
 class WellbeingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "stage": "first_contact",
+                    "ons4": {"life_satisfaction": 3, "worthwhile": 4, "happiness": 3, "anxiety": 8},
+                    "swemwbs": [2, 2, 1, 2, 3, 2, 3],
+                }
+            ]
+        },
+    )
     stage: Literal["first_contact", "follow_up"]
     ons4: dict[str, Any] = Field(
         description="life_satisfaction, worthwhile, happiness, anxiety: 0-10 each"

@@ -1,4 +1,5 @@
-"""The referrals service's web pages: sign-in, the referral form, lists and one referral.
+"""The referrals service's web pages: sign-in, the referral form, lists and one referral,
+the link workers' worklist, and the referrals a community group receives.
 
 Pages are thin HTML shells; their scripts read and change data through this service's
 own JSON API (same origin, the ``sp_token`` cookie), so the API stays the one source of
@@ -43,6 +44,61 @@ STATUS_WORDS = {
     Status.CONNECTED: "Connected to a group",
     Status.CLOSED: "Closed",
 }
+
+CONTACT_METHODS = [
+    ("phone", "Phone"),
+    ("text", "Text message"),
+    ("email", "Email"),
+    ("letter", "Letter"),
+    ("in_person", "In person"),
+]
+CONTACT_RESULTS = [
+    ("no_answer", "No answer"),
+    ("left_message", "Left a message"),
+    ("wrong_number", "Wrong number"),
+    ("reached", "Reached them"),
+    ("declined", "Reached them: they declined"),
+]
+
+# The ONS personal wellbeing questions (ONS4), in the Office for National Statistics'
+# wording, each answered 0-10: (API name, short label, question).
+ONS4_QUESTIONS = [
+    (
+        "life_satisfaction",
+        "Life satisfaction",
+        "Overall, how satisfied are you with your life nowadays?",
+    ),
+    (
+        "worthwhile",
+        "Worthwhile",
+        "Overall, to what extent do you feel that the things you do in your life are worthwhile?",
+    ),
+    ("happiness", "Happiness", "Overall, how happy did you feel yesterday?"),
+    (
+        "anxiety",
+        "Anxiety",
+        "On a scale where 0 is 'not at all anxious' and 10 is 'completely anxious', "
+        "overall, how anxious did you feel yesterday?",
+    ),
+]
+# The Short Warwick-Edinburgh Mental Wellbeing Scale (SWEMWBS): seven statements about
+# the last two weeks, each answered 1-5, in the scale's order.
+SWEMWBS_STATEMENTS = [
+    "I've been feeling optimistic about the future",
+    "I've been feeling useful",
+    "I've been feeling relaxed",
+    "I've been dealing with problems well",
+    "I've been thinking clearly",
+    "I've been feeling close to other people",
+    "I've been able to make up my own mind about things",
+]
+SWEMWBS_ANSWERS = [
+    (1, "None of the time"),
+    (2, "Rarely"),
+    (3, "Some of the time"),
+    (4, "Often"),
+    (5, "All of the time"),
+]
 
 
 class PageRoute(APIRoute):
@@ -227,7 +283,25 @@ def referral_page(referral_id: str, request: Request) -> Response:
         "referral.html",
         (Role.LINK_WORKER, Role.PRACTICE_STAFF),
         referral_id=referral_id,
+        contact_methods=CONTACT_METHODS,
+        contact_results=CONTACT_RESULTS,
+        ons4_questions=ONS4_QUESTIONS,
+        swemwbs_statements=SWEMWBS_STATEMENTS,
+        swemwbs_answers=SWEMWBS_ANSWERS,
     )
+
+
+# --- community groups ------------------------------------------------------------------
+
+
+@pages.get("/group")
+def group_referrals(request: Request) -> Response:
+    return _page(request, "group_referrals.html", (Role.GROUP_MEMBER,))
+
+
+@api_paths.get("/group/connections/{connection_id}")
+def group_referral(connection_id: str, request: Request) -> Response:
+    return _page(request, "group_referral.html", (Role.GROUP_MEMBER,), connection_id=connection_id)
 
 
 @pages.get("/directory/services")
@@ -261,6 +335,7 @@ def search_directory(
             {
                 "id": s["id"],
                 "name": s["name"],
+                "organisation_id": s.get("organisation_id"),
                 "organisation_name": s.get("organisation_name", ""),
                 "categories": s.get("categories", []),
                 "ward": (s.get("location") or {}).get("ward"),

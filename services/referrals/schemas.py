@@ -100,7 +100,14 @@ class ReferralIn(BaseModel):
 
 
 class NeedsEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"needs": "lonely since wife died; now also behind on rent", "urgency": "soon"}
+            ]
+        },
+    )
     needs: str | None = Field(None, min_length=3, max_length=4000)
     need_categories: list[str] | None = None
     languages: list[str] | None = None
@@ -110,7 +117,10 @@ class NeedsEdit(BaseModel):
 
 
 class ConnectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"service_id": "svc-grief-cafe", "mode": "referral"}]},
+    )
     service_id: str = Field(min_length=1, max_length=100)
     service_name: str | None = Field(None, max_length=300, description="When not proposed")
     mode: Literal["signposting", "referral"] = Field(
@@ -125,18 +135,28 @@ class ConnectionIn(BaseModel):
 
 
 class DeclineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"service_ids": ["svc-knit-natter"], "reason": "does not want a group"}]
+        },
+    )
     service_ids: list[str] | None = Field(None, description="Omit to decline all proposals")
     reason: str = Field(min_length=3, max_length=1000)
 
 
 class OutcomeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"outcome": "attended"}]}
+    )
     outcome: Literal[
         "attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"
     ]
 
 
 class CloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "connected and attending; follow-up done"}]},
+    )
     reason: str = Field(min_length=3, max_length=1000)

@@ -1,7 +1,9 @@
 // One referral: the person, their needs, the matcher's proposals (which arrive a moment
 // after the referral does, so the page polls until they are there), connections and
-// their outcomes. Link workers act on it through the referral's API routes; GP staff see
-// the same page read-only. Each section is one render function: add more the same way.
+// their outcomes, and once closed the message back to the GP. Link workers act on it
+// through the referral's API routes; GP staff see the same page read-only. Each section
+// is one render function: add more the same way. Other scripts (link_work.js) hear each
+// load as a "referral-loaded" event on #referral and ask for one with "referral-reload".
 "use strict";
 
 (() => {
@@ -54,9 +56,9 @@
     );
   }
 
-  function connectButtons(serviceId, serviceName) {
+  function connectButtons(serviceId, serviceName, organisationId = null) {
     const connect = (mode) => () =>
-      act("POST", `/referrals/${id}/connections`, { service_id: serviceId, service_name: serviceName, mode }, null,
+      act("POST", `/referrals/${id}/connections`, { service_id: serviceId, service_name: serviceName, mode, organisation_id: organisationId }, null,
         `${serviceName}: ${mode === "referral" ? "referral confirmed" : "signposting recorded"}.`);
     return sp.h("div", { class: "actions" },
       sp.h("button", { type: "button", onclick: connect("referral") }, "Confirm as referral"),
@@ -114,6 +116,17 @@
     return open ? form : null;
   }
 
+  /** The group's answer to a referral made to it (group members accept or decline). */
+  function groupAnswer(c) {
+    if (!c.organisation_id) return sp.h("p", { class: "hint" }, "No group can see this referral: the service has no organisation in the directory.");
+    if (!c.group_response) return sp.h("p", { class: "group-answer" }, "Group's answer: ", sp.h("strong", {}, "waiting for the group"));
+    const accepted = c.group_response === "accepted";
+    return sp.h("p", { class: "group-answer" }, "Group's answer: ",
+      sp.h("span", { class: `tag decision-${accepted ? "confirmed" : "declined"}` }, accepted ? "Accepted" : "Declined"),
+      c.group_response_reason ? ` — ${c.group_response_reason}` : "",
+      c.group_responded_at ? sp.h("span", { class: "hint" }, ` (${sp.date(c.group_responded_at)})`) : "");
+  }
+
   function renderConnections(r) {
     const open = r.status !== "closed";
     document.getElementById("no-connections").hidden = r.connections.length > 0;
@@ -124,12 +137,31 @@
           sp.h("p", { class: "meta" },
             `${c.mode === "referral" ? "Referred" : "Signposted"} on ${sp.date(c.created_at)}`,
             c.was_proposed ? "" : " (chosen from the directory)"),
+          c.mode === "referral" ? groupAnswer(c) : null,
           sp.h("p", {}, "Outcome: ", sp.h("strong", { class: "outcome" }, c.outcome ? sp.words(c.outcome) : "not recorded yet")),
           acts ? outcomeForm(c, open) : null,
         )),
     );
     const openActions = document.getElementById("open-actions");
     if (openActions) openActions.hidden = !open;
+  }
+
+  /** Once closed, what the practice is told: the plain-text summary, and the FHIR form. */
+  async function renderGpMessage(r) {
+    const section = document.getElementById("gp-message");
+    if (r.status !== "closed" || !section.hidden) return;
+    const answer = await sp.api("GET", `/referrals/${id}/gp-message`);
+    if (!answer.ok) {
+      document.getElementById("gp-message-text").textContent = `The message could not be loaded: ${answer.data?.detail}`;
+      section.hidden = false;
+      return;
+    }
+    const m = answer.data;
+    document.getElementById("gp-message-code").textContent =
+      `SNOMED CT ${m.code.code} ${m.code.display}${m.codes_only ? " · codes only: no consent to share details" : ""}`;
+    document.getElementById("gp-message-text").textContent = m.text;
+    document.getElementById("gp-message-fhir").textContent = JSON.stringify(m.fhir, null, 2);
+    section.hidden = false;
   }
 
   // --- loading and acting ---------------------------------------------------------------
@@ -146,8 +178,10 @@
     renderNeeds(r);
     renderProposals(r);
     renderConnections(r);
+    renderGpMessage(r);
     document.getElementById("sections").hidden = false;
     pageStatus.textContent = "";
+    root.dispatchEvent(new CustomEvent("referral-loaded", { detail: r }));
     if (r.status === "submitted" && r.proposals.length === 0) {
       if (++polls < POLL_LIMIT) timer = setTimeout(load, POLL_MS);
       else pageStatus.textContent = "Matching is taking longer than usual. Reload the page later.";
@@ -202,11 +236,12 @@
           sp.h("li", { class: "card" },
             sp.h("h3", {}, s.name),
             sp.h("p", { class: "meta" }, [s.organisation_name, s.categories.join(", "), s.ward, s.places_free === null ? null : `${s.places_free} places free this week`].filter(Boolean).join(" · ")),
-            connectButtons(s.id, s.name))),
+            connectButtons(s.id, s.name, s.organisation_id))),
       );
     });
   }
 
   wireForms();
+  root.addEventListener("referral-reload", () => load());
   load();
 })();
