@@ -109,15 +109,16 @@ class OutboxRelay:
                 .order_by(t.c.id)
                 .limit(batch)
             ).all()
-        if rows:
-            self.bus.publish([Record(r.topic, r.key, r.value) for r in rows])
+        if not rows:
+            OUTBOX_BACKLOG.labels(self.service).set(0)
+            return 0
+        self.bus.publish([Record(r.topic, r.key, r.value) for r in rows])
         with self.engine.begin() as conn:
-            if rows:
-                conn.execute(
-                    update(t)
-                    .where(t.c.id.in_([r.id for r in rows]))
-                    .values(published_at=datetime.now(UTC))
-                )
+            conn.execute(
+                update(t)
+                .where(t.c.id.in_([r.id for r in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
             backlog = conn.execute(
                 select(func.count()).select_from(t).where(t.c.published_at.is_(None))
             ).scalar_one()
