@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -81,15 +80,6 @@ class EventConsumer:
         if messages or self._polls % 20 == 1:
             self._report_lag()
         return len(messages)
-
-    def run_forever(self, stop: threading.Event, idle_wait_s: float = 0.2) -> None:
-        while not stop.is_set():
-            try:
-                self.run_once(timeout_s=idle_wait_s)
-            except Exception:
-                log.exception("consumer %s: poll loop failed; retrying", self.group)
-                stop.wait(1.0)
-        self.close()
 
     def close(self) -> None:
         if self._subscription is not None:
