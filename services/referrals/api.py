@@ -319,7 +319,7 @@ def list_referrals(
     ward: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict]:
-    """The caller's practice's referrals, or the link worker's team's worklist."""
+    """The caller's practice's referrals (newest first), or the link worker's team's."""
     require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
     r = store.referrals.c
     query = select(store.referrals)
@@ -332,7 +332,7 @@ def list_referrals(
     if ward:
         query = query.where(r.ward == ward)
     with request.app.state.sessions() as session:
-        rows = session.execute(query.order_by(r.created_at).limit(limit)).all()
+        rows = session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
         connections = connections_of(session, [row.id for row in rows])
     return [_summary(row, connections[row.id], caller) for row in rows]
 
