@@ -41,7 +41,8 @@ class System:
         return {"Authorization": f"Bearer {self._tokens[username]}"}
 
     def as_user(self, username: str, client: TestClient, method: str, url: str, **kwargs):
-        return client.request(method, url, headers=self.token(username), **kwargs)
+        headers = {**kwargs.pop("headers", {}), **self.token(username)}
+        return client.request(method, url, headers=headers, **kwargs)
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 30.0, every_s: float = 0.1) -> Any:
