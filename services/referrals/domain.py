@@ -16,6 +16,7 @@ __all__ = [
     "ANNUAL_CASELOAD_GUIDANCE",
     "FAILED_CONTACTS_BEFORE_FLAG",
     "FAILED_CONTACT_RESULTS",
+    "NEED_CATEGORIES",
     "REACHED_CONTACT_RESULTS",
     "Action",
     "Duplicate",
@@ -39,6 +40,33 @@ __all__ = [
     "waiting_days",
     "worklist_key",
 ]
+
+
+#: The pick-list of need categories GP staff may tick (the directory uses the same words).
+NEED_CATEGORIES = (
+    "social connection",
+    "mental wellbeing",
+    "physical activity",
+    "money and debt",
+    "housing",
+    "carers",
+    "bereavement",
+    "learning disability",
+    "long-term conditions",
+    "employment and skills",
+    "language and migration",
+    "arts and culture",
+    "nature and gardening",
+    "faith and belief",
+    "young adults",
+    "older people",
+    "parenting and families",
+    "food",
+    "volunteering",
+    "sensory impairment",
+    "domestic abuse",
+    "digital inclusion",
+)
 
 
 # --- validation ------------------------------------------------------------------------

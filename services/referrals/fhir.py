@@ -31,6 +31,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.referrals.domain import NEED_CATEGORIES
+
 __all__ = [
     "NHS_NUMBER_SYSTEM",
     "SNOMED",
@@ -313,7 +315,8 @@ def _needs(request) -> dict[str, Any]:
         label = reason.text or next((c.display for c in reason.coding or [] if c.display), None)
         if label:
             parts.append(label)
-            categories.append(label)
+            if label.strip().lower() in NEED_CATEGORIES:  # a pick-list category, verbatim
+                categories.append(label.strip().lower())
     if not parts:
         raise _missing("needs", "describe the person's needs in note.text or reasonCode")
     return {

@@ -27,7 +27,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from services.referrals.api import login
-from services.referrals.domain import Status
+from services.referrals.domain import NEED_CATEGORIES, Status
 from shared.auth import COOKIE_NAME, Principal, Role, principal_from_request
 from shared.settings import Settings
 from shared.web import DomainError
@@ -257,7 +257,9 @@ def sign_out(request: Request) -> Response:
 
 @api_paths.get("/referrals/new")
 def referral_form(request: Request) -> Response:
-    return _page(request, "referral_form.html", (Role.PRACTICE_STAFF,))
+    return _page(
+        request, "referral_form.html", (Role.PRACTICE_STAFF,), need_categories=NEED_CATEGORIES
+    )
 
 
 @api_paths.get("/referrals")

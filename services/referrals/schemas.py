@@ -7,9 +7,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from services.referrals.domain import age_on, is_valid_nhs_number, normalise_postcode
+from services.referrals.domain import (
+    NEED_CATEGORIES,
+    age_on,
+    is_valid_nhs_number,
+    normalise_postcode,
+)
 
 Gender = Literal["female", "male", "non-binary"]
+
+
+def _known_categories(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    cleaned = [v.strip().lower() for v in values]
+    unknown = [v for v in cleaned if v not in NEED_CATEGORIES]
+    if unknown:
+        raise ValueError(
+            f"not on the pick-list: {', '.join(unknown)}; choose from: {', '.join(NEED_CATEGORIES)}"
+        )
+    return cleaned
 
 
 class ReferralIn(BaseModel):
@@ -60,6 +77,11 @@ class ReferralIn(BaseModel):
     consent_to_share: bool = Field(
         False, description="The person agreed their contact details go to the chosen group"
     )
+
+    @field_validator("need_categories")
+    @classmethod
+    def _categories(cls, value: list[str]) -> list[str]:
+        return _known_categories(value)
 
     @field_validator("nhs_number")
     @classmethod
@@ -114,6 +136,11 @@ class NeedsEdit(BaseModel):
     accessibility_needs: list[str] | None = None
     delivery_modes: list[Literal["in_person", "phone", "online", "home"]] | None = None
     urgency: Literal["routine", "soon", "urgent"] | None = None
+
+    @field_validator("need_categories")
+    @classmethod
+    def _categories(cls, value: list[str] | None) -> list[str] | None:
+        return _known_categories(value)
 
 
 class ConnectionIn(BaseModel):

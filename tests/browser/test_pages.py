@@ -65,6 +65,7 @@ def _fill_referral(page: Page, person: Person, nhs_number: str | None = None) ->
     page.get_by_label("Postcode").fill("DA5 1GP")
     page.get_by_label("Phone number").fill("020 7946 0018")
     page.get_by_label("Step-free access").check()
+    page.get_by_label("Bereavement", exact=True).check()
     page.get_by_label("Their needs, in your words").fill(
         "lonely since her husband died in March, struggling with bereavement, loves gardening"
     )

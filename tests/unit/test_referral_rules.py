@@ -88,3 +88,13 @@ def test_nothing_is_allowed_once_closed():
     assert allowed_actions(Status.CLOSED) == ()
     with pytest.raises(IllegalTransition, match="closed"):
         transition(Status.CLOSED, Action.CONNECT)
+
+
+def test_need_categories_must_come_from_the_pick_list():
+    from pydantic import ValidationError
+
+    from services.referrals.schemas import NeedsEdit
+
+    assert NeedsEdit(need_categories=["Money and Debt"]).need_categories == ["money and debt"]
+    with pytest.raises(ValidationError, match="not on the pick-list: astrology"):
+        NeedsEdit(need_categories=["astrology"])

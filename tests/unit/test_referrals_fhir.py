@@ -117,7 +117,7 @@ def test_a_contained_patient_maps_to_the_json_intake():
         "email": "m.okafor@example.org",
         "preferred_contact": "phone",
         "needs": "lonely since husband died in March, loves gardening\nsocial isolation",
-        "need_categories": ["social isolation"],
+        "need_categories": [],  # free text, not a pick-list category
         "urgency": "soon",
         "consent_to_refer": True,
         "consent_to_share": True,
@@ -179,3 +179,11 @@ def test_other_resources_and_unresolved_subjects_are_refused():
     assert _issue(service_request(subject={"reference": "#nobody"}))["expression"] == [
         "ServiceRequest.subject.reference"
     ]
+
+
+def test_reason_codes_on_the_pick_list_become_need_categories():
+    fields = referral_fields(
+        service_request(reasonCode=[{"text": "Bereavement"}, {"text": "feeling low"}])
+    )
+    assert fields["need_categories"] == ["bereavement"]
+    assert "feeling low" in fields["needs"]

@@ -27,6 +27,7 @@
       accessibility_needs: data.getAll("accessibility_needs"),
       delivery_modes: data.getAll("delivery_modes"),
       needs: data.get("needs").trim(),
+      need_categories: data.getAll("need_categories"),
       urgency: data.get("urgency"),
       consent_to_refer: data.has("consent_to_refer"),
       consent_to_share: data.has("consent_to_share"),
