@@ -45,7 +45,7 @@ class System:
         return client.request(method, url, headers=headers, **kwargs)
 
 
-def eventually(check: Callable[[], Any], timeout_s: float = 30.0, every_s: float = 0.1) -> Any:
+def eventually(check: Callable[[], Any], timeout_s: float = 60.0, every_s: float = 0.1) -> Any:
     """Poll ``check`` until it returns something truthy, or fail with its last value."""
     deadline = time.monotonic() + timeout_s
     last = None

@@ -56,9 +56,9 @@ def test_two_matchers_split_the_referrals_and_match_each_once(request, tmp_path,
     )
     try:
         first = system.matcher
-        eventually(lambda: first.get("/replica").json()["services"] >= 100, timeout_s=60)
+        eventually(lambda: first.get("/replica").json()["services"] >= 100, timeout_s=120)
         # Both members own referral partitions before any referral arrives.
-        eventually(lambda: _members(first.app) and _members(second.app), timeout_s=60)
+        eventually(lambda: _members(first.app) and _members(second.app), timeout_s=120)
         assert not set(_members(first.app)) & set(_members(second.app))
 
         rng = random.Random(7)
@@ -84,7 +84,7 @@ def test_two_matchers_split_the_referrals_and_match_each_once(request, tmp_path,
                 for i in ids
             )
 
-        eventually(all_proposed, timeout_s=90, every_s=0.5)
+        eventually(all_proposed, timeout_s=120, every_s=0.5)
     finally:
         system.close()
 

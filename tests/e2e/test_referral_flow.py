@@ -82,7 +82,7 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
     rs, ds = system.referrals, system.directory
 
     # The matcher's replica fills from the directory's events.
-    eventually(lambda: system.matcher.get("/replica").json()["services"] >= 100, timeout_s=60)
+    eventually(lambda: system.matcher.get("/replica").json()["services"] >= 100, timeout_s=120)
 
     # 1. GP practice staff submit a referral.
     submitted = system.as_user("gp", rs, "POST", "/referrals", json=REFERRAL)
@@ -95,7 +95,7 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
         body = system.as_user("linkworker", rs, "GET", f"/referrals/{referral_id}").json()
         return body if body["status"] == "matches_proposed" and body["proposals"] else None
 
-    referral = eventually(proposed, timeout_s=60)
+    referral = eventually(proposed, timeout_s=120)
     first = referral["proposals"][0]
     assert first["reasons"] and first["score"] > 0
     assert referral["needs_found"], "the extracted needs are recorded"

@@ -79,7 +79,7 @@ def _same_store_other_prefix(bus: EventBus) -> EventBus:
     return SqlEventLog(bus.engine, prefix=bus.prefix + "other.")
 
 
-def _poll_until(subscription: Subscription, count: int, timeout_s: float = 20) -> list[Message]:
+def _poll_until(subscription: Subscription, count: int, timeout_s: float = 45) -> list[Message]:
     """Poll until ``count`` messages arrived; Kafka members first spend seconds joining."""
     messages: list[Message] = []
     deadline = time.monotonic() + timeout_s
