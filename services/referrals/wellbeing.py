@@ -74,6 +74,8 @@ def validate_ons4(scores: Mapping[str, object]) -> dict[str, int]:
         if item not in scores:
             raise InvalidMeasure(f"ons4.{item}", "required")
         value = scores[item]
+        if value is None:
+            raise InvalidMeasure(f"ons4.{item}", "not answered")
         if not _is_int(value) or not 0 <= value <= 10:  # type: ignore[operator]
             raise InvalidMeasure(f"ons4.{item}", f"must be a whole number 0-10, not {value!r}")
         out[item] = int(value)  # type: ignore[arg-type]
@@ -84,6 +86,8 @@ def validate_swemwbs(items: Sequence[object]) -> tuple[int, ...]:
     if len(items) != SWEMWBS_ITEMS:
         raise InvalidMeasure("swemwbs", f"needs exactly {SWEMWBS_ITEMS} items, got {len(items)}")
     for i, value in enumerate(items):
+        if value is None:
+            raise InvalidMeasure(f"swemwbs.{i}", "not answered: answer all 7 items, or none")
         if not _is_int(value) or not 1 <= value <= 5:  # type: ignore[operator]
             raise InvalidMeasure(f"swemwbs.{i}", f"must be a whole number 1-5, not {value!r}")
     return tuple(int(v) for v in items)  # type: ignore[arg-type]

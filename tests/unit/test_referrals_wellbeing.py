@@ -76,3 +76,8 @@ def test_without_swemwbs_at_both_stages_there_is_no_metric_change():
     first = WellbeingRecord("first_contact", ONS4, None)
     later = WellbeingRecord("follow_up", ONS4, (3,) * 7)
     assert change(first, later)["swemwbs_metric"] is None
+
+
+def test_unanswered_items_say_so_plainly():
+    with pytest.raises(InvalidMeasure, match="not answered: answer all 7 items, or none"):
+        validate_swemwbs([3, 3, None, 3, 3, 3, 3])
