@@ -14,7 +14,15 @@ from services.referrals.domain import Action, IllegalTransition, Status, transit
 from shared.auth import Principal, Role, principal_from_request
 from shared.web import Conflict, NotFound
 
-__all__ = ["Caller", "audit", "connections_of", "load_referral", "move", "visible"]
+__all__ = [
+    "Caller",
+    "audit",
+    "connections_of",
+    "load_referral",
+    "move",
+    "user_names",
+    "visible",
+]
 
 Caller = Annotated[Principal, Depends(principal_from_request)]
 
@@ -85,3 +93,14 @@ def connections_of(session: Session, referral_ids: list[str]) -> dict[str, list]
         for row in rows:
             by_referral[row.referral_id].append(row)
     return by_referral
+
+
+def user_names(session: Session, user_ids) -> dict[str, str]:
+    """User id -> display name, for the ids given (unknown ids are left out)."""
+    ids = {i for i in user_ids if i}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(store.users.c.id, store.users.c.name).where(store.users.c.id.in_(ids))
+    )
+    return {user_id: name for user_id, name in rows}

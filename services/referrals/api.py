@@ -22,6 +22,7 @@ from services.referrals.access import (
     connections_of,
     load_referral,
     move,
+    user_names,
 )
 from services.referrals.domain import (
     Action,
@@ -127,6 +128,10 @@ def _detail(session: Session, row) -> dict:
     out["proposals"] = [dict(p._mapping) for p in proposals]
     out["connections"] = [dict(c._mapping) for c in connections]
     out["contact_attempts"] = [dict(a._mapping) for a in attempts]
+    names = user_names(session, [row.assigned_to, *(a.by for a in attempts)])
+    out["assigned_to_name"] = names.get(row.assigned_to)
+    for attempt in out["contact_attempts"]:
+        attempt["by_name"] = names.get(attempt["by"])
     return out
 
 

@@ -16,7 +16,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.referrals import store, wellbeing
-from services.referrals.access import Caller, audit, connections_of, load_referral, move
+from services.referrals.access import (
+    Caller,
+    audit,
+    connections_of,
+    load_referral,
+    move,
+    user_names,
+)
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
     REACHED_CONTACT_RESULTS,
@@ -111,6 +118,7 @@ def worklist(
     with request.app.state.sessions() as session:
         rows = session.execute(query).all()
         connections = connections_of(session, [row.id for row in rows])
+        names = user_names(session, [row.assigned_to for row in rows])
     rows = sorted(rows, key=lambda row: worklist_key(row.urgency, store.aware(row.created_at)))
     return [
         {
@@ -123,6 +131,7 @@ def worklist(
             "flagged": row.flagged,
             "flag_reason": row.flag_reason,
             "assigned_to": row.assigned_to,
+            "assigned_to_name": names.get(row.assigned_to),
             "connected_to": [c.service_name for c in connections[row.id]],
             "created_at": row.created_at,
         }

@@ -56,6 +56,8 @@ def test_fhir_referral_to_outcome_wellbeing_and_gp_message(tmp_path):
         today = date.today().isoformat()
         lw = lambda method, url, **kw: system.as_user("linkworker", rs, method, url, **kw)  # noqa: E731
         assert lw("POST", f"{base}/assign").status_code == 200
+        (row,) = [r for r in lw("GET", "/worklist").json() if r["id"] == referral_id]
+        assert row["assigned_to_name"] == "Jo Adams"
         reached = lw(
             "POST",
             f"{base}/contact-attempts",
