@@ -9,7 +9,9 @@ How a ranking is made, in the order a link worker would reason:
    (concept -> services with a fit score, split by ~30 km grid cell so a query only touches
    services near the person plus those delivered remotely).
 4. Soft preferences (distance, language, accessibility, delivery the person manages, stale or
-   closed entries, schedule) scale the fit up or down, with a reason for each.
+   closed entries, schedule, age and gender groups) scale the fit up or down, with a reason
+   for each; a service meant for a group the person is outside of (a carers' cafe for someone
+   who is not a carer) is held back.
 5. A greedy pick serves every need in turn (a mix, not five services for one need); services
    at zero capacity follow the available ones, flagged ``waiting_list``.
 """
@@ -53,6 +55,10 @@ CELL_LAT, CELL_LON = 0.25, 0.4  # about 28 km by 28 km in the UK
 NO_CELL = -1
 SHORTLIST = 60
 LANGUAGE_CONCEPTS = ("english", "culture")
+AUDIENCE_FIT = 0.6  # a service this strong on an audience concept is meant for that group
+AUDIENCE_PENALTY = 0.6  # ... so it is a poor proposal for someone outside it
+YOUNG_AGE, OLDER_AGE, OLDEST_AGE = 25, 65, 75
+SAME_GENDER_BOOST = 1.1  # a group for the person's own gender was set up for people like them
 
 _DELIVERY_BIT = {"in_person": 1, "phone": 2, "online": 4, "home": 8}
 _REMOTE_BITS = 2 | 4 | 8
@@ -355,6 +361,7 @@ class _Columns:
     flags: _Growable = field(default_factory=lambda: _Growable("uint8"))  # 1 full 2 closed 4 alive
     confirmed: _Growable = field(default_factory=lambda: _Growable("int32"))
     age_group: _Growable = field(default_factory=lambda: _Growable("uint8"))
+    audience: _Growable = field(default_factory=lambda: _Growable("uint64"))
 
     def arrays(self, n: int) -> dict[str, np.ndarray]:
         return {name: getattr(self, name).data[:n] for name in self.__dataclass_fields__}
@@ -416,6 +423,7 @@ class MatchIndex:
         self._dead = 0
         self._local = threading.local()
         self._explained: dict[int, dict[str, ConceptMatch]] = {}
+        self._audience_bits = {c: i for i, c in enumerate(self.vocabulary.audiences[:64])}
         for service in services:
             self.upsert(service)
 
@@ -428,7 +436,7 @@ class MatchIndex:
             if old is not None:
                 self._kill(old)
             slot = len(self._records)
-            self._append_columns(service)
+            self._append_columns(service, concepts)
             self._records.append(service)
             self._slot_of[service.id] = slot
             cell = _cell(service.lat, service.lon) if self._needs_travel(service) else NO_CELL
@@ -495,7 +503,7 @@ class MatchIndex:
         self._dead = 0
         self._explained = {}
 
-    def _append_columns(self, s: ServiceRecord) -> None:
+    def _append_columns(self, s: ServiceRecord, concepts: dict[str, ConceptMatch]) -> None:
         c = self._columns
         c.lat.append(np.nan if s.lat is None else s.lat)
         c.lon.append(np.nan if s.lon is None else s.lon)
@@ -510,6 +518,16 @@ class MatchIndex:
         )
         c.confirmed.append(-1 if s.last_confirmed is None else s.last_confirmed.toordinal())
         c.age_group.append(self._age_group(s))
+        strong = (concept for concept, match in concepts.items() if match.score >= AUDIENCE_FIT)
+        c.audience.append(self._audience_mask(strong))
+
+    def _audience_mask(self, concepts: Iterable[str]) -> int:
+        bits = self._audience_bits
+        mask = 0
+        for concept in concepts:
+            if concept in bits:
+                mask |= 1 << bits[concept]
+        return mask
 
     def _age_group(self, s: ServiceRecord) -> int:
         known = {self.vocabulary.canonical_category(c) for c in s.categories}
@@ -547,15 +565,21 @@ class MatchIndex:
         best = weighted.max(axis=1) if len(weighted) else np.zeros(0, dtype=np.float32)
         rough = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * multiplier
         rough_order = _top_indices(rough, 4 * SHORTLIST)  # an upper bound, then the exact sum
-        relevance = _combine(weighted[rough_order]) * multiplier[rough_order]
-        order = rough_order[_top_indices(relevance, SHORTLIST)]
+        # who a service is meant for can only lower the rough bound (or nudge it by a tenth),
+        # so it is applied to the rough shortlist rather than to every candidate
+        shortlisted = multiplier[rough_order] * self._group_fit(
+            cols, slots[rough_order], request, needs
+        )
+        relevance = _combine(weighted[rough_order]) * shortlisted
+        best = _top_indices(relevance, SHORTLIST)
+        order = rough_order[best]
         proposals = self._select(
             request,
             scored,
             prefs,
             slots[order],
             fits[order],
-            multiplier[order],
+            shortlisted[best],
             distance[order],
             cols["flags"][slots[order]],
             top,
@@ -718,11 +742,44 @@ class MatchIndex:
             multiplier *= np.where((confirmed >= 0) & (confirmed < cutoff), 0.8, 1.0)
         if request.age is not None:
             group = cols["age_group"][slots]
-            older = 1.1 if request.age >= 65 else (0.85 if request.age < 50 else 1.0)
-            young = 1.15 if request.age <= 25 else 0.8
+            older = 1.1 if request.age >= OLDER_AGE else (0.85 if request.age < 50 else 1.0)
+            older = 1.2 if request.age >= OLDEST_AGE else older
+            young = 1.15 if request.age <= YOUNG_AGE else 0.8
             multiplier *= np.where((group & _OLDER) > 0, older, 1.0)
             multiplier *= np.where((group & _YOUNG) > 0, young, 1.0)
         return multiplier.astype(np.float32), distance, speaks
+
+    def _group_fit(
+        self,
+        cols: dict[str, np.ndarray],
+        slots: np.ndarray,
+        request: MatchRequest,
+        needs: list[_Need],
+    ) -> np.ndarray:
+        """Services for a particular group (carers, veterans, people with sight loss...) are
+        poor proposals for someone outside every group they serve; a group for the person's
+        own gender was set up for people like them."""
+        audience = cols["audience"][slots]
+        mask = np.uint64(self._audience_mask(_person_groups(request, needs)))
+        outside = (audience != 0) & ((audience & mask) == 0)
+        factor = np.where(outside, AUDIENCE_PENALTY, 1.0)
+        person = _GENDER_BIT.get(normalise_gender(request.gender) or "", 0)
+        if person:
+            factor *= np.where((cols["genders"][slots] & person) > 0, SAME_GENDER_BOOST, 1.0)
+        return factor.astype(np.float32)
+
+    def _audiences_outside(
+        self, described: dict[str, ConceptMatch], request: MatchRequest, needs: list[_Need]
+    ) -> list[str]:
+        """The labels of the groups a service is meant for, when the person is in none."""
+        groups = [
+            concept
+            for concept, match in described.items()
+            if match.score >= AUDIENCE_FIT and concept in self._audience_bits
+        ]
+        if not groups or set(groups) & _person_groups(request, needs):
+            return []
+        return [self.vocabulary.concepts[concept].label for concept in sorted(groups)]
 
     def _unmet(self, needs: list[_Need], fits: np.ndarray) -> list[str]:
         unmet = []
@@ -827,6 +884,9 @@ class MatchIndex:
                 continue
             reasons.append(_need_reason(self.vocabulary, need, described.get(need.hit.concept)))
         reasons.extend(_fit_reasons(record, request, prefs, distance, schedule_bonus))
+        outside = self._audiences_outside(described, request, needs)
+        if outside:
+            reasons.append("soft mismatch: meant for " + ", ".join(outside) + ": ranked lower")
         need = needs[main]
         return Proposal(
             service_id=record.id,
@@ -863,6 +923,17 @@ class _Preferences:
                 labels.append(concept.label)
         limited = any(n.hit.concept == "english" and n.direct for n in needs)
         return cls(remote, tuple(words), tuple(labels), limited)
+
+
+def _person_groups(request: MatchRequest, needs: list[_Need]) -> set[str]:
+    """The audience concepts a person belongs to: what the referral says, plus age and
+    language (someone who speaks another language is welcome at a newcomers' group)."""
+    groups = {n.hit.concept for n in needs if n.hit.confidence >= 0.25}
+    if request.age is not None and request.age <= YOUNG_AGE:
+        groups.add("young_adult")
+    if {lang.lower() for lang in request.languages} - {"english"}:
+        groups |= {"refugee", "english", "culture"}
+    return groups
 
 
 def _need_reason(vocabulary: Vocabulary, need: _Need, match: ConceptMatch | None) -> str:
@@ -942,7 +1013,10 @@ def _combine(contributions: np.ndarray) -> np.ndarray:
     if contributions.shape[1] == 0:
         return np.zeros(contributions.shape[0], dtype=np.float32)
     ordered = -np.sort(-contributions, axis=1)[:, : len(NEED_DECAY)]
-    return ordered @ np.array(NEED_DECAY[: ordered.shape[1]], dtype=np.float32)
+    # Multiply and sum rather than ``@``: a handful of columns gains nothing from BLAS, and
+    # some OpenBLAS builds raise spurious "invalid value" warnings in small matmuls.
+    weights = np.array(NEED_DECAY[: ordered.shape[1]], dtype=np.float32)
+    return (ordered * weights).sum(axis=1)
 
 
 def _top_indices(values: np.ndarray, k: int) -> np.ndarray:

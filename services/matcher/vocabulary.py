@@ -89,6 +89,7 @@ class Concept:
     prefers_delivery: tuple[str, ...]
     schedule_words: tuple[str, ...]
     suppresses: dict[str, float]
+    audience: bool = False  # services answering it strongly are meant for those people only
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +193,7 @@ class Vocabulary:
             known | correctable | set(self.abbreviations) | {w.strip() for w in known_words}
         )
         self.categories = tuple(sorted(set(self._categories.values())))
+        self.audiences = tuple(c.id for c in self.concepts.values() if c.audience)
         self._service_expansions = {
             abbreviation: [self._stem(w) for w in expansion.split()]
             for abbreviation, expansion in self.abbreviations.items()
@@ -226,6 +228,7 @@ class Vocabulary:
             prefers_delivery=tuple(raw.get("prefers_delivery", ())),
             schedule_words=tuple(raw.get("schedule_words", ())),
             suppresses={k: float(v) for k, v in raw.get("suppresses", {}).items()},
+            audience=bool(raw.get("audience", False)),
         )
         self.concepts[concept.id] = concept
         for entry in raw.get("triggers", ()):
@@ -391,17 +394,16 @@ class Vocabulary:
         found adds independent evidence, the name counting more than the description.
         """
         canonical: list[str] = []
-        extra_text: list[str] = []
+        unknown: list[tuple[int, str]] = []
         for position, category in enumerate(categories):
             known = self.canonical_category(category)
             if known is None:
-                extra_text.append(category)
+                unknown.append((position, category))
             elif known not in canonical:
                 canonical.append(known)
-            del position
         fields = (
             (name, 0.6),
-            (" . ".join([description, *extra_text]), 0.35),
+            (description, 0.35),
             (" . ".join(keywords), 0.4),
             (organisation_name, 0.2),
         )
@@ -412,10 +414,16 @@ class Vocabulary:
             for _, _, (concept_id, weight, phrase) in self._terms.scan(self.service_words(text)):
                 seen = term_hits.setdefault(concept_id, {})
                 seen[phrase] = max(seen.get(phrase, 0.0), field_weight * weight)
+        by_words: dict[str, tuple[float, str]] = {}
+        for position, category in unknown:
+            for concept_id, affinity in self.unknown_category_concepts(category).items():
+                affinity *= 1.0 if position == 0 else 0.75
+                if affinity > by_words.get(concept_id, (0.0, ""))[0]:
+                    by_words[concept_id] = (affinity, category)
         result: ServiceConcepts = {}
-        for concept_id in set(term_hits) | self._concepts_for_categories(canonical):
+        for concept_id in set(term_hits) | self._concepts_for_categories(canonical) | set(by_words):
             concept = self.concepts[concept_id]
-            cat_score, cat_name = 0.0, None
+            cat_score, cat_name = by_words.get(concept_id, (0.0, None))
             for rank, category in enumerate(canonical):
                 affinity = concept.categories.get(category, 0.0) * (1.0 if rank == 0 else 0.75)
                 if affinity > cat_score:
@@ -430,6 +438,12 @@ class Vocabulary:
                     round(score, 4), tuple(phrase for phrase, _ in hits), cat_name
                 )
         return result
+
+    def unknown_category_concepts(self, name: str) -> dict[str, float]:
+        """Concepts a category label new to us names in its own words ("addiction and
+        recovery", "men's health"), read with both the referral and the service phrases;
+        a label is a strong statement of what a service is for, so it counts like a category."""
+        return _unknown_category_concepts(self, normalise_category(name))
 
     def _concepts_for_categories(self, categories: list[str]) -> set[str]:
         found: set[str] = set()
@@ -461,7 +475,30 @@ def _canonical_category(vocabulary: Vocabulary, key: str) -> str | None:
     found = process.extractOne(
         key, list(vocabulary._categories), scorer=fuzz.token_sort_ratio, score_cutoff=88
     )
-    return vocabulary._categories[found[0]] if found else None
+    if found is None or not _same_words(key, found[0]):
+        return None
+    return vocabulary._categories[found[0]]
+
+
+def _same_words(a: str, b: str) -> bool:
+    """A misspelt label ("mental welbeing") keeps its words; "men s health" is not "women s
+    health", however alike the strings look."""
+    words_a, words_b = a.split(), b.split()
+    return len(words_a) == len(words_b) and all(
+        fuzz.ratio(x, y) >= 80 for x, y in zip(sorted(words_a), sorted(words_b), strict=True)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _unknown_category_concepts(vocabulary: Vocabulary, key: str) -> dict[str, float]:
+    found: dict[str, float] = {}
+    tokens = vocabulary._tokens(key, correct=True)
+    stems = [t.stem for t in tokens]
+    for _, _, (concept_id, weight) in vocabulary._triggers.scan(stems):
+        found[concept_id] = max(found.get(concept_id, 0.0), weight)
+    for _, _, (concept_id, weight, _) in vocabulary._terms.scan(vocabulary.service_words(key)):
+        found[concept_id] = max(found.get(concept_id, 0.0), weight)
+    return {c: round(0.85 * w, 4) for c, w in found.items() if w >= 0.5}
 
 
 @lru_cache(maxsize=1)

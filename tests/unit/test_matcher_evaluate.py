@@ -132,3 +132,12 @@ def test_dev_set_quality_and_no_violations(tmp_path, capsys):
     printed = dict(line.rsplit(None, 1) for line in capsys.readouterr().out.splitlines())
     assert float(printed["nDCG@5"]) >= 0.75
     assert int(printed["hard_constraint_violations"]) == 0
+
+
+def test_referrals_split_by_id_parity_for_blind_evaluation():
+    from services.matcher.evaluate import by_id_parity
+
+    referrals = [{"id": "fresh-d-001"}, {"id": "fresh-d-002"}, {"id": "r3"}, {"id": "no-number"}]
+    assert [r["id"] for r in by_id_parity(referrals, "odd")] == ["fresh-d-001", "r3"]
+    assert [r["id"] for r in by_id_parity(referrals, "even")] == ["fresh-d-002"]
+    assert len(by_id_parity(referrals, "all")) == 4

@@ -249,3 +249,36 @@ def test_ward_centroids_average_service_locations():
         ]
     }
     assert ward_centroids(directory) == {"W": (2.0, 3.0)}
+
+
+def test_a_group_for_one_audience_is_not_proposed_first_to_others():
+    directory = [
+        service(
+            "sight",
+            "Sight loss social club",
+            "Tea and talking newspapers for people with sight loss. Meet people.",
+            ("sensory impairment", "social connection"),
+        ),
+        service(
+            "lunch",
+            "Community lunch club",
+            "A hot lunch and a chance to meet people and make new friends.",
+            ("social connection", "food"),
+        ),
+    ]
+    request = MatchRequest("r", "lonely since moving here", 70, "female", None, 51.45, 0.14)
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert ranked[0] == "lunch"
+    request = MatchRequest("r", "lonely, glaucoma", 70, "female", None, 51.45, 0.14)
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert ranked[0] == "sight"
+
+
+def test_a_service_in_an_unfamiliar_category_is_still_found():
+    directory = [
+        service("vets", "Breakfast club", "Full English and banter.", ("veterans",)),
+        service("coffee", "Coffee morning", "Meet people.", ("social connection",)),
+    ]
+    request = MatchRequest("r", "ex-army, struggling since leaving", 55, "male", None, 51.45, 0.14)
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert ranked[0] == "vets"

@@ -128,3 +128,54 @@ def test_unknown_categories_never_fail_and_familiar_ones_are_mapped(vocabulary):
 def test_stemming_joins_simple_word_forms():
     assert stem("walks") == stem("walking") == stem("walked") == stem("walk")
     assert stem("dance") == stem("dancing")
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("gas meter on emergency credit", "fuel_poverty"),
+        ("struggling to make ends meet", "debt"),
+        ("not leaving the flat, sat in the house all day", "loneliness"),
+        ("husband d. at christmas", "bereavement"),
+        ("ETOH 40 units a week", "addiction"),
+        ("peri-menopausal, hot flushes", "menopause"),
+        ("ex-forces, did two tours", "veterans"),
+        ("released from HMP last month, on licence", "offending"),
+        ("bulimia since her teens", "eating_disorder"),
+        ("house full of stuff, can't throw anything away", "hoarding"),
+        ("misses walking her dog", "pets"),
+        ("husband drinking heavily", "affected_by_addiction"),
+        ("kicked out by parents, staying at a friend's", "housing"),
+        ("says 'who would hire me'", "employment"),
+    ],
+)
+def test_indirect_and_shorthand_phrasing_reaches_its_concept(vocabulary, text, concept):
+    assert concept in concepts(vocabulary, text)
+
+
+def test_a_former_smoker_is_not_treated_as_wanting_to_quit(vocabulary):
+    hits = {hit.concept: hit for hit in vocabulary.extract("COPD, ex-smoker, keen to stay active")}
+    assert hits["smoking"].confidence < 0.25
+
+
+def test_someone_elses_drinking_is_not_the_persons_own_addiction(vocabulary):
+    text = "husband drinking heavily, she is stressed"
+    hits = {hit.concept: hit for hit in vocabulary.extract(text)}
+    assert hits["affected_by_addiction"].confidence > hits["addiction"].confidence
+
+
+@pytest.mark.parametrize(
+    ("category", "concept"),
+    [
+        ("addiction and recovery", "addiction"),
+        ("Veterans", "veterans"),
+        ("pets and animals", "pets"),
+        ("women's health", "menopause"),
+        ("men's health", "men"),
+        ("hoarding support", "hoarding"),
+    ],
+)
+def test_unfamiliar_category_names_map_onto_concepts_by_their_words(vocabulary, category, concept):
+    described = vocabulary.describe_service("Tuesday group", "Come along.", [category])
+    assert described[concept].score >= 0.5
+    assert described[concept].category is not None
