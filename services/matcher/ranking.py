@@ -12,8 +12,10 @@ How a ranking is made, in the order a link worker would reason:
    closed entries, schedule, age and gender groups) scale the fit up or down, with a reason
    for each; a service meant for a group the person is outside of (a carers' cafe for someone
    who is not a carer) is held back.
-5. A greedy pick serves every need in turn (a mix, not five services for one need); services
-   at zero capacity follow the available ones, flagged ``waiting_list``.
+5. A greedy pick serves every need in turn (a mix, not five services for one need), weighted
+   by how strongly and how early each need was stated, so the main need can take a second
+   slot before a passing mention takes one; services at zero capacity follow the available
+   ones, flagged ``waiting_list``.
 """
 
 from __future__ import annotations
@@ -54,9 +56,14 @@ NEED_DECAY = (1.0, 0.45, 0.2, 0.1, 0.05)  # second and later needs a service mee
 CELL_LAT, CELL_LON = 0.25, 0.4  # about 28 km by 28 km in the UK
 NO_CELL = -1
 SHORTLIST = 60
+COVERAGE = 0.3  # how much of a need one service that answers it fully takes care of
+MENTION_STEP, MENTION_FLOOR = 0.04, 0.8  # each later-mentioned need weighs a little less
 LANGUAGE_CONCEPTS = ("english", "culture")
+SAME_LANGUAGE_FIT = 0.75  # a group in the person's own language eases a language barrier
 AUDIENCE_FIT = 0.6  # a service this strong on an audience concept is meant for that group
 AUDIENCE_PENALTY = 0.6  # ... so it is a poor proposal for someone outside it
+NARROWER_IMPLIES = 0.8  # an audience implying another this strongly is a subgroup of it
+ABOUT_SOMEONE_ELSE = 0.5  # an audience suppressing another this much is its family or carers
 YOUNG_AGE, OLDER_AGE, OLDEST_AGE = 25, 65, 75
 SAME_GENDER_BOOST = 1.1  # a group for the person's own gender was set up for people like them
 
@@ -518,8 +525,33 @@ class MatchIndex:
         )
         c.confirmed.append(-1 if s.last_confirmed is None else s.last_confirmed.toordinal())
         c.age_group.append(self._age_group(s))
-        strong = (concept for concept, match in concepts.items() if match.score >= AUDIENCE_FIT)
-        c.audience.append(self._audience_mask(strong))
+        c.audience.append(self._audience_mask(self._meant_for(concepts)))
+
+    def _meant_for(self, described: dict[str, ConceptMatch]) -> list[str]:
+        """The groups a service is meant for. When it names several, the narrower ones say
+        who it is for: a group for people bereaved by suicide is not for every bereaved
+        person (the narrower concept implies the broader one), and a young adult carers'
+        group is for carers who are young, not for every young adult (age only qualifies)."""
+        concepts = self.vocabulary.concepts
+        groups = [
+            c for c, m in described.items() if m.score >= AUDIENCE_FIT and c in self._audience_bits
+        ]
+        broader = {
+            other
+            for c in groups
+            for other, weight in concepts[c].related.items()
+            if weight >= NARROWER_IMPLIES
+        }
+        # a group that mostly speaks of someone else's condition is for the people around
+        # them (a group for families of drinkers names drinking; a SEND parents' group, autism)
+        broader |= {
+            other
+            for c in groups
+            for other, factor in concepts[c].suppresses.items()
+            if factor <= ABOUT_SOMEONE_ELSE
+        }
+        core = [c for c in groups if c not in broader and not concepts[c].qualifies]
+        return sorted(core or groups)
 
     def _audience_mask(self, concepts: Iterable[str]) -> int:
         bits = self._audience_bits
@@ -558,7 +590,7 @@ class MatchIndex:
         for column, need in enumerate(scored):
             if need.hit.concept in LANGUAGE_CONCEPTS:
                 # a group in the person's own language answers a language barrier too
-                fits[:, column] = np.maximum(fits[:, column], 0.75 * speaks)
+                fits[:, column] = np.maximum(fits[:, column], SAME_LANGUAGE_FIT * speaks)
         unmet = self._unmet(scored, fits)
         weights = np.array([n.weight for n in scored], dtype=np.float32)
         weighted = fits * weights
@@ -594,10 +626,13 @@ class MatchIndex:
             for concept_id in vocabulary.category_concepts.get(key or "", ()):
                 if concept_id not in hits or hits[concept_id].confidence < 0.9:
                     hits[concept_id] = NeedHit(concept_id, category, 0.9, 10**9)
+        # the order of mention is a mild cue too: referrers tend to lead with the main need
+        order = {start: rank for rank, start in enumerate(sorted({h.start for h in hits.values()}))}
         needs = []
         for hit in hits.values():
             concept = vocabulary.concepts[hit.concept]
-            weight = min(hit.confidence, 1.0) * concept.priority
+            weight = min(hit.confidence, 1.0) * concept.priority * hit.emphasis
+            weight *= max(MENTION_FLOOR, 1.0 - MENTION_STEP * order[hit.start])
             needs.append(_Need(hit, weight, hit.implied_by is None))
         return sorted(needs, key=lambda n: -n.weight)
 
@@ -772,11 +807,7 @@ class MatchIndex:
         self, described: dict[str, ConceptMatch], request: MatchRequest, needs: list[_Need]
     ) -> list[str]:
         """The labels of the groups a service is meant for, when the person is in none."""
-        groups = [
-            concept
-            for concept, match in described.items()
-            if match.score >= AUDIENCE_FIT and concept in self._audience_bits
-        ]
+        groups = self._meant_for(described)
         if not groups or set(groups) & _person_groups(request, needs):
             return []
         return [self.vocabulary.concepts[concept].label for concept in sorted(groups)]
@@ -827,7 +858,7 @@ class MatchIndex:
                 pick = int(np.argmax(gains))
                 chosen.append(pick)
                 pool[pick] = False
-                residual *= 1.0 - 0.5 * fits[pick]
+                residual *= 1.0 - COVERAGE * fits[pick]
         out = []
         for pick in chosen:
             record = self._records[int(slots[pick])]

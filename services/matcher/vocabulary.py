@@ -4,8 +4,10 @@ The curated, versioned data in ``vocabulary/needs.json`` is the product; this mo
 reads it. Referral text is normalised (abbreviations expanded, misspellings corrected with
 rapidfuzz against the vocabulary's own words, light stemming) and scanned for trigger phrases;
 a trigger preceded by a negation cue in the same clause ("no suicidal ideation") does not
-count. Service text is scanned the same way for each concept's service terms, so both sides
-meet in one space of concepts that a link worker can read.
+count, one about someone else ("husband made redundant") counts less, and the clause's own
+words say how much it matters ("wants to make friends" > "maybe volunteer"). Service text is
+scanned the same way for each concept's service terms, so both sides meet in one space of
+concepts that a link worker can read.
 
 Everything here is pure and read-only after construction, so one ``Vocabulary`` is safely
 shared between threads (the only mutable state is an ``lru_cache`` of spelling corrections).
@@ -39,6 +41,8 @@ _TOKEN_RE = re.compile(
     r"w/o|w/|c/o|\b[a-z]\.(?=\s|$|,)|[a-z0-9]+(?:['\u2019][a-z]+)*|[+&]|[.,;:!?()\"/]"
 )
 _BOUNDARY = {".", ",", ";", ":", "!", "?", "(", ")", '"', "but", "however", "although", "though"}
+CATEGORY_WEIGHT = 0.7  # a category alone makes a service at most this good an answer
+LATER_CATEGORY = 0.75  # a second or third category says less than the first
 _DEMOGRAPHIC_RE = re.compile(r"^\d{1,3}(?:m|f|yo|yrs?|y)$")
 
 
@@ -90,6 +94,8 @@ class Concept:
     schedule_words: tuple[str, ...]
     suppresses: dict[str, float]
     audience: bool = False  # services answering it strongly are meant for those people only
+    about_others: float = 1.0  # confidence left when the words describe someone else
+    qualifies: bool = False  # an audience that only narrows others (an age group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,7 @@ class NeedHit:
     start: int
     negated: bool = False
     implied_by: str | None = None
+    emphasis: float = 1.0  # how the clause weighs it: "wants to ..." > plain > "maybe ..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +177,18 @@ class Vocabulary:
             tuple(p.split()) for p in data.get("pseudo_negations", ())
         )
         self.stopwords = frozenset(data.get("stopwords", ()))
+        self.emphasis_cues: dict[str, dict[tuple[str, ...], float]] = {"before": {}, "after": {}}
+        for group in data.get("emphasis_cues", {}).values():
+            if not isinstance(group, dict):
+                continue  # the "about" note
+            where = self.emphasis_cues[group.get("position", "before")]
+            for cue in group["cues"]:
+                words = [t.text for t in self._tokens(cue)]
+                where[tuple(self._stem(w) for w in words)] = float(group["factor"])
+        third_party = data.get("third_party", {})
+        self._others = frozenset(self._stem(w) for w in third_party.get("people", ()))
+        self._reporting = frozenset(self._stem(w) for w in third_party.get("reporting", ()))
+        self._cue_length = max((len(c) for g in self.emphasis_cues.values() for c in g), default=0)
         self.concepts: dict[str, Concept] = {}
         self._triggers = _PhraseTable()
         self._terms = _PhraseTable()
@@ -184,6 +203,8 @@ class Vocabulary:
             self._categories[key] = key
             for alias in aliases:
                 self._categories.setdefault(normalise_category(alias), key)
+        for phrase in data.get("service_non_terms", ()):
+            self._terms.add(tuple(t.stem for t in self._tokens(phrase)), (None, 0.0, phrase))
         for category, concept_ids in data.get("category_concepts", {}).items():
             self.category_concepts[normalise_category(category)] = tuple(concept_ids)
         self._triggers.freeze()
@@ -229,6 +250,8 @@ class Vocabulary:
             schedule_words=tuple(raw.get("schedule_words", ())),
             suppresses={k: float(v) for k, v in raw.get("suppresses", {}).items()},
             audience=bool(raw.get("audience", False)),
+            about_others=float(raw.get("about_others", 1.0)),
+            qualifies=bool(raw.get("qualifies", False)),
         )
         self.concepts[concept.id] = concept
         for entry in raw.get("triggers", ()):
@@ -297,6 +320,8 @@ class Vocabulary:
         hits: list[NeedHit] = []
         for i, j, (concept_id, weight) in kept:
             phrase = text[tokens[i].start : tokens[j - 1].end]
+            if self._about_someone_else(stems, i):
+                weight *= self.concepts[concept_id].about_others
             hits.append(
                 NeedHit(
                     concept=concept_id,
@@ -304,9 +329,50 @@ class Vocabulary:
                     confidence=weight,
                     start=tokens[i].start,
                     negated=self._negated(tokens, i),
+                    emphasis=self._emphasis(stems, i, j),
                 )
             )
         return hits
+
+    def _about_someone_else(self, stems: list[str], start: int) -> bool:
+        """Whether the clause is about another person ("husband made redundant", "her
+        ex-partner released from prison"), not someone reporting on the patient ("wife says
+        not sleeping")."""
+        for k in range(start - 1, max(-1, start - 5), -1):
+            if stems[k] in _BOUNDARY:
+                return False
+            if stems[k] in self._others:
+                return not (k + 1 < len(stems) and stems[k + 1] in self._reporting)
+        return False
+
+    def _emphasis(self, stems: list[str], start: int, end: int) -> float:
+        """The weight the referrer's own words give a mention: the nearest cue before it in
+        the same clause ("wants to make friends and maybe volunteer": the wish lifts "make
+        friends", the hedge lowers "volunteer"), else a cue right after it ("tearful at
+        times", "stress++")."""
+        before, after = self.emphasis_cues["before"], self.emphasis_cues["after"]
+        for k in range(start - 1, max(-1, start - 9), -1):
+            if stems[k] in _BOUNDARY:
+                break
+            factor = self._cue_at(before, stems, k, start)
+            if factor is not None:
+                return factor
+        for k in range(end, min(len(stems), end + 2)):
+            if stems[k] in _BOUNDARY:
+                break
+            factor = self._cue_at(after, stems, k, len(stems))
+            if factor is not None:
+                return factor
+        return 1.0
+
+    def _cue_at(
+        self, cues: dict[tuple[str, ...], float], stems: list[str], k: int, limit: int
+    ) -> float | None:
+        for n in range(min(self._cue_length, limit - k), 0, -1):
+            factor = cues.get(tuple(stems[k : k + n]))
+            if factor is not None:
+                return factor
+        return None
 
     def _negated(self, tokens: list[_Token], start: int) -> bool:
         for k in range(start - 1, max(-1, start - 5), -1):
@@ -328,8 +394,8 @@ class Vocabulary:
                 negated.add(hit.concept)
                 continue
             current = best.get(hit.concept)
-            if current is None or (hit.confidence, len(hit.phrase)) > (
-                current.confidence,
+            if current is None or (hit.confidence * hit.emphasis, len(hit.phrase)) > (
+                current.confidence * current.emphasis,
                 len(current.phrase),
             ):
                 best[hit.concept] = hit
@@ -338,7 +404,11 @@ class Vocabulary:
                 if other in best:
                     weaker = best[other]
                     best[other] = NeedHit(
-                        weaker.concept, weaker.phrase, weaker.confidence * factor, weaker.start
+                        weaker.concept,
+                        weaker.phrase,
+                        weaker.confidence * factor,
+                        weaker.start,
+                        emphasis=weaker.emphasis,
                     )
         direct = list(best.values())
         for hit in direct:
@@ -351,6 +421,7 @@ class Vocabulary:
                     confidence=hit.confidence * weight,
                     start=hit.start,
                     implied_by=hit.concept,
+                    emphasis=hit.emphasis,
                 )
                 current = best.get(related)
                 if current is None or implied.confidence > current.confidence:
@@ -411,13 +482,13 @@ class Vocabulary:
         for text, field_weight in fields:
             if not text:
                 continue
-            for _, _, (concept_id, weight, phrase) in self._terms.scan(self.service_words(text)):
+            for concept_id, weight, phrase in self._service_terms_in(text):
                 seen = term_hits.setdefault(concept_id, {})
                 seen[phrase] = max(seen.get(phrase, 0.0), field_weight * weight)
         by_words: dict[str, tuple[float, str]] = {}
         for position, category in unknown:
             for concept_id, affinity in self.unknown_category_concepts(category).items():
-                affinity *= 1.0 if position == 0 else 0.75
+                affinity *= 1.0 if position == 0 else LATER_CATEGORY
                 if affinity > by_words.get(concept_id, (0.0, ""))[0]:
                     by_words[concept_id] = (affinity, category)
         result: ServiceConcepts = {}
@@ -425,11 +496,13 @@ class Vocabulary:
             concept = self.concepts[concept_id]
             cat_score, cat_name = by_words.get(concept_id, (0.0, None))
             for rank, category in enumerate(canonical):
-                affinity = concept.categories.get(category, 0.0) * (1.0 if rank == 0 else 0.75)
+                affinity = concept.categories.get(category, 0.0) * (
+                    1.0 if rank == 0 else LATER_CATEGORY
+                )
                 if affinity > cat_score:
                     cat_score, cat_name = affinity, category
             hits = sorted(term_hits.get(concept_id, {}).items(), key=lambda kv: -kv[1])[:3]
-            miss = 1.0 - 0.7 * cat_score
+            miss = 1.0 - CATEGORY_WEIGHT * cat_score
             for _, value in hits:
                 miss *= 1.0 - value
             score = 1.0 - miss
@@ -438,6 +511,19 @@ class Vocabulary:
                     round(score, 4), tuple(phrase for phrase, _ in hits), cat_name
                 )
         return result
+
+    def _service_terms_in(self, text: str) -> Iterator[tuple[str, float, str]]:
+        """Service terms in the text, except inside a longer phrase listed under
+        ``service_non_terms`` ("loss" in "hearing loss" is not bereavement, "run" in "run by
+        volunteers" is not running)."""
+        spans = list(self._terms.scan(self.service_words(text)))
+        blocked = [(a, b) for a, b, payload in spans if payload[0] is None]
+        for i, j, payload in spans:
+            if payload[0] is None:
+                continue
+            if blocked and any(a <= i and j <= b and b - a > j - i for a, b in blocked):
+                continue
+            yield payload
 
     def unknown_category_concepts(self, name: str) -> dict[str, float]:
         """Concepts a category label new to us names in its own words ("addiction and
@@ -496,7 +582,7 @@ def _unknown_category_concepts(vocabulary: Vocabulary, key: str) -> dict[str, fl
     stems = [t.stem for t in tokens]
     for _, _, (concept_id, weight) in vocabulary._triggers.scan(stems):
         found[concept_id] = max(found.get(concept_id, 0.0), weight)
-    for _, _, (concept_id, weight, _) in vocabulary._terms.scan(vocabulary.service_words(key)):
+    for concept_id, weight, _ in vocabulary._service_terms_in(key):
         found[concept_id] = max(found.get(concept_id, 0.0), weight)
     return {c: round(0.85 * w, 4) for c, w in found.items() if w >= 0.5}
 

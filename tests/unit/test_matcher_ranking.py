@@ -282,3 +282,92 @@ def test_a_service_in_an_unfamiliar_category_is_still_found():
     request = MatchRequest("r", "ex-army, struggling since leaving", 55, "male", None, 51.45, 0.14)
     ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
     assert ranked[0] == "vets"
+
+
+def test_a_specific_interest_is_matched_by_the_activity_not_just_its_category():
+    directory = [
+        service("knit", "Knit and natter", "Knitting, crochet and a cuppa.", ("arts and culture",)),
+        service(
+            "drama",
+            "Adult drama group",
+            "Improvisation, scene work and an annual show.",
+            ("arts and culture",),
+        ),
+    ]
+    request = MatchRequest(
+        "r", "Wants to meet people. Trained in drama.", 37, "female", None, 51.45, 0.14
+    )
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert ranked[0] == "drama"
+
+
+def test_someone_elses_job_loss_does_not_lead_the_list():
+    ranked = [p.service_id for p in rank("Husband made redundant, money v tight").proposals]
+    assert ranked[0] == "debt"
+    assert "jobs" not in ranked[:2]
+
+
+def test_the_main_need_gets_a_second_service_before_a_passing_mention():
+    directory = [
+        *DIRECTORY,
+        service(
+            "lunch",
+            "Lunch club",
+            "A hot lunch, meet people, make new friends.",
+            ("social connection",),
+        ),
+    ]
+    request = MatchRequest(
+        "r", "Very lonely, no friends. Maybe a bit of gardening", 70, "female", None, 51.45, 0.14
+    )
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert {"coffee", "lunch"} <= set(ranked[:2])
+
+
+def test_a_group_for_a_narrower_audience_is_held_back_from_the_wider_one():
+    directory = [
+        service(
+            "suicide",
+            "Bereavement support after suicide",
+            "A bereavement group for adults bereaved or affected by suicide.",
+            ("bereavement",),
+        ),
+        service(
+            "cafe",
+            "Bereavement cafe",
+            "Tea and a chat after a death.",
+            ("bereavement", "social connection"),
+        ),
+    ]
+    index = MatchIndex(directory)
+
+    def suicide_group(text: str):
+        request = MatchRequest("r", text, 65, "male", None, 51.45, 0.14)
+        return next(p for p in index.rank(request).proposals if p.service_id == "suicide")
+
+    widower = suicide_group("Widower, wife d. (ca) in May")
+    assert widower.score < 0.7
+    assert any("meant for bereaved by suicide" in r for r in widower.reasons)
+    father = suicide_group("Son took his own life in May")
+    assert father.score > 0.8
+    assert not any("meant for" in r for r in father.reasons)
+
+
+def test_an_age_group_alone_does_not_make_someone_part_of_a_carers_group():
+    directory = [
+        service(
+            "young-carers",
+            "Young adult carers",
+            "A social group for young carers who look after someone at home. Meet people.",
+            ("carers", "young adults", "social connection"),
+            max_age=25,
+        ),
+        service(
+            "hub", "Young adults' drop-in", "Hang out, play pool, meet people.", ("young adults",)
+        ),
+    ]
+    request = MatchRequest(
+        "r", "22, dropped out of college, lonely", 22, "female", None, 51.45, 0.14
+    )
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert ranked[0] == "hub"

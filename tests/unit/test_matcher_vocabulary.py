@@ -179,3 +179,52 @@ def test_unfamiliar_category_names_map_onto_concepts_by_their_words(vocabulary, 
     described = vocabulary.describe_service("Tuesday group", "Come along.", [category])
     assert described[concept].score >= 0.5
     assert described[concept].category is not None
+
+
+def hit(vocabulary: Vocabulary, text: str, concept: str):
+    return next(h for h in vocabulary.extract(text) if h.concept == concept)
+
+
+def test_a_wish_lifts_a_mention_and_a_hedge_lowers_it(vocabulary):
+    text = "Lives alone. Wants to make friends and maybe volunteer."
+    assert hit(vocabulary, text, "loneliness").emphasis > 1.0
+    assert hit(vocabulary, text, "volunteering").emphasis < 1.0
+
+
+def test_cues_after_a_mention_count_too(vocabulary):
+    assert hit(vocabulary, "anxious++ at night", "anxiety").emphasis > 1.0
+    assert hit(vocabulary, "tearful at times", "low_mood").emphasis < 1.0
+    assert hit(vocabulary, "tearful", "low_mood").emphasis == 1.0
+
+
+def test_a_need_that_belongs_to_someone_else_counts_less(vocabulary):
+    assert hit(vocabulary, "made redundant in June", "employment").confidence == 1.0
+    assert hit(vocabulary, "Husband made redundant, money tight", "employment").confidence < 0.5
+    # someone reporting on the patient is not the subject of the need
+    assert hit(vocabulary, "wife says he lost his job", "employment").confidence == 1.0
+
+
+def test_having_a_job_is_not_an_employment_need(vocabulary):
+    assert hit(vocabulary, "stressed, full time job", "employment").confidence <= 0.1
+    assert hit(vocabulary, "looking for a job", "employment").confidence == 1.0
+
+
+def test_living_with_parents_is_not_a_parenting_need(vocabulary):
+    assert "parenting" not in concepts(vocabulary, "23F, lives w parents")
+    assert "parenting" in concepts(vocabulary, "wants a parenting course")
+
+
+def test_a_specific_interest_keeps_its_own_concept(vocabulary):
+    found = concepts(vocabulary, "Trained in drama")
+    assert {"drama", "arts"} <= found
+    assert "needlecraft" in concepts(vocabulary, "loves knitting")
+
+
+def test_a_term_inside_a_longer_phrase_does_not_count_on_its_own(vocabulary):
+    hearing = vocabulary.describe_service(
+        "Lipreading class", "For adults with hearing loss.", ["sensory impairment"]
+    )
+    grief = vocabulary.describe_service("Grief cafe", "Support after loss.", ["bereavement"])
+    assert "bereavement" not in hearing or hearing["bereavement"].score < 0.2
+    assert grief["bereavement"].score > 0.8
+    assert "loss" in grief["bereavement"].terms
