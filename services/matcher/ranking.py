@@ -65,7 +65,10 @@ AUDIENCE_PENALTY = 0.6  # ... so it is a poor proposal for someone outside it
 NARROWER_IMPLIES = 0.8  # an audience implying another this strongly is a subgroup of it
 ABOUT_SOMEONE_ELSE = 0.5  # an audience suppressing another this much is its family or carers
 YOUNG_AGE, OLDER_AGE, OLDEST_AGE = 25, 65, 75
+LATER_LIFE_MIN_AGE, YOUNG_MAX_AGE = 50, 30  # eligibility bands that say who a service is for
+YOUNG_BOOST = 1.4  # a service built for 18-25s is what a link worker offers a 20-year-old
 SAME_GENDER_BOOST = 1.1  # a group for the person's own gender was set up for people like them
+REMOTE_BOOST, IN_PERSON_DAMPING = 0.3, 0.3  # someone who can't get out: a wish, not a bar
 
 _DELIVERY_BIT = {"in_person": 1, "phone": 2, "online": 4, "home": 8}
 _REMOTE_BITS = 2 | 4 | 8
@@ -563,9 +566,9 @@ class MatchIndex:
 
     def _age_group(self, s: ServiceRecord) -> int:
         known = {self.vocabulary.canonical_category(c) for c in s.categories}
-        return (_OLDER if "older people" in known else 0) | (
-            _YOUNG if "young adults" in known else 0
-        )
+        older = "older people" in known or (s.min_age or 0) >= LATER_LIFE_MIN_AGE
+        young = "young adults" in known or (s.max_age is not None and s.max_age <= YOUNG_MAX_AGE)
+        return (_OLDER if older else 0) | (_YOUNG if young else 0)
 
     @staticmethod
     def _needs_travel(s: ServiceRecord) -> bool:
@@ -752,7 +755,9 @@ class MatchIndex:
         else:
             multiplier *= np.where(travels, 1.0, REMOTE_FACTOR).astype(np.float32)
         if prefs.remote > 0:
-            multiplier *= np.where(remote, 1.0 + 0.3 * prefs.remote, 1.0 - 0.45 * prefs.remote)
+            multiplier *= np.where(
+                remote, 1.0 + REMOTE_BOOST * prefs.remote, 1.0 - IN_PERSON_DAMPING * prefs.remote
+            )
         spoken = {lang.lower() for lang in request.languages}
         other = spoken - {"english"}
         if other:
@@ -779,7 +784,7 @@ class MatchIndex:
             group = cols["age_group"][slots]
             older = 1.1 if request.age >= OLDER_AGE else (0.85 if request.age < 50 else 1.0)
             older = 1.2 if request.age >= OLDEST_AGE else older
-            young = 1.15 if request.age <= YOUNG_AGE else 0.8
+            young = YOUNG_BOOST if request.age <= YOUNG_AGE else 0.8
             multiplier *= np.where((group & _OLDER) > 0, older, 1.0)
             multiplier *= np.where((group & _YOUNG) > 0, young, 1.0)
         return multiplier.astype(np.float32), distance, speaks

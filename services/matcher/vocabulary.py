@@ -96,6 +96,7 @@ class Concept:
     audience: bool = False  # services answering it strongly are meant for those people only
     about_others: float = 1.0  # confidence left when the words describe someone else
     qualifies: bool = False  # an audience that only narrows others (an age group)
+    answered_with: tuple[str, ...] = ()  # a service answers it only as well as one of these
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +253,7 @@ class Vocabulary:
             audience=bool(raw.get("audience", False)),
             about_others=float(raw.get("about_others", 1.0)),
             qualifies=bool(raw.get("qualifies", False)),
+            answered_with=tuple(raw.get("answered_with", ())),
         )
         self.concepts[concept.id] = concept
         for entry in raw.get("triggers", ()):
@@ -510,7 +512,7 @@ class Vocabulary:
                 result[concept_id] = ConceptMatch(
                     round(score, 4), tuple(phrase for phrase, _ in hits), cat_name
                 )
-        return result
+        return _only_with_substance(self.concepts, result)
 
     def _service_terms_in(self, text: str) -> Iterator[tuple[str, float, str]]:
         """Service terms in the text, except inside a longer phrase listed under
@@ -536,6 +538,22 @@ class Vocabulary:
         for category in categories:
             found |= self._by_category.get(category, frozenset())
         return found
+
+
+def _only_with_substance(concepts: dict[str, Concept], result: ServiceConcepts) -> ServiceConcepts:
+    """A concept that describes how help arrives rather than what it is (being unable to get
+    out asks for company that comes to the person) is answered no better than the help itself:
+    an energy adviser's home visits are not company for someone housebound."""
+    for concept_id, match in list(result.items()):
+        substance = concepts[concept_id].answered_with
+        if not substance:
+            continue
+        cap = max((result[c].score for c in substance if c in result), default=0.0)
+        if cap < 0.15:
+            del result[concept_id]
+        elif match.score > cap:
+            result[concept_id] = ConceptMatch(cap, match.terms, match.category)
+    return result
 
 
 def _split_weight(entry: str) -> tuple[str, float]:

@@ -371,3 +371,67 @@ def test_an_age_group_alone_does_not_make_someone_part_of_a_carers_group():
     )
     ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
     assert ranked[0] == "hub"
+
+
+def test_a_service_for_young_adults_comes_before_a_general_one_for_a_young_person():
+    directory = [
+        service(
+            "coaching",
+            "Job coaching",
+            "A work coach helps unemployed people find work: CVs, interviews, applications.",
+            ("employment and skills",),
+        ),
+        service(
+            "youth-jobs",
+            "Next steps",
+            "Mentoring into work, training or college.",
+            ("employment and skills",),
+            max_age=25,
+        ),
+    ]
+    index = MatchIndex(directory)
+    young = MatchRequest("r", "unemployed for a year", 21, "male", None, 51.45, 0.14)
+    older = MatchRequest("r", "unemployed for a year", 45, "male", None, 51.45, 0.14)
+    assert index.rank(young).proposals[0].service_id == "youth-jobs"
+    assert index.rank(older).proposals[0].service_id == "coaching"
+
+
+def test_an_eligibility_band_marks_a_service_for_later_life_without_the_category():
+    directory = [
+        service("club", "Lunch club", "Lunch and company, meet people.", ("social connection",)),
+        service(
+            "seniors",
+            "Lunch club",
+            "Lunch and company, meet people.",
+            ("social connection",),
+            min_age=65,
+        ),
+    ]
+    request = MatchRequest("r", "lonely", 82, "female", None, 51.45, 0.14)
+    assert MatchIndex(directory).rank(request).proposals[0].service_id == "seniors"
+
+
+def test_someone_who_cannot_get_out_is_still_offered_a_group_that_fits_them_closely():
+    directory = [
+        service(
+            "lung-singing",
+            "Singing for lung health",
+            "Breathing exercises and songs for people with COPD or who get breathless.",
+            ("long-term conditions", "arts and culture"),
+        ),
+        service(
+            "phone-chat",
+            "Phone friend",
+            "A volunteer rings you every week for a chat.",
+            ("social connection",),
+            delivery=("phone",),
+            lat=None,
+            lon=None,
+            ward=None,
+        ),
+    ]
+    request = MatchRequest(
+        "r", "COPD, rarely gets out now, misses singing, lonely", 70, "female", None, 51.45, 0.14
+    )
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert set(ranked) == {"lung-singing", "phone-chat"}

@@ -228,3 +228,19 @@ def test_a_term_inside_a_longer_phrase_does_not_count_on_its_own(vocabulary):
     assert "bereavement" not in hearing or hearing["bereavement"].score < 0.2
     assert grief["bereavement"].score > 0.8
     assert "loss" in grief["bereavement"].terms
+
+
+def test_home_visits_that_bring_no_company_do_not_answer_being_housebound(vocabulary):
+    adviser = vocabulary.describe_service(
+        "Energy advice and home visits",
+        "Advisers sort out arrears with your supplier and can visit to fit draught-proofing.",
+        ("money and debt",),
+    )
+    befriender = vocabulary.describe_service(
+        "Home visiting befriender",
+        "A volunteer visits you at home each week for a chat. For people who are housebound.",
+        ("social connection",),
+    )
+    assert "housebound" not in adviser
+    assert befriender["housebound"].score > 0.6
+    assert befriender["housebound"].score <= befriender["loneliness"].score
