@@ -9,37 +9,24 @@ from services.matcher.ranking import (
     service_from_directory,
     ward_centroids,
 )
+from tests.unit.test_matcher_constraints import service as constraint_service
 
 
 def service(
     sid: str, name: str, description: str, categories: tuple[str, ...], **kw
 ) -> ServiceRecord:
-    fields = dict(
-        id=sid,
-        name=name,
-        description=description,
-        categories=categories,
-        keywords=(),
-        organisation_name="",
-        min_age=18,
-        max_age=None,
-        genders=None,
-        delivery=("in_person",),
-        lat=51.45,
-        lon=0.14,
-        ward="Bexleyheath",
-        postcode=None,
-        languages=("English",),
-        accessibility=(),
-        referral_route="either",
-        capacity_per_week=20,
-        places_free=None,
-        schedule="",
-        last_confirmed=None,
-        temporarily_closed=False,
+    """An adult (18+) service with room for 20 a week, unless ``kw`` says otherwise."""
+    defaults = {"organisation_name": "", "min_age": 18, "capacity_per_week": 20, "schedule": ""}
+    return constraint_service(
+        **{
+            "id": sid,
+            "name": name,
+            "description": description,
+            "categories": categories,
+            **defaults,
+            **kw,
+        }
     )
-    fields.update(kw)
-    return ServiceRecord(**fields)
 
 
 DIRECTORY = [
