@@ -203,15 +203,32 @@ def service_columns(body: ServiceIn) -> dict:
     }
 
 
-def _service_out(session, row) -> dict:
+def _organisation_names(session) -> dict[str, str]:
+    return {
+        org_id: name
+        for org_id, name in session.execute(
+            select(store.organisations.c.id, store.organisations.c.name)
+        )
+    }
+
+
+def _services_out(session, rows) -> list[dict]:
+    """Services as the API shows them, with this week's places free (a few queries in all)."""
     monday, sunday = week_bounds(date.today())
-    taken = store.places_taken(session, row.id, monday, sunday)
-    org = store.get_organisation(session, row.organisation_id)
-    snap = store.snapshot(row, org.name if org else "", places_free(row.capacity_per_week, taken))
-    out = snap.model_dump(mode="json")
-    out["regular_schedule"] = row.regular_schedule
-    out["revision"] = row.revision
+    taken = store.places_taken_by_service(session, monday, sunday, [r.id for r in rows])
+    orgs = _organisation_names(session)
+    out = []
+    for row in rows:
+        free = places_free(row.capacity_per_week, taken.get(row.id, 0))
+        item = store.snapshot(row, orgs.get(row.organisation_id, ""), free).model_dump(mode="json")
+        item["regular_schedule"] = row.regular_schedule
+        item["revision"] = row.revision
+        out.append(item)
     return out
+
+
+def _service_out(session, row) -> dict:
+    return _services_out(session, [row])[0]
 
 
 @router.get("/services", tags=["directory"])
@@ -240,7 +257,7 @@ def search_services(
         rows = session.execute(query.order_by(s.name)).all()
         if category:
             rows = [r for r in rows if category in r.categories]
-        return [_service_out(session, r) for r in rows[:limit]]
+        return _services_out(session, rows[:limit])
 
 
 @router.get("/services/{service_id}", tags=["directory"])
@@ -374,12 +391,8 @@ def _capacity_rows(session, monday: date, sunday: date) -> list[CapacityRow]:
             .group_by(p.service_id)
         )
     }
-    orgs = {
-        org_id: name
-        for org_id, name in session.execute(
-            select(store.organisations.c.id, store.organisations.c.name)
-        )
-    }
+    orgs = _organisation_names(session)
+    taken = store.places_taken_by_service(session, monday, sunday)
     return [
         CapacityRow(
             service_id=r.id,
@@ -389,7 +402,7 @@ def _capacity_rows(session, monday: date, sunday: date) -> list[CapacityRow]:
             ward=r.ward,
             capacity_per_week=r.capacity_per_week,
             proposed=proposed.get(r.id, 0),
-            taken=store.places_taken(session, r.id, monday, sunday),
+            taken=taken.get(r.id, 0),
         )
         for r in session.execute(select(store.services).where(s.withdrawn.is_(False)))
     ]
