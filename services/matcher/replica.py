@@ -26,6 +26,8 @@ from shared.events import Envelope, ServiceSnapshot, ServiceUpserted, ServiceWit
 
 __all__ = ["LiveIndex", "ReplicaHandlers", "record_from_snapshot"]
 
+REFRESH_CHUNK = 500
+
 
 def record_from_snapshot(snapshot: ServiceSnapshot) -> ServiceRecord:
     data = snapshot.model_dump(mode="json")
@@ -91,6 +93,15 @@ class LiveIndex:
     def __len__(self) -> int:
         return len(self.index)
 
+    @staticmethod
+    def _rows(session: Session, ids: list[str]):
+        """The replica rows of ``ids``, read in chunks: a start-up refresh of a national
+        directory would otherwise put a million ids into one statement."""
+        table = store.replica_services
+        for start in range(0, len(ids), REFRESH_CHUNK):
+            chunk = ids[start : start + REFRESH_CHUNK]
+            yield from session.execute(select(table).where(table.c.service_id.in_(chunk)))
+
     def refresh(self, session: Session) -> int:
         """Apply replica changes since the last refresh; returns how many services changed."""
         with self._lock:
@@ -101,11 +112,8 @@ class LiveIndex:
             ).all()
             if not changed:
                 return 0
-            ids = {service_id for _, service_id in changed}
-            rows = session.execute(
-                select(store.replica_services).where(store.replica_services.c.service_id.in_(ids))
-            ).all()
-            for row in rows:
+            ids = list(dict.fromkeys(service_id for _, service_id in changed))
+            for row in self._rows(session, ids):
                 if row.withdrawn or row.snapshot is None:
                     self.index.remove(row.service_id)
                 else:

@@ -123,3 +123,25 @@ def test_decisions_export_as_labelled_cases(tmp_path):
     ranked = json.loads((tmp_path / "out.jsonl").read_text())
     assert ranked["referral_id"] == "r-1"
     engine.dispose()
+
+
+def test_the_live_index_applies_more_changes_than_one_statement_may_name(tmp_path):
+    from services.matcher import replica as replica_module
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(engine, MIGRATIONS, "alembic_version_matcher")
+    sessions = make_session_factory(engine)
+    handlers = ReplicaHandlers()
+    count = replica_module.REFRESH_CHUNK * 2 + 7
+    with sessions.begin() as session:
+        for n in range(count):
+            snapshot = ServiceSnapshot(
+                id=f"svc-{n}", organisation_id="org-1", organisation_name="Org", name=f"Club {n}"
+            )
+            event = ServiceUpserted(revision=1, service=snapshot)
+            handlers.upserted(session, event, new_envelope(event, "directory@test"))
+    live = LiveIndex()
+    with sessions() as session:
+        assert live.refresh(session) == count
+    assert len(live) == count
+    engine.dispose()
