@@ -41,6 +41,20 @@ _TOKEN_RE = re.compile(
     r"w/o|w/|c/o|\b[a-z]\.(?=\s|$|,)|[a-z0-9]+(?:['\u2019][a-z]+)*|[+&]|[.,;:!?()\"/]"
 )
 _BOUNDARY = {".", ",", ";", ":", "!", "?", "(", ")", '"', "but", "however", "although", "though"}
+# Pronouns are interchangeable in a trigger ("lost his wife", "lost her husband", "lost my
+# partner"), and articles carry nothing ("sits in the house" = "sits in house"): both sides
+# meet in one form, so each phrase is written once.
+_PRONOUN = {
+    **dict.fromkeys(("his", "her", "hers", "their", "theirs", "my", "your", "our"), "his"),
+    **dict.fromkeys(("he", "she", "they", "i", "we", "you"), "he"),
+    **dict.fromkeys(("him", "them", "me", "us"), "him"),
+    **dict.fromkeys(("himself", "herself", "themselves", "themself", "myself"), "himself"),
+}
+_ARTICLES = frozenset(("a", "an", "the"))
+_SOMEONE = ("someone", "somebody", "anyone", "anybody", "everyone", "everybody", "people")
+GAP_TOLERANCE = 2  # words a referral may slip inside a trigger ("lost his beloved wife")
+GAP_FACTOR = 0.85  # ... at a small cost in confidence
+REAL_WORD_COUNT = 200  # a word this common in everyday English is not a misspelling
 CATEGORY_WEIGHT = 0.7  # a category alone makes a service at most this good an answer
 LATER_CATEGORY = 0.75  # a second or third category says less than the first
 _DEMOGRAPHIC_RE = re.compile(r"^\d{1,3}(?:m|f|yo|yrs?|y)$")
@@ -148,6 +162,15 @@ class _PhraseTable:
 
     def scan(self, stems: list[str]) -> Iterator[tuple[int, int, object]]:
         """Yield (start, end, payload) for every phrase occurrence."""
+        for i, j, payload, _ in self.scan_loose(stems, 0, frozenset()):
+            yield i, j, payload
+
+    def scan_loose(
+        self, stems: list[str], gaps: int, barriers: frozenset[str]
+    ) -> Iterator[tuple[int, int, object, int]]:
+        """Yield (start, end, payload, words skipped): a phrase of two or more words may
+        have up to ``gaps`` other words slipped inside it, none of them a barrier (clause
+        ends, negations)."""
         by_first = self._by_first
         n = len(stems)
         for i, s in enumerate(stems):
@@ -157,7 +180,27 @@ class _PhraseTable:
             for phrase, payload in entries:
                 k = len(phrase)
                 if i + k <= n and (k == 1 or tuple(stems[i : i + k]) == phrase):
-                    yield i, i + k, payload
+                    yield i, i + k, payload, 0
+                elif gaps and k > 1:
+                    end = _loose_end(stems, i, phrase, gaps, barriers)
+                    if end is not None:
+                        yield i, end, payload, end - i - k
+
+
+def _loose_end(
+    stems: list[str], start: int, phrase: tuple[str, ...], gaps: int, barriers: frozenset[str]
+) -> int | None:
+    position, budget, n = start + 1, gaps, len(stems)
+    for word in phrase[1:]:
+        while position < n and stems[position] != word:
+            if budget == 0 or stems[position] in barriers:
+                return None
+            budget -= 1
+            position += 1
+        if position >= n:
+            return None
+        position += 1
+    return position
 
 
 class Vocabulary:
@@ -178,6 +221,7 @@ class Vocabulary:
             tuple(p.split()) for p in data.get("pseudo_negations", ())
         )
         self.stopwords = frozenset(data.get("stopwords", ()))
+
         self.emphasis_cues: dict[str, dict[tuple[str, ...], float]] = {"before": {}, "after": {}}
         for group in data.get("emphasis_cues", {}).values():
             if not isinstance(group, dict):
@@ -189,6 +233,13 @@ class Vocabulary:
         third_party = data.get("third_party", {})
         self._others = frozenset(self._stem(w) for w in third_party.get("people", ()))
         self._reporting = frozenset(self._stem(w) for w in third_party.get("reporting", ()))
+        # words a gap may not swallow: clause ends, negations, and other people ("wants to
+        # help" is not "wants someone to help")
+        self._barriers = frozenset(
+            _BOUNDARY
+            | {self._stem(w) for w in self.negation_cues}
+            | {self._stem(w) for w in (*_PRONOUN, *_SOMEONE, *third_party.get("people", ()))}
+        )
         self._cue_length = max((len(c) for g in self.emphasis_cues.values() for c in g), default=0)
         self.concepts: dict[str, Concept] = {}
         self._triggers = _PhraseTable()
@@ -217,7 +268,7 @@ class Vocabulary:
         self.categories = tuple(sorted(set(self._categories.values())))
         self.audiences = tuple(c.id for c in self.concepts.values() if c.audience)
         self._service_expansions = {
-            abbreviation: [self._stem(w) for w in expansion.split()]
+            abbreviation: [self._stem(w) for w in expansion.split() if self._stem(w)]
             for abbreviation, expansion in self.abbreviations.items()
             if abbreviation not in self.case_sensitive
         }
@@ -292,11 +343,16 @@ class Vocabulary:
                     word = word.replace("'", "")
                 if correct:
                     word = self._correct(word)
-                out.append(_Token(word, self._stem(word), m.start(), m.end()))
+                stemmed = self._stem(word)
+                if stemmed:
+                    out.append(_Token(word, stemmed, m.start(), m.end()))
         return out
 
     def _stem(self, word: str) -> str:
-        return self._stem_exceptions.get(word) or stem(word)
+        """The matching form of a word: "" for an article (dropped from both sides)."""
+        if word in _ARTICLES:
+            return ""
+        return _PRONOUN.get(word) or self._stem_exceptions.get(word) or stem(word)
 
     def _correct(self, word: str) -> str:
         if len(word) < 5 or not word.isalpha() or word in self._known:
@@ -313,7 +369,11 @@ class Vocabulary:
         """Every concept the text mentions, negated ones flagged, longest phrases winning."""
         tokens = self._tokens(text, correct=True)
         stems = [t.stem for t in tokens]
-        spans = [(i, j, payload) for i, j, payload in self._triggers.scan(stems)]
+        spans = []
+        for i, j, (concept_id, weight), skipped in self._triggers.scan_loose(
+            stems, GAP_TOLERANCE, self._barriers
+        ):
+            spans.append((i, j, (concept_id, weight * GAP_FACTOR if skipped else weight)))
         kept = [
             (i, j, p)
             for i, j, p in spans
@@ -449,7 +509,9 @@ class Vocabulary:
             elif raw in _BOUNDARY:
                 out.append(raw)
             else:
-                out.append(self._stem(raw.replace("'", "").replace("\u2019", "")))
+                stemmed = self._stem(raw.replace("'", "").replace("\u2019", ""))
+                if stemmed:
+                    out.append(stemmed)
         return out
 
     def describe_service(
@@ -568,7 +630,8 @@ def _correct_spelling(vocabulary: Vocabulary, word: str) -> str:
     candidates = [
         w for w in vocabulary._correctable if w[0] == word[0] and abs(len(w) - len(word)) <= 2
     ]
-    found = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=80)
+    cutoff = 80 if len(word) < 8 else 70  # a long word survives more slips
+    found = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=cutoff)
     return found[0] if found else word
 
 
@@ -610,4 +673,14 @@ def _default_vocabulary() -> Vocabulary:
     folder = resources.files("services.matcher").joinpath("vocabulary")
     text = folder.joinpath(DEFAULT_DATA).read_text(encoding="utf-8")
     known = folder.joinpath(KNOWN_WORDS).read_text(encoding="utf-8").split()
-    return Vocabulary(json.loads(text), known)
+    return Vocabulary(json.loads(text), [*known, *everyday_english()])
+
+
+def everyday_english(min_count: int = REAL_WORD_COUNT) -> list[str]:
+    """Words common in everyday English (pyspellchecker's frequency list, built from film and
+    TV subtitles), so that "bringing" is never read as "binging" nor "space" as "spice"; its
+    misspellings are rare or absent, so "lonley" and "anxeity" are still corrected."""
+    from spellchecker import SpellChecker
+
+    counts = SpellChecker(language="en", distance=1).word_frequency.dictionary
+    return [word for word, count in counts.items() if count >= min_count and word.isalpha()]

@@ -244,3 +244,29 @@ def test_home_visits_that_bring_no_company_do_not_answer_being_housebound(vocabu
     assert "housebound" not in adviser
     assert befriender["housebound"].score > 0.6
     assert befriender["housebound"].score <= befriender["loneliness"].score
+
+
+def test_everyday_words_are_never_corrected_into_vocabulary_words(vocabulary):
+    # "bringing" is one letter from "binging", "space" from "spice", "relocated" near "related"
+    assert vocabulary.corrected("bringing") == "bringing"
+    assert vocabulary.corrected("space") == "space"
+    assert vocabulary.corrected("relocated") == "relocated"
+    assert "eating_disorder" not in concepts(vocabulary, "Bringing up two children on her own")
+    assert "addiction" not in concepts(vocabulary, "would feel safer in a queer-inclusive space")
+
+
+def test_long_words_are_corrected_despite_several_slips(vocabulary):
+    assert "exercise" in concepts(vocabulary, "GP wants her doing more excersize")
+
+
+def test_pronouns_and_articles_do_not_matter_in_a_trigger(vocabulary):
+    # triggers are written once ("on his own", "sits in the house")
+    for text in ("on her own all day", "on my own all day", "on their own all day"):
+        assert "loneliness" in concepts(vocabulary, text)
+    assert "loneliness" in concepts(vocabulary, "just sits in house")
+
+
+def test_a_trigger_may_have_a_word_slipped_inside_it_but_not_another_person(vocabulary):
+    hits = {h.concept: h for h in vocabulary.extract("lost his beloved wife in May")}
+    assert "bereavement" in hits and hits["bereavement"].confidence < 1.0
+    assert "volunteering" not in concepts(vocabulary, "wants someone to help sort the flat")
