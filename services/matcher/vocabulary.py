@@ -207,10 +207,18 @@ class Vocabulary:
     """Loads needs.json and answers two questions: which needs does this referral text
     express, and which concepts does this service's text answer."""
 
-    def __init__(self, data: dict, known_words: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        data: dict,
+        known_words: Iterable[str] = (),
+        english: EnglishWords | None = None,
+    ) -> None:
         """``known_words``: real English words that look like vocabulary words ("keeps" is
-        not "knees", "window" is not "widow"), so spelling correction leaves them alone."""
+        not "knees", "window" is not "widow"), so spelling correction leaves them alone.
+        ``english``: everyday English, to read a misspelling as the word it is closest to
+        ("collegues" is "colleagues", not "college") when that is not a vocabulary word."""
         self.version: str = str(data["version"])
+        self._english = english
         self.abbreviations: dict[str, str] = {
             k.lower(): v.lower() for k, v in data.get("abbreviations", {}).items()
         }
@@ -357,7 +365,12 @@ class Vocabulary:
     def _correct(self, word: str) -> str:
         if len(word) < 5 or not word.isalpha() or word in self._known:
             return word
-        return _correct_spelling(self, word)
+        fixed = _correct_spelling(self, word)
+        if fixed != word and self._english is not None:
+            other = self._english.correction(word)
+            if other and fuzz.ratio(word, other) > fuzz.ratio(word, fixed):
+                return other
+        return fixed
 
     def corrected(self, word: str) -> str:
         """The vocabulary word a misspelling stands for (the word itself if none fits)."""
@@ -673,14 +686,29 @@ def _default_vocabulary() -> Vocabulary:
     folder = resources.files("services.matcher").joinpath("vocabulary")
     text = folder.joinpath(DEFAULT_DATA).read_text(encoding="utf-8")
     known = folder.joinpath(KNOWN_WORDS).read_text(encoding="utf-8").split()
-    return Vocabulary(json.loads(text), [*known, *everyday_english()])
+    english = EnglishWords()
+    return Vocabulary(json.loads(text), [*known, *english.common], english)
 
 
-def everyday_english(min_count: int = REAL_WORD_COUNT) -> list[str]:
-    """Words common in everyday English (pyspellchecker's frequency list, built from film and
-    TV subtitles), so that "bringing" is never read as "binging" nor "space" as "spice"; its
-    misspellings are rare or absent, so "lonley" and "anxeity" are still corrected."""
-    from spellchecker import SpellChecker
+class EnglishWords:
+    """Everyday English from pyspellchecker's frequency list (built from film and TV
+    subtitles): its common words are never "corrected" ("bringing" is not "binging", "space"
+    is not "spice"), while misspellings, rare or absent in it, still are ("lonley")."""
 
-    counts = SpellChecker(language="en", distance=1).word_frequency.dictionary
-    return [word for word, count in counts.items() if count >= min_count and word.isalpha()]
+    def __init__(self, min_count: int = REAL_WORD_COUNT) -> None:
+        from spellchecker import SpellChecker
+
+        self._checker = SpellChecker(language="en", distance=1)
+        counts = self._checker.word_frequency.dictionary
+        self.common = frozenset(
+            word for word, count in counts.items() if count >= min_count and word.isalpha()
+        )
+        self._corrections: dict[str, str | None] = {}
+
+    def correction(self, word: str) -> str | None:
+        """The most frequent English word one edit away, if any."""
+        if word not in self._corrections:
+            if len(self._corrections) > 65536:
+                self._corrections.clear()
+            self._corrections[word] = self._checker.correction(word)
+        return self._corrections[word]
