@@ -51,10 +51,8 @@ _PRONOUN = {
     **dict.fromkeys(("himself", "herself", "themselves", "themself", "myself"), "himself"),
 }
 _ARTICLES = frozenset(("a", "an", "the"))
-_SOMEONE = ("someone", "somebody", "anyone", "anybody", "everyone", "everybody", "people")
-GAP_TOLERANCE = 2  # words a referral may slip inside a trigger ("lost his beloved wife")
-GAP_FACTOR = 0.85  # ... at a small cost in confidence
 REAL_WORD_COUNT = 200  # a word this common in everyday English is not a misspelling
+FIELD_WEIGHTS = (0.6, 0.35, 0.4, 0.2)  # name, description, keywords, organisation name
 CATEGORY_WEIGHT = 0.7  # a category alone makes a service at most this good an answer
 LATER_CATEGORY = 0.75  # a second or third category says less than the first
 _DEMOGRAPHIC_RE = re.compile(r"^\d{1,3}(?:m|f|yo|yrs?|y)$")
@@ -162,15 +160,6 @@ class _PhraseTable:
 
     def scan(self, stems: list[str]) -> Iterator[tuple[int, int, object]]:
         """Yield (start, end, payload) for every phrase occurrence."""
-        for i, j, payload, _ in self.scan_loose(stems, 0, frozenset()):
-            yield i, j, payload
-
-    def scan_loose(
-        self, stems: list[str], gaps: int, barriers: frozenset[str]
-    ) -> Iterator[tuple[int, int, object, int]]:
-        """Yield (start, end, payload, words skipped): a phrase of two or more words may
-        have up to ``gaps`` other words slipped inside it, none of them a barrier (clause
-        ends, negations)."""
         by_first = self._by_first
         n = len(stems)
         for i, s in enumerate(stems):
@@ -180,27 +169,7 @@ class _PhraseTable:
             for phrase, payload in entries:
                 k = len(phrase)
                 if i + k <= n and (k == 1 or tuple(stems[i : i + k]) == phrase):
-                    yield i, i + k, payload, 0
-                elif gaps and k > 1:
-                    end = _loose_end(stems, i, phrase, gaps, barriers)
-                    if end is not None:
-                        yield i, end, payload, end - i - k
-
-
-def _loose_end(
-    stems: list[str], start: int, phrase: tuple[str, ...], gaps: int, barriers: frozenset[str]
-) -> int | None:
-    position, budget, n = start + 1, gaps, len(stems)
-    for word in phrase[1:]:
-        while position < n and stems[position] != word:
-            if budget == 0 or stems[position] in barriers:
-                return None
-            budget -= 1
-            position += 1
-        if position >= n:
-            return None
-        position += 1
-    return position
+                    yield i, i + k, payload
 
 
 class Vocabulary:
@@ -241,13 +210,6 @@ class Vocabulary:
         third_party = data.get("third_party", {})
         self._others = frozenset(self._stem(w) for w in third_party.get("people", ()))
         self._reporting = frozenset(self._stem(w) for w in third_party.get("reporting", ()))
-        # words a gap may not swallow: clause ends, negations, and other people ("wants to
-        # help" is not "wants someone to help")
-        self._barriers = frozenset(
-            _BOUNDARY
-            | {self._stem(w) for w in self.negation_cues}
-            | {self._stem(w) for w in (*_PRONOUN, *_SOMEONE, *third_party.get("people", ()))}
-        )
         self._cue_length = max((len(c) for g in self.emphasis_cues.values() for c in g), default=0)
         self.concepts: dict[str, Concept] = {}
         self._triggers = _PhraseTable()
@@ -382,11 +344,7 @@ class Vocabulary:
         """Every concept the text mentions, negated ones flagged, longest phrases winning."""
         tokens = self._tokens(text, correct=True)
         stems = [t.stem for t in tokens]
-        spans = []
-        for i, j, (concept_id, weight), skipped in self._triggers.scan_loose(
-            stems, GAP_TOLERANCE, self._barriers
-        ):
-            spans.append((i, j, (concept_id, weight * GAP_FACTOR if skipped else weight)))
+        spans = list(self._triggers.scan(stems))
         kept = [
             (i, j, p)
             for i, j, p in spans
@@ -549,11 +507,12 @@ class Vocabulary:
                 unknown.append((position, category))
             elif known not in canonical:
                 canonical.append(known)
+        name_w, description_w, keywords_w, organisation_w = FIELD_WEIGHTS
         fields = (
-            (name, 0.6),
-            (description, 0.35),
-            (" . ".join(keywords), 0.4),
-            (organisation_name, 0.2),
+            (name, name_w),
+            (description, description_w),
+            (" . ".join(keywords), keywords_w),
+            (organisation_name, organisation_w),
         )
         term_hits: dict[str, dict[str, float]] = {}
         for text, field_weight in fields:
