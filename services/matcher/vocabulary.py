@@ -23,6 +23,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import jellyfish
 from rapidfuzz import fuzz, process
 
 __all__ = [
@@ -330,7 +331,7 @@ class Vocabulary:
         fixed = _correct_spelling(self, word)
         if fixed != word and self._english is not None:
             other = self._english.correction(word)
-            if other and fuzz.ratio(word, other) > fuzz.ratio(word, fixed):
+            if other and spelling_likeness(word, other) > spelling_likeness(word, fixed):
                 return other
         return fixed
 
@@ -599,12 +600,28 @@ def _split_weight(entry: str) -> tuple[str, float]:
 
 @lru_cache(maxsize=65536)
 def _correct_spelling(vocabulary: Vocabulary, word: str) -> str:
+    """The vocabulary word a misspelling is closest to, by letters and by sound together
+    ("excersize" is "exercise", though "excessive" differs in fewer letters)."""
     candidates = [
         w for w in vocabulary._correctable if w[0] == word[0] and abs(len(w) - len(word)) <= 2
     ]
     cutoff = 80 if len(word) < 8 else 70  # a long word survives more slips
-    found = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=cutoff)
-    return found[0] if found else word
+    found = process.extract(word, candidates, scorer=fuzz.ratio, score_cutoff=cutoff - 10)
+    best, best_score = word, float(cutoff)
+    for candidate, _, _ in found:
+        score = spelling_likeness(word, candidate)
+        if score >= best_score:
+            best, best_score = candidate, score
+    return best
+
+
+@lru_cache(maxsize=65536)
+def spelling_likeness(word: str, candidate: str) -> float:
+    """0..100: how likely ``word`` is a slip for ``candidate``: half letters, half sound,
+    or the letters alone when they are near enough on their own ("ashma")."""
+    letters = fuzz.ratio(word, candidate)
+    sound = fuzz.ratio(jellyfish.metaphone(word), jellyfish.metaphone(candidate))
+    return max((letters + sound) / 2, letters if letters >= 85 else 0.0)
 
 
 @lru_cache(maxsize=4096)

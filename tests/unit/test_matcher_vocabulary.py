@@ -269,3 +269,25 @@ def test_pronouns_and_articles_do_not_matter_in_a_trigger(vocabulary):
 def test_a_misspelling_closer_to_an_everyday_word_is_not_pulled_into_the_vocabulary(vocabulary):
     assert vocabulary.corrected("collegues") == "colleagues"  # not "college"
     assert "young_adult" not in concepts(vocabulary, "his mates were all collegues")
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("excersize", "exercise"), ("ashma", "asthma"), ("dimentia", "dementia")],
+)
+def test_misspellings_are_read_by_sound_as_well_as_letters(vocabulary, typed, meant):
+    assert vocabulary.corrected(typed) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("hasn't been right in himself since", "low_mood"),
+        ("craving company", "loneliness"),
+        ("short fuse with the kids", "anger"),
+        ("repeats herself, forgets meals", "dementia"),
+        ("doesn't know a soul round here", "loneliness"),
+    ],
+)
+def test_everyday_idioms_reach_their_concept(vocabulary, text, concept):
+    assert concept in concepts(vocabulary, text)
