@@ -195,6 +195,10 @@ class Vocabulary:
         self.case_sensitive = frozenset(data.get("case_sensitive_abbreviations", ()))
         self._stem_exceptions: dict[str, str] = dict(data.get("stem_exceptions", {}))
         self.negation_cues = frozenset(data.get("negation_cues", ()))
+        self._scope_ends = frozenset(data.get("negation_scope_ends", ()))
+        self._ruled_out = {
+            tuple(t.stem for t in self._tokens(cue)): 1.0 for cue in data.get("ruled_out_cues", ())
+        }
         self.pseudo_negations = frozenset(
             tuple(p.split()) for p in data.get("pseudo_negations", ())
         )
@@ -362,7 +366,7 @@ class Vocabulary:
                     phrase=phrase,
                     confidence=weight,
                     start=tokens[i].start,
-                    negated=self._negated(tokens, i),
+                    negated=self._negated(tokens, i, j),
                     emphasis=self._emphasis(stems, i, j),
                 )
             )
@@ -408,10 +412,28 @@ class Vocabulary:
                 return factor
         return None
 
-    def _negated(self, tokens: list[_Token], start: int) -> bool:
+    def _negated(self, tokens: list[_Token], start: int, end: int) -> bool:
+        """A negation cue shortly before the mention in its clause ("no SI", "denies low
+        mood"), or a finding after it that rules it out ("pain: nil", "mood ok", "cancer
+        ruled out"), unless that finding is itself negated ("mood not good")."""
+        return self._negated_before(tokens, start) or self._ruled_out_after(tokens, end)
+
+    def _ruled_out_after(self, tokens: list[_Token], end: int) -> bool:
+        stems = [t.stem for t in tokens]
+        for k in range(end, min(len(tokens), end + 3)):
+            word = tokens[k].text
+            if word in (":", "-"):
+                continue
+            if word in _BOUNDARY:
+                return False
+            if self._cue_at(self._ruled_out, stems, k, len(stems)) is not None:
+                return tokens[k - 1].text not in self.negation_cues
+        return False
+
+    def _negated_before(self, tokens: list[_Token], start: int) -> bool:
         for k in range(start - 1, max(-1, start - 5), -1):
             word = tokens[k].text
-            if word in _BOUNDARY:
+            if word in _BOUNDARY or word in self._scope_ends:
                 return False
             if word in self.negation_cues:
                 following = tuple(t.text for t in tokens[k : k + 2])

@@ -291,3 +291,23 @@ def test_misspellings_are_read_by_sound_as_well_as_letters(vocabulary, typed, me
 )
 def test_everyday_idioms_reach_their_concept(vocabulary, text, concept):
     assert concept in concepts(vocabulary, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["pain: nil", "sleep ok", "debt - no concerns", "cancer ruled out", "BP well controlled"],
+)
+def test_a_finding_after_a_mention_can_rule_it_out(vocabulary, text):
+    assert not {h.concept for h in vocabulary.extract(text) if h.implied_by is None}
+
+
+def test_a_ruled_out_finding_that_is_itself_negated_is_a_need(vocabulary):
+    assert "sleep" in concepts(vocabulary, "sleep not good")
+
+
+def test_negation_ends_where_a_new_thought_begins(vocabulary):
+    # "doesn't stretch" is negated, not the energy bills that followed
+    assert "fuel_poverty" in concepts(vocabulary, "pension doesn't stretch since the energy bills")
+    assert "benefits" in concepts(vocabulary, "not getting carers allowance")
+    assert "volunteering" in concepts(vocabulary, "'no reason to get up in the morning'")
+    assert "crisis" not in concepts(vocabulary, "low mood - denies SI")
