@@ -377,7 +377,36 @@ class _Columns:
         return {name: getattr(self, name).data[:n] for name in self.__dataclass_fields__}
 
 
-_FULL, _CLOSED, _ALIVE = 1, 2, 4
+_FULL, _CLOSED, _ALIVE, _VIGOROUS, _GENTLE = 1, 2, 4, 8, 16
+TRAIT_FIT = 0.5  # a service this strong on a trait (vigorous, gentle) has it
+VIGOROUS_PENALTY, GENTLE_BOOST = 0.75, 1.1  # for someone whose health asks for gentle activity
+GENTLE_AGE = 65
+# conditions that make a link worker start with something gentle, not a run or a boot camp
+NEEDS_GENTLE = (
+    "pain",
+    "lung",
+    "heart",
+    "mobility",
+    "weight",
+    "diabetes",
+    "long_term_condition",
+    "stroke",
+    "parkinsons",
+    "cancer",
+    "housebound",
+    "dementia",
+    "sight_loss",
+)
+VIGOROUS_INTERESTS = (
+    "running",
+    "football",
+    "boxing",
+    "cycling",
+    "netball",
+    "tennis",
+    "cricket",
+    "swimming",
+)
 
 
 class _BitNames:
@@ -451,6 +480,8 @@ class MatchIndex:
             self._slot_of[service.id] = slot
             cell = _cell(service.lat, service.lon) if self._needs_travel(service) else NO_CELL
             for concept_id, match in concepts.items():
+                if self.vocabulary.concepts[concept_id].kind == "trait":
+                    continue  # read into the flags column, not searched for
                 posting = self._postings.get((concept_id, cell))
                 if posting is None:
                     posting = self._postings[(concept_id, cell)] = _Posting()
@@ -523,8 +554,14 @@ class MatchIndex:
         c.delivery.append(_delivery_mask(s.delivery))
         c.languages.append(self._languages.mask(s.languages))
         c.access.append(self._access.mask(s.accessibility))
+        vigorous = "vigorous" in concepts and concepts["vigorous"].score >= TRAIT_FIT
+        gentle = "gentle" in concepts and concepts["gentle"].score >= TRAIT_FIT
         c.flags.append(
-            _ALIVE | (_FULL if is_full(s) else 0) | (_CLOSED if s.temporarily_closed else 0)
+            _ALIVE
+            | (_FULL if is_full(s) else 0)
+            | (_CLOSED if s.temporarily_closed else 0)
+            | (_VIGOROUS if vigorous and not gentle else 0)
+            | (_GENTLE if gentle else 0)
         )
         c.confirmed.append(-1 if s.last_confirmed is None else s.last_confirmed.toordinal())
         c.age_group.append(self._age_group(s))
@@ -578,8 +615,12 @@ class MatchIndex:
 
     def rank(self, request: MatchRequest, top: int = 5) -> RankResult:
         needs = self._needs(request)
-        scored = [n for n in needs if self.vocabulary.concepts[n.hit.concept].kind != "modifier"]
-        prefs = _Preferences.from_needs(self.vocabulary, needs)
+        scored = [
+            n
+            for n in needs
+            if self.vocabulary.concepts[n.hit.concept].kind not in ("modifier", "trait")
+        ]
+        prefs = _Preferences.from_needs(self.vocabulary, needs, request.age)
         origin = self._origin(request)
         extracted = tuple(self._extracted(n) for n in scored)
         if not scored:
@@ -776,6 +817,9 @@ class MatchIndex:
                 multiplier *= np.where(met, 1.05, 0.85)
         flags = cols["flags"][slots]
         multiplier *= np.where((flags & _CLOSED) > 0, 0.4, 1.0)
+        if prefs.gentle:
+            multiplier *= np.where((flags & _VIGOROUS) > 0, VIGOROUS_PENALTY, 1.0)
+            multiplier *= np.where((flags & _GENTLE) > 0, GENTLE_BOOST, 1.0)
         if request.today is not None:
             confirmed = cols["confirmed"][slots]
             cutoff = (request.today - STALE_AFTER).toordinal()
@@ -919,7 +963,8 @@ class MatchIndex:
             if fits[column] < 0.3 or (len(reasons) >= 2 and column != main):
                 continue
             reasons.append(_need_reason(self.vocabulary, need, described.get(need.hit.concept)))
-        reasons.extend(_fit_reasons(record, request, prefs, distance, schedule_bonus))
+        intensity = int(self._columns.flags.data[slot]) & (_VIGOROUS | _GENTLE)
+        reasons.extend(_fit_reasons(record, request, prefs, distance, schedule_bonus, intensity))
         outside = self._audiences_outside(described, request, needs)
         if outside:
             reasons.append("soft mismatch: meant for " + ", ".join(outside) + ": ranked lower")
@@ -944,9 +989,12 @@ class _Preferences:
     schedule_words: tuple[str, ...]
     schedule_labels: tuple[str, ...]
     limited_english: bool
+    gentle: bool  # health or age ask for gentle activity, and no vigorous interest was stated
 
     @classmethod
-    def from_needs(cls, vocabulary: Vocabulary, needs: list[_Need]) -> _Preferences:
+    def from_needs(
+        cls, vocabulary: Vocabulary, needs: list[_Need], age: int | None = None
+    ) -> _Preferences:
         remote = 0.0
         words: list[str] = []
         labels: list[str] = []
@@ -958,7 +1006,10 @@ class _Preferences:
                 words.extend(concept.schedule_words)
                 labels.append(concept.label)
         limited = any(n.hit.concept == "english" and n.direct for n in needs)
-        return cls(remote, tuple(words), tuple(labels), limited)
+        stated = {n.hit.concept for n in needs if n.direct and n.hit.confidence >= 0.5}
+        gentle = bool(stated & set(NEEDS_GENTLE)) or (age is not None and age >= GENTLE_AGE)
+        gentle = gentle and not stated & set(VIGOROUS_INTERESTS)
+        return cls(remote, tuple(words), tuple(labels), limited, gentle)
 
 
 def _person_groups(request: MatchRequest, needs: list[_Need]) -> set[str]:
@@ -991,6 +1042,7 @@ def _fit_reasons(
     prefs: _Preferences,
     distance: float,
     schedule_bonus: float,
+    intensity: int = 0,
 ) -> list[str]:
     reasons = []
     remote_modes = [m for m in record.delivery if m != "in_person"]
@@ -1036,6 +1088,12 @@ def _fit_reasons(
     note = referral_route_note(record.referral_route)
     if note:
         reasons.append(note)
+    if prefs.gentle and intensity & _VIGOROUS:
+        reasons.append(
+            "soft mismatch: a vigorous activity, and their health suggests a gentle start"
+        )
+    elif prefs.gentle and intensity & _GENTLE:
+        reasons.append("a gentle pace that suits their health")
     if record.temporarily_closed:
         reasons.append("temporarily closed: ranked lower")
     if is_stale(record, request.today):

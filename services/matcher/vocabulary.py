@@ -99,7 +99,7 @@ class Concept:
 
     id: str
     label: str
-    kind: str  # need | interest | modifier
+    kind: str  # need | interest | modifier (how help is wanted) | trait (of services only)
     priority: float
     categories: dict[str, float]
     related: dict[str, float]

@@ -422,3 +422,30 @@ def test_someone_who_cannot_get_out_is_still_offered_a_group_that_fits_them_clos
     )
     ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
     assert set(ranked) == {"lung-singing", "phone-chat"}
+
+
+def test_health_conditions_favour_gentle_activity_over_vigorous_unless_it_is_their_interest():
+    directory = [
+        service(
+            "bootcamp",
+            "Park bootcamp",
+            "High intensity circuits and running to get fit and meet people.",
+            ("physical activity",),
+        ),
+        service(
+            "chair",
+            "Seated exercise",
+            "Gentle chair-based exercise at your own pace to get active and meet people.",
+            ("physical activity",),
+        ),
+    ]
+    index = MatchIndex(directory)
+
+    def ranked(text: str, age: int) -> list[str]:
+        request = MatchRequest("r", text, age, "female", None, 51.45, 0.14)
+        return [p.service_id for p in index.rank(request).proposals]
+
+    assert ranked("COPD, GP wants her more active", 58)[0] == "chair"
+    reasons = index.rank(MatchRequest("r", "COPD, more active", 58, "female", None, 51.45, 0.14))
+    assert any("gentle" in r for r in reasons.proposals[0].reasons)
+    assert ranked("wants to get fit, used to love running", 58)[0] == "bootcamp"
