@@ -377,9 +377,10 @@ class _Columns:
         return {name: getattr(self, name).data[:n] for name in self.__dataclass_fields__}
 
 
-_FULL, _CLOSED, _ALIVE, _VIGOROUS, _GENTLE = 1, 2, 4, 8, 16
+_FULL, _CLOSED, _ALIVE, _VIGOROUS, _GENTLE, _TALKING, _THERAPY = 1, 2, 4, 8, 16, 32, 64
 TRAIT_FIT = 0.5  # a service this strong on a trait (vigorous, gentle) has it
 VIGOROUS_PENALTY, GENTLE_BOOST = 0.75, 1.1  # for someone whose health asks for gentle activity
+TALKING_PENALTY = 0.6  # a talking group or therapy for someone who would rather not talk
 GENTLE_AGE = 65
 # conditions that make a link worker start with something gentle, not a run or a boot camp
 NEEDS_GENTLE = (
@@ -556,12 +557,16 @@ class MatchIndex:
         c.access.append(self._access.mask(s.accessibility))
         vigorous = "vigorous" in concepts and concepts["vigorous"].score >= TRAIT_FIT
         gentle = "gentle" in concepts and concepts["gentle"].score >= TRAIT_FIT
+        talking = "talking" in concepts and concepts["talking"].score >= TRAIT_FIT
+        therapy = "therapy" in concepts and concepts["therapy"].score >= TRAIT_FIT
         c.flags.append(
             _ALIVE
             | (_FULL if is_full(s) else 0)
             | (_CLOSED if s.temporarily_closed else 0)
             | (_VIGOROUS if vigorous and not gentle else 0)
             | (_GENTLE if gentle else 0)
+            | (_TALKING if talking else 0)
+            | (_THERAPY if therapy else 0)
         )
         c.confirmed.append(-1 if s.last_confirmed is None else s.last_confirmed.toordinal())
         c.age_group.append(self._age_group(s))
@@ -820,6 +825,9 @@ class MatchIndex:
         if prefs.gentle:
             multiplier *= np.where((flags & _VIGOROUS) > 0, VIGOROUS_PENALTY, 1.0)
             multiplier *= np.where((flags & _GENTLE) > 0, GENTLE_BOOST, 1.0)
+        if prefs.no_talking or prefs.no_therapy:
+            unwanted = _TALKING if prefs.no_talking else _THERAPY
+            multiplier *= np.where((flags & unwanted) > 0, TALKING_PENALTY, 1.0)
         if request.today is not None:
             confirmed = cols["confirmed"][slots]
             cutoff = (request.today - STALE_AFTER).toordinal()
@@ -963,7 +971,9 @@ class MatchIndex:
             if fits[column] < 0.3 or (len(reasons) >= 2 and column != main):
                 continue
             reasons.append(_need_reason(self.vocabulary, need, described.get(need.hit.concept)))
-        intensity = int(self._columns.flags.data[slot]) & (_VIGOROUS | _GENTLE)
+        intensity = int(self._columns.flags.data[slot]) & (
+            _VIGOROUS | _GENTLE | _TALKING | _THERAPY
+        )
         reasons.extend(_fit_reasons(record, request, prefs, distance, schedule_bonus, intensity))
         outside = self._audiences_outside(described, request, needs)
         if outside:
@@ -990,6 +1000,8 @@ class _Preferences:
     schedule_labels: tuple[str, ...]
     limited_english: bool
     gentle: bool  # health or age ask for gentle activity, and no vigorous interest was stated
+    no_talking: bool  # would rather not talk about feelings at all, in a group or one to one
+    no_therapy: bool  # declines counselling or therapy (a peer group may still suit)
 
     @classmethod
     def from_needs(
@@ -1009,7 +1021,9 @@ class _Preferences:
         stated = {n.hit.concept for n in needs if n.direct and n.hit.confidence >= 0.5}
         gentle = bool(stated & set(NEEDS_GENTLE)) or (age is not None and age >= GENTLE_AGE)
         gentle = gentle and not stated & set(VIGOROUS_INTERESTS)
-        return cls(remote, tuple(words), tuple(labels), limited, gentle)
+        no_talking = any(n.hit.concept == "no_talking" and n.direct for n in needs)
+        no_therapy = any(n.hit.concept == "no_therapy" for n in needs)
+        return cls(remote, tuple(words), tuple(labels), limited, gentle, no_talking, no_therapy)
 
 
 def _person_groups(request: MatchRequest, needs: list[_Need]) -> set[str]:
@@ -1094,6 +1108,10 @@ def _fit_reasons(
         )
     elif prefs.gentle and intensity & _GENTLE:
         reasons.append("a gentle pace that suits their health")
+    if prefs.no_talking and intensity & _TALKING:
+        reasons.append("soft mismatch: built around talking, and they would rather not")
+    elif prefs.no_therapy and intensity & _THERAPY:
+        reasons.append("soft mismatch: counselling or therapy, which they have declined")
     if record.temporarily_closed:
         reasons.append("temporarily closed: ranked lower")
     if is_stale(record, request.today):

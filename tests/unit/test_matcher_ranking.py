@@ -449,3 +449,41 @@ def test_health_conditions_favour_gentle_activity_over_vigorous_unless_it_is_the
     reasons = index.rank(MatchRequest("r", "COPD, more active", 58, "female", None, 51.45, 0.14))
     assert any("gentle" in r for r in reasons.proposals[0].reasons)
     assert ranked("wants to get fit, used to love running", 58)[0] == "bootcamp"
+
+
+def test_declining_counselling_holds_back_therapy_and_not_wanting_to_talk_holds_back_talk_groups():
+    directory = [
+        service(
+            "counselling",
+            "Counselling for low mood",
+            "One-to-one counselling for depression and low mood.",
+            ("mental wellbeing",),
+        ),
+        service(
+            "peer",
+            "Peer support group for low mood",
+            "A support group: share experiences of depression and low mood with others.",
+            ("mental wellbeing",),
+        ),
+        service(
+            "walk",
+            "Walking group for low mood",
+            "A weekly walk in the park, good for depression and low mood.",
+            ("physical activity", "mental wellbeing"),
+        ),
+    ]
+    index = MatchIndex(directory)
+
+    def ranked(text: str) -> list[str]:
+        request = MatchRequest("r", text, 40, "male", None, 51.45, 0.14)
+        return [p.service_id for p in index.rank(request).proposals]
+
+    declined = ranked("depression, declines counselling")
+    assert declined.index("peer") < declined.index("counselling")
+    no_talk = ranked("depression, doesn't want to sit in a circle talking about feelings")
+    assert no_talk[0] == "walk"
+    reasons = index.rank(
+        MatchRequest("r", "low mood, declined counselling", 40, "male", None, 51.45, 0.14)
+    )
+    counselling = next(p for p in reasons.proposals if p.service_id == "counselling")
+    assert any("declined" in r for r in counselling.reasons)
