@@ -58,6 +58,8 @@ NO_CELL = -1
 SHORTLIST = 60
 COVERAGE = 0.3  # how much of a need one service that answers it fully takes care of
 MENTION_STEP, MENTION_FLOOR = 0.04, 0.8  # each later-mentioned need weighs a little less
+SYMPTOMS = ("low_mood", "anxiety", "stress", "sleep")  # often the echo of another need
+SYMPTOM_WEIGHT, CAUSE_CONFIDENCE = 0.75, 0.7
 LANGUAGE_CONCEPTS = ("english", "culture")
 SAME_LANGUAGE_FIT = 0.75  # a group in the person's own language eases a language barrier
 AUDIENCE_FIT = 0.6  # a service this strong on an audience concept is meant for that group
@@ -677,11 +679,23 @@ class MatchIndex:
                     hits[concept_id] = NeedHit(concept_id, category, 0.9, 10**9)
         # the order of mention is a mild cue too: referrers tend to lead with the main need
         order = {start: rank for rank, start in enumerate(sorted({h.start for h in hits.values()}))}
+        # low mood, worry or stress beside a situation that explains them (caring, debt,
+        # abuse, grief) is met by help with the situation first, not a mental health group
+        causes = any(
+            h.implied_by is None
+            and h.confidence >= CAUSE_CONFIDENCE
+            and vocabulary.concepts[h.concept].kind == "need"
+            and vocabulary.concepts[h.concept].priority >= 1.0
+            and h.concept not in SYMPTOMS
+            for h in hits.values()
+        )
         needs = []
         for hit in hits.values():
             concept = vocabulary.concepts[hit.concept]
             weight = min(hit.confidence, 1.0) * concept.priority * hit.emphasis
             weight *= max(MENTION_FLOOR, 1.0 - MENTION_STEP * order[hit.start])
+            if causes and hit.concept in SYMPTOMS:
+                weight *= SYMPTOM_WEIGHT
             needs.append(_Need(hit, weight, hit.implied_by is None))
         return sorted(needs, key=lambda n: -n.weight)
 

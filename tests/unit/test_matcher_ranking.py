@@ -487,3 +487,31 @@ def test_declining_counselling_holds_back_therapy_and_not_wanting_to_talk_holds_
     )
     counselling = next(p for p in reasons.proposals if p.service_id == "counselling")
     assert any("declined" in r for r in counselling.reasons)
+
+
+def test_low_mood_beside_its_cause_is_met_by_help_with_the_cause_first():
+    directory = [
+        service(
+            "mood",
+            "Low mood group",
+            "A group for people with depression and low mood.",
+            ("mental wellbeing",),
+        ),
+        service(
+            "carers",
+            "Carers support",
+            "Support for unpaid carers looking after someone.",
+            ("carers",),
+        ),
+    ]
+    request = MatchRequest(
+        "r",
+        "tearful and low mood, full-time carer for her husband",
+        60,
+        "female",
+        None,
+        51.45,
+        0.14,
+    )
+    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    assert ranked[0] == "carers"
