@@ -1046,7 +1046,11 @@ def _person_groups(request: MatchRequest, needs: list[_Need]) -> set[str]:
     groups = {n.hit.concept for n in needs if n.hit.confidence >= 0.25}
     if request.age is not None and request.age <= YOUNG_AGE:
         groups.add("young_adult")
-    if {lang.lower() for lang in request.languages} - {"english"}:
+    spoken = {lang.lower() for lang in request.languages}
+    if "bsl" in spoken or "bsl" in {a.lower() for a in request.accessibility_needs}:
+        groups |= {"sign_language", "hearing_loss"}
+        spoken.discard("bsl")
+    if spoken - {"english"}:
         groups |= {"refugee", "english", "culture"}
     return groups
 

@@ -515,3 +515,28 @@ def test_low_mood_beside_its_cause_is_met_by_help_with_the_cause_first():
     )
     ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
     assert ranked[0] == "carers"
+
+
+def test_a_sign_language_club_is_for_bsl_users_not_everyone_hard_of_hearing():
+    directory = [
+        service(
+            "deaf-club",
+            "Deaf social club",
+            "A weekly social for Deaf adults, run in British Sign Language.",
+            ("social connection",),
+        ),
+        service(
+            "lipreading",
+            "Lipreading and managing hearing loss",
+            "Learn to lipread and follow conversations with hearing loss; meet others.",
+            ("social connection",),
+        ),
+    ]
+    index = MatchIndex(directory)
+
+    def first(text: str, **kw) -> str:
+        request = MatchRequest("r", text, 72, "male", None, 51.45, 0.14, **kw)
+        return index.rank(request).proposals[0].service_id
+
+    assert first("hard of hearing, can't follow conversations, lonely") == "lipreading"
+    assert first("profoundly deaf, lonely", languages=("BSL",)) == "deaf-club"
