@@ -311,3 +311,22 @@ def test_negation_ends_where_a_new_thought_begins(vocabulary):
     assert "benefits" in concepts(vocabulary, "not getting carers allowance")
     assert "volunteering" in concepts(vocabulary, "'no reason to get up in the morning'")
     assert "crisis" not in concepts(vocabulary, "low mood - denies SI")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "even a regular phone call would help",  # not "evenings"
+        "booked a follow-up",  # not books
+        "heart rate 80",  # not rats
+        "parking is difficult",  # not parks
+        "wants to improve",  # not improv theatre
+        "secondary school teacher",  # not secondary cancer
+        "yoga class",  # not class A drugs
+        "life has changed a lot",  # not "the change"
+    ],
+)
+def test_everyday_words_do_not_collide_with_need_words(vocabulary, text):
+    found = concepts(vocabulary, text)
+    assert not found & {"evenings", "reading", "housing", "nature", "drama", "cancer"}
+    assert not found & {"addiction", "menopause"}
