@@ -330,3 +330,11 @@ def test_everyday_words_do_not_collide_with_need_words(vocabulary, text):
     found = concepts(vocabulary, text)
     assert not found & {"evenings", "reading", "housing", "nature", "drama", "cancer"}
     assert not found & {"addiction", "menopause"}
+
+
+def test_clinical_notes_are_not_read_as_needs(vocabulary):
+    assert "bereavement" not in concepts(vocabulary, "feels like she will pass out")
+    assert "hearing_loss" not in concepts(vocabulary, "the only voice she hears is the radio")
+    reading = {h.concept: h for h in vocabulary.extract("BP reading 138/82")}.get("reading")
+    assert reading is None or reading.confidence <= 0.5
+    assert "reading" in concepts(vocabulary, "loves reading")
