@@ -30,6 +30,7 @@ SETS = [
     ("fresh3", BEXLEY, DATA / "fresh3" / "referrals_shared_directory.jsonl", "all", 0.63),
     ("paraphrased 1", BEXLEY, DATA / "paraphrased" / "dev_hard_part1.jsonl", "all", 0.78),
     ("paraphrased 2", BEXLEY, DATA / "paraphrased" / "dev_hard_part2.jsonl", "all", 0.69),
+    ("fresh4 blind", BEXLEY, DATA / "fresh4" / "referrals_shared_directory.jsonl", "all", 0.56),
     ("noisy 3", BEXLEY, DATA / "paraphrased" / "dev_noisy_part3.jsonl", "all", 0.75),
 ]
 
