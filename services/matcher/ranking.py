@@ -235,7 +235,7 @@ def service_from_directory(service: dict, organisation: dict | None = None) -> S
     eligibility = service.get("eligibility") or {}
     location = service.get("location") or {}
     delivery = _as_tuple(service.get("delivery")) or ("in_person",)
-    delivery = tuple(d.strip().lower().replace("-", "_").replace(" ", "_") for d in delivery)
+    delivery = tuple(dict.fromkeys(normalise_delivery(d) for d in delivery))
     lat, lon = _as_float(location.get("lat")), _as_float(location.get("lon"))
     if "in_person" in delivery and lat is None and "home" not in delivery:
         delivery = (*delivery, "home")  # in person with no venue: they come to the person
@@ -267,6 +267,33 @@ def service_from_directory(service: dict, organisation: dict | None = None) -> S
         temporarily_closed=status == "temporarily_closed"
         or service.get("temporarily_closed") is True,
     )
+
+
+_DELIVERY_ALIASES = {
+    "face_to_face": "in_person",
+    "in_person_group": "in_person",
+    "group": "in_person",
+    "venue": "in_person",
+    "telephone": "phone",
+    "phone_call": "phone",
+    "by_phone": "phone",
+    "video": "online",
+    "virtual": "online",
+    "remote": "online",
+    "zoom": "online",
+    "internet": "online",
+    "home_visit": "home",
+    "home_visits": "home",
+    "at_home": "home",
+    "outreach": "home",
+}
+
+
+def normalise_delivery(mode: str) -> str:
+    """A directory's delivery label in our terms ("Face to face", "telephone", "home visits");
+    an unknown label is kept as it is, so it simply matches nothing the person asked for."""
+    key = str(mode).strip().lower().replace("-", "_").replace(" ", "_")
+    return _DELIVERY_ALIASES.get(key, key)
 
 
 def ward_centroids(directory: dict) -> dict[str, tuple[float, float]]:

@@ -178,3 +178,13 @@ def test_no_proposal_ever_breaks_eligibility(age, gender):
     for sid in proposed(services, age=age, gender=gender):
         svc = next(s for s in services if s.id == sid)
         assert eligibility_problem(svc, age, gender) is None
+
+
+def test_other_directories_delivery_labels_are_understood():
+    from services.matcher.ranking import normalise_delivery
+
+    assert normalise_delivery("Face to face") == "in_person"
+    assert normalise_delivery("Telephone") == "phone"
+    assert normalise_delivery("home visits") == "home"
+    assert normalise_delivery("Online") == "online"
+    assert normalise_delivery("carrier pigeon") == "carrier_pigeon"
