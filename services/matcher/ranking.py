@@ -127,6 +127,10 @@ class MatchRequest:
     delivery_modes: tuple[str, ...] = ()
     today: date | None = None
 
+    def __post_init__(self) -> None:
+        needs = tuple(dict.fromkeys(normalise_access(a) for a in self.accessibility_needs))
+        object.__setattr__(self, "accessibility_needs", needs)
+
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
@@ -258,7 +262,9 @@ def service_from_directory(service: dict, organisation: dict | None = None) -> S
         ward=location.get("ward"),
         postcode=location.get("postcode"),
         languages=tuple(str(x) for x in _as_tuple(service.get("languages"))),
-        accessibility=tuple(str(x) for x in _as_tuple(service.get("accessibility"))),
+        accessibility=tuple(
+            dict.fromkeys(normalise_access(x) for x in _as_tuple(service.get("accessibility")))
+        ),
         referral_route=str(service.get("referral_route") or "either"),
         capacity_per_week=_as_int(service.get("capacity_per_week")),
         places_free=_as_int(service.get("places_free")),
@@ -294,6 +300,34 @@ def normalise_delivery(mode: str) -> str:
     an unknown label is kept as it is, so it simply matches nothing the person asked for."""
     key = str(mode).strip().lower().replace("-", "_").replace(" ", "_")
     return _DELIVERY_ALIASES.get(key, key)
+
+
+_ACCESS_WORDS = (  # (words that must all appear, our label), first match wins
+    (("wheelchair",), "wheelchair"),
+    (("step", "free"), "step_free"),
+    (("level", "access"), "step_free"),
+    (("ramp",), "step_free"),
+    (("lift",), "step_free"),
+    (("loop",), "hearing_loop"),
+    (("bsl",), "bsl"),
+    (("sign", "language"), "bsl"),
+    (("large", "print"), "large_print"),
+    (("easy", "read"), "large_print"),
+    (("toilet",), "accessible_toilet"),
+    (("quiet",), "quiet_space"),
+    (("carer",), "carers_free"),
+)
+
+
+def normalise_access(label: str) -> str:
+    """An accessibility label in the shared vocabulary ("Wheelchair accessible" is
+    "wheelchair", "Induction loop" is "hearing_loop"); unknown labels are kept."""
+    key = str(label).strip().lower().replace("-", " ").replace("_", " ")
+    words = key.split()
+    for needed, ours in _ACCESS_WORDS:
+        if all(any(w.startswith(n) for w in words) for n in needed):
+            return ours
+    return "_".join(words)
 
 
 def ward_centroids(directory: dict) -> dict[str, tuple[float, float]]:

@@ -188,3 +188,15 @@ def test_other_directories_delivery_labels_are_understood():
     assert normalise_delivery("home visits") == "home"
     assert normalise_delivery("Online") == "online"
     assert normalise_delivery("carrier pigeon") == "carrier_pigeon"
+
+
+def test_other_directories_accessibility_labels_are_understood():
+    from services.matcher.ranking import normalise_access
+
+    assert normalise_access("Wheelchair accessible") == "wheelchair"
+    assert normalise_access("step-free access") == "step_free"
+    assert normalise_access("Induction loop") == "hearing_loop"
+    assert normalise_access("accessible_toilet") == "accessible_toilet"
+    assert normalise_access("carers_free") == "carers_free"
+    assert normalise_access("bsl") == "bsl"
+    assert normalise_access("Guide dogs welcome") == "guide_dogs_welcome"
