@@ -52,6 +52,7 @@ _PRONOUN = {
     **dict.fromkeys(("himself", "herself", "themselves", "themself", "myself"), "himself"),
 }
 _ARTICLES = frozenset(("a", "an", "the"))
+NEGATION_WINDOW = 5  # words a negation reaches forward ("denies any low mood or anxiety")
 REAL_WORD_COUNT = 200  # a word this common in everyday English is not a misspelling
 FIELD_WEIGHTS = (0.6, 0.35, 0.4, 0.2)  # name, description, keywords, organisation name
 CATEGORY_WEIGHT = 0.7  # a category alone makes a service at most this good an answer
@@ -419,6 +420,13 @@ class Vocabulary:
         return self._negated_before(tokens, start) or self._ruled_out_after(tokens, end)
 
     def _ruled_out_after(self, tokens: list[_Token], end: int) -> bool:
+        """A finding after the mention that rules it out ("pain: nil", "sleeps well"), unless
+        the mention is itself denied ("doesn't sleep well", "not coping well")."""
+        start = end - 1
+        while start > 0 and tokens[start - 1].start == tokens[start].start:
+            start -= 1
+        if any(t.text in self.negation_cues for t in tokens[max(0, start - 3) : end]):
+            return False
         stems = [t.stem for t in tokens]
         for k in range(end, min(len(tokens), end + 3)):
             word = tokens[k].text
@@ -431,7 +439,7 @@ class Vocabulary:
         return False
 
     def _negated_before(self, tokens: list[_Token], start: int) -> bool:
-        for k in range(start - 1, max(-1, start - 5), -1):
+        for k in range(start - 1, max(-1, start - 1 - NEGATION_WINDOW), -1):
             word = tokens[k].text
             if word in _BOUNDARY or word in self._scope_ends:
                 return False

@@ -1,5 +1,8 @@
 """The need vocabulary: abbreviations, misspellings, negation, indirect phrasing."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from services.matcher.vocabulary import Vocabulary, stem
@@ -338,3 +341,45 @@ def test_clinical_notes_are_not_read_as_needs(vocabulary):
     reading = {h.concept: h for h in vocabulary.extract("BP reading 138/82")}.get("reading")
     assert reading is None or reading.confidence <= 0.5
     assert "reading" in concepts(vocabulary, "loves reading")
+
+
+FRAGMENTS = Path(__file__).resolve().parents[1] / "data" / "fragments" / "need_fragments.jsonl"
+
+
+def test_the_fragment_corpus_keeps_its_recall_and_its_few_false_alarms(vocabulary):
+    rows = [json.loads(line) for line in FRAGMENTS.read_text(encoding="utf-8").splitlines()]
+    found, labelled, false_alarms = 0, 0, 0
+    for row in rows:
+        hits = {h.concept: h for h in vocabulary.extract(row["text"])}
+        if row["concept"] == "NONE":
+            false_alarms += any(
+                h.implied_by is None
+                and h.confidence >= 0.5
+                and vocabulary.concepts[h.concept].kind in ("need", "interest")
+                for h in hits.values()
+            )
+            continue
+        labelled += 1
+        hit = hits.get(row["concept"])
+        found += hit is not None and hit.confidence >= 0.4
+    assert found / labelled >= 0.8
+    assert false_alarms <= 20
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        ("Denies any low mood or anxiety.", "anxiety"),
+        ("Drinks socially, within recommended limits.", "addiction"),
+        ("Sleeps well, appetite normal.", "sleep"),
+        ("Card payment taken for the report.", "games"),
+        ("Pt runs her own business, doing well.", "running"),
+    ],
+)
+def test_pertinent_negatives_are_not_needs(vocabulary, text, absent):
+    assert absent not in {h.concept for h in vocabulary.extract(text) if h.confidence >= 0.5}
+
+
+def test_a_denied_mention_is_not_ruled_out_twice(vocabulary):
+    assert "sleep" in concepts(vocabulary, "doesn't sleep well")
+    assert "stress" in concepts(vocabulary, "not coping well")
