@@ -56,6 +56,7 @@ NEED_DECAY = (1.0, 0.45, 0.2, 0.1, 0.05)  # second and later needs a service mee
 CELL_LAT, CELL_LON = 0.25, 0.4  # about 28 km by 28 km in the UK
 NO_CELL = -1
 SHORTLIST = 60
+GENERATOR_WEIGHT = 0.3  # a need this faint scores candidates but does not propose them
 COVERAGE = 0.2  # how much of a need one service that answers it fully takes care of
 MENTION_STEP, MENTION_FLOOR = 0.04, 0.8  # each later-mentioned need weighs a little less
 SYMPTOMS = ("low_mood", "anxiety", "stress", "sleep")  # often the echo of another need
@@ -697,7 +698,7 @@ class MatchIndex:
         n_records = len(self._records)
         cols = self._columns.arrays(n_records)
         keep = self._eligible(cols, slots, request)
-        slots, fits = slots[keep], fits[keep]
+        slots, fits = slots[keep], np.asfortranarray(fits[keep])
         multiplier, distance, speaks = self._soft(cols, slots, request, prefs, origin)
         for column, need in enumerate(scored):
             if need.hit.concept in LANGUAGE_CONCEPTS:
@@ -788,7 +789,14 @@ class MatchIndex:
         per_need: list[tuple[np.ndarray, np.ndarray]] = []
         for need in needs:
             per_need.append(self._postings_for(need.hit.concept, near))
-        all_slots = [s for s, _ in per_need]
+        # Only needs that matter propose candidates; a faint one (exercise implied by high
+        # blood pressure) still scores the candidates the others found. A service answering
+        # nothing but a faint need would rank below them anyway, and at national scale its
+        # posting list is the longest.
+        generates = [n.weight >= GENERATOR_WEIGHT for n in needs]
+        if not any(generates):
+            generates = [True] * len(needs)
+        all_slots = [s for (s, _), g in zip(per_need, generates, strict=True) if g]
         if not any(len(s) for s in all_slots):
             return np.zeros(0, dtype=np.int32), np.zeros((0, len(needs)), dtype=np.float32)
         # Deduplicate with a per-thread scratch array indexed by slot instead of sorting:
@@ -799,10 +807,17 @@ class MatchIndex:
         position[joined] = order
         slots = joined[position[joined] == order]
         position[slots] = np.arange(len(slots), dtype=np.int32)
-        fits = np.zeros((len(slots), len(needs)), dtype=np.float32)
+        # column-major: every per-need write and every across-needs reduction (best need,
+        # sum of needs, best service per need) runs over contiguous memory
+        fits = np.zeros((len(slots), len(needs)), dtype=np.float32, order="F")
         for column, (need_slots, need_scores) in enumerate(per_need):
-            if len(need_slots):  # a service sits in one cell per concept: no duplicates
-                fits[position[need_slots], column] = need_scores
+            if not len(need_slots):
+                continue
+            at = position[need_slots]  # a service sits in one cell per concept: no duplicates
+            if not generates[column]:  # the scratch array holds stale positions elsewhere
+                found = (at < len(slots)) & (slots[np.minimum(at, len(slots) - 1)] == need_slots)
+                at, need_scores = at[found], need_scores[found]
+            fits[at, column] = need_scores
         return slots, fits
 
     def _scratch(self, size: int) -> np.ndarray:
@@ -858,27 +873,34 @@ class MatchIndex:
         """Score multipliers for soft preferences, distance in km (nan when remote) and
         whether the service speaks one of the person's languages other than English."""
         n = len(slots)
+        f32 = np.float32
         multiplier = np.ones(n, dtype=np.float32)
         speaks = np.zeros(n, dtype=np.float32)
-        distance = np.full(n, np.nan, dtype=np.float32)
         delivery = cols["delivery"][slots]
         remote = (delivery & _REMOTE_BITS) > 0
         lat, lon = cols["lat"][slots], cols["lon"][slots]
         travels = ((delivery & 1) > 0) & ~np.isnan(lat)
         if origin is not None:
-            dy = (lat - origin[0]) * 110.57
-            dx = (lon - origin[1]) * 111.32 * math.cos(math.radians(origin[0]))
-            distance = np.where(travels, np.sqrt(dx * dx + dy * dy), np.nan).astype(np.float32)
-            factor = 1.0 / (1.0 + np.nan_to_num(distance, nan=0.0) / DISTANCE_SCALE_KM)
-            factor = np.where(travels, factor, REMOTE_FACTOR)
-            factor = np.where(travels & remote, np.maximum(factor, REMOTE_FACTOR), factor)
-            multiplier *= factor.astype(np.float32)
+            dy = lat - f32(origin[0])
+            dy *= f32(110.57)
+            dx = lon - f32(origin[1])
+            dx *= f32(111.32 * math.cos(math.radians(origin[0])))
+            dx *= dx
+            dy *= dy
+            dx += dy
+            np.sqrt(dx, out=dx)
+            distance = np.where(travels, dx, f32(np.nan))
+            factor = np.full(n, f32(REMOTE_FACTOR), dtype=np.float32)
+            factor[travels] = f32(1.0) / (f32(1.0) + dx[travels] / f32(DISTANCE_SCALE_KM))
+            both = travels & remote
+            np.maximum(factor, f32(REMOTE_FACTOR), out=factor, where=both)
+            multiplier *= factor
         else:
-            multiplier *= np.where(travels, 1.0, REMOTE_FACTOR).astype(np.float32)
+            distance = np.full(n, np.nan, dtype=np.float32)
+            _scale(multiplier, ~travels, REMOTE_FACTOR)
         if prefs.remote > 0:
-            multiplier *= np.where(
-                remote, 1.0 + REMOTE_BOOST * prefs.remote, 1.0 - IN_PERSON_DAMPING * prefs.remote
-            )
+            _scale(multiplier, remote, 1.0 + REMOTE_BOOST * prefs.remote)
+            _scale(multiplier, ~remote, 1.0 - IN_PERSON_DAMPING * prefs.remote)
         spoken = {lang.lower() for lang in request.languages}
         other = spoken - {"english"}
         if other:
@@ -886,7 +908,8 @@ class MatchIndex:
             match = (cols["languages"][slots] & np.uint64(mask)) > 0
             speaks = match.astype(np.float32)
             boost = 1.35 if "english" not in spoken or prefs.limited_english else 1.15
-            multiplier *= np.where(match, boost, 1.0 if "english" in spoken else 0.92)
+            _scale(multiplier, match, boost)
+            _scale(multiplier, ~match, 1.0 if "english" in spoken else 0.92)
         if request.accessibility_needs:
             access = cols["access"][slots]
             for need in request.accessibility_needs:
@@ -894,26 +917,27 @@ class MatchIndex:
                 met = (access & bit) > 0
                 if need in _PHYSICAL_ACCESS:
                     met |= ~travels
-                multiplier *= np.where(met, 1.05, 0.85)
+                _scale(multiplier, met, 1.05)
+                _scale(multiplier, ~met, 0.85)
         flags = cols["flags"][slots]
-        multiplier *= np.where((flags & _CLOSED) > 0, 0.4, 1.0)
+        _scale(multiplier, (flags & _CLOSED) > 0, 0.4)
         if prefs.gentle:
-            multiplier *= np.where((flags & _VIGOROUS) > 0, VIGOROUS_PENALTY, 1.0)
-            multiplier *= np.where((flags & _GENTLE) > 0, GENTLE_BOOST, 1.0)
+            _scale(multiplier, (flags & _VIGOROUS) > 0, VIGOROUS_PENALTY)
+            _scale(multiplier, (flags & _GENTLE) > 0, GENTLE_BOOST)
         if prefs.no_talking or prefs.no_therapy:
             unwanted = _TALKING if prefs.no_talking else _THERAPY
-            multiplier *= np.where((flags & unwanted) > 0, TALKING_PENALTY, 1.0)
+            _scale(multiplier, (flags & unwanted) > 0, TALKING_PENALTY)
         if request.today is not None:
             confirmed = cols["confirmed"][slots]
             cutoff = (request.today - STALE_AFTER).toordinal()
-            multiplier *= np.where((confirmed >= 0) & (confirmed < cutoff), 0.8, 1.0)
+            _scale(multiplier, (confirmed >= 0) & (confirmed < cutoff), 0.8)
         if request.age is not None:
             group = cols["age_group"][slots]
             older = 1.1 if request.age >= OLDER_AGE else (0.85 if request.age < 50 else 1.0)
             older = 1.2 if request.age >= OLDEST_AGE else older
             young = YOUNG_BOOST if request.age <= YOUNG_AGE else 0.8
-            multiplier *= np.where((group & _OLDER) > 0, older, 1.0)
-            multiplier *= np.where((group & _YOUNG) > 0, young, 1.0)
+            _scale(multiplier, (group & _OLDER) > 0, older)
+            _scale(multiplier, (group & _YOUNG) > 0, young)
         return multiplier.astype(np.float32), distance, speaks
 
     def _group_fit(
@@ -1196,6 +1220,12 @@ def _fit_reasons(
     if is_stale(record, request.today):
         reasons.append(f"details last confirmed {record.last_confirmed}: may be out of date")
     return reasons
+
+
+def _scale(values: np.ndarray, where: np.ndarray, factor: float) -> None:
+    """Multiply ``values`` in place where the mask holds (cheap when the mask is sparse)."""
+    if factor != 1.0:
+        np.multiply(values, np.float32(factor), out=values, where=where)
 
 
 def _combine(contributions: np.ndarray) -> np.ndarray:
