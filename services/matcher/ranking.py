@@ -442,6 +442,8 @@ class _Columns:
 
 
 _FULL, _CLOSED, _ALIVE, _VIGOROUS, _GENTLE, _TALKING, _THERAPY = 1, 2, 4, 8, 16, 32, 64
+_TRAIT_BITS = {"vigorous": _VIGOROUS, "gentle": _GENTLE, "talking": _TALKING, "therapy": _THERAPY}
+_ALL_TRAITS = _VIGOROUS | _GENTLE | _TALKING | _THERAPY
 TRAIT_FIT = 0.5  # a service this strong on a trait (vigorous, gentle) has it
 VIGOROUS_PENALTY, GENTLE_BOOST = 0.75, 1.1  # for someone whose health asks for gentle activity
 TALKING_PENALTY = 0.6  # a talking group or therapy for someone who would rather not talk
@@ -619,18 +621,17 @@ class MatchIndex:
         c.delivery.append(_delivery_mask(s.delivery))
         c.languages.append(self._languages.mask(s.languages))
         c.access.append(self._access.mask(s.accessibility))
-        vigorous = "vigorous" in concepts and concepts["vigorous"].score >= TRAIT_FIT
-        gentle = "gentle" in concepts and concepts["gentle"].score >= TRAIT_FIT
-        talking = "talking" in concepts and concepts["talking"].score >= TRAIT_FIT
-        therapy = "therapy" in concepts and concepts["therapy"].score >= TRAIT_FIT
+        traits = 0
+        for trait, bit in _TRAIT_BITS.items():
+            if trait in concepts and concepts[trait].score >= TRAIT_FIT:
+                traits |= bit
+        if traits & _GENTLE:
+            traits &= ~_VIGOROUS  # "walk, jog or run", "gentle circuits": gentle wins
         c.flags.append(
             _ALIVE
             | (_FULL if is_full(s) else 0)
             | (_CLOSED if s.temporarily_closed else 0)
-            | (_VIGOROUS if vigorous and not gentle else 0)
-            | (_GENTLE if gentle else 0)
-            | (_TALKING if talking else 0)
-            | (_THERAPY if therapy else 0)
+            | traits
         )
         c.confirmed.append(-1 if s.last_confirmed is None else s.last_confirmed.toordinal())
         c.age_group.append(self._age_group(s))
@@ -1070,10 +1071,8 @@ class MatchIndex:
             if fits[column] < 0.3 or (len(reasons) >= 2 and column != main):
                 continue
             reasons.append(_need_reason(self.vocabulary, need, described.get(need.hit.concept)))
-        intensity = int(self._columns.flags.data[slot]) & (
-            _VIGOROUS | _GENTLE | _TALKING | _THERAPY
-        )
-        reasons.extend(_fit_reasons(record, request, prefs, distance, schedule_bonus, intensity))
+        traits = int(self._columns.flags.data[slot]) & _ALL_TRAITS
+        reasons.extend(_fit_reasons(record, request, prefs, distance, schedule_bonus, traits))
         outside = self._audiences_outside(described, request, needs)
         if outside:
             reasons.append("soft mismatch: meant for " + ", ".join(outside) + ": ranked lower")
@@ -1132,7 +1131,7 @@ def _person_groups(request: MatchRequest, needs: list[_Need]) -> set[str]:
     if request.age is not None and request.age <= YOUNG_AGE:
         groups.add("young_adult")
     spoken = {lang.lower() for lang in request.languages}
-    if "bsl" in spoken or "bsl" in {a.lower() for a in request.accessibility_needs}:
+    if "bsl" in spoken or "bsl" in request.accessibility_needs:
         groups |= {"sign_language", "hearing_loss"}
         spoken.discard("bsl")
     if spoken - {"english"}:
@@ -1159,7 +1158,7 @@ def _fit_reasons(
     prefs: _Preferences,
     distance: float,
     schedule_bonus: float,
-    intensity: int = 0,
+    traits: int = 0,
 ) -> list[str]:
     reasons = []
     remote_modes = [m for m in record.delivery if m != "in_person"]
@@ -1205,15 +1204,15 @@ def _fit_reasons(
     note = referral_route_note(record.referral_route)
     if note:
         reasons.append(note)
-    if prefs.gentle and intensity & _VIGOROUS:
+    if prefs.gentle and traits & _VIGOROUS:
         reasons.append(
             "soft mismatch: a vigorous activity, and their health suggests a gentle start"
         )
-    elif prefs.gentle and intensity & _GENTLE:
+    elif prefs.gentle and traits & _GENTLE:
         reasons.append("a gentle pace that suits their health")
-    if prefs.no_talking and intensity & _TALKING:
+    if prefs.no_talking and traits & _TALKING:
         reasons.append("soft mismatch: built around talking, and they would rather not")
-    elif prefs.no_therapy and intensity & _THERAPY:
+    elif prefs.no_therapy and traits & _THERAPY:
         reasons.append("soft mismatch: counselling or therapy, which they have declined")
     if record.temporarily_closed:
         reasons.append("temporarily closed: ranked lower")

@@ -204,7 +204,6 @@ class Vocabulary:
             tuple(p.split()) for p in data.get("pseudo_negations", ())
         )
         self.stopwords = frozenset(data.get("stopwords", ()))
-
         self.emphasis_cues: dict[str, dict[tuple[str, ...], float]] = {"before": {}, "after": {}}
         for group in data.get("emphasis_cues", {}).values():
             if not isinstance(group, dict):
@@ -244,7 +243,7 @@ class Vocabulary:
         self.categories = tuple(sorted(set(self._categories.values())))
         self.audiences = tuple(c.id for c in self.concepts.values() if c.audience)
         self._service_expansions = {
-            abbreviation: [self._stem(w) for w in expansion.split() if self._stem(w)]
+            abbreviation: [stemmed for w in expansion.split() if (stemmed := self._stem(w))]
             for abbreviation, expansion in self.abbreviations.items()
             if abbreviation not in self.case_sensitive
         }
@@ -335,7 +334,7 @@ class Vocabulary:
             return word
         fixed = _correct_spelling(self, word)
         if fixed != word and self._english is not None:
-            other = self._english.correction(word)
+            other = _english_correction(self._english, word)
             if other and spelling_likeness(word, other) > spelling_likeness(word, fixed):
                 return other
         return fixed
@@ -367,7 +366,7 @@ class Vocabulary:
                     phrase=phrase,
                     confidence=weight,
                     start=tokens[i].start,
-                    negated=self._negated(tokens, i, j),
+                    negated=self._negated(tokens, stems, i, j),
                     emphasis=self._emphasis(stems, i, j),
                 )
             )
@@ -413,13 +412,13 @@ class Vocabulary:
                 return factor
         return None
 
-    def _negated(self, tokens: list[_Token], start: int, end: int) -> bool:
+    def _negated(self, tokens: list[_Token], stems: list[str], start: int, end: int) -> bool:
         """A negation cue shortly before the mention in its clause ("no SI", "denies low
         mood"), or a finding after it that rules it out ("pain: nil", "mood ok", "cancer
         ruled out"), unless that finding is itself negated ("mood not good")."""
-        return self._negated_before(tokens, start) or self._ruled_out_after(tokens, end)
+        return self._negated_before(tokens, start) or self._ruled_out_after(tokens, stems, end)
 
-    def _ruled_out_after(self, tokens: list[_Token], end: int) -> bool:
+    def _ruled_out_after(self, tokens: list[_Token], stems: list[str], end: int) -> bool:
         """A finding after the mention that rules it out ("pain: nil", "sleeps well"), unless
         the mention is itself denied ("doesn't sleep well", "not coping well")."""
         start = end - 1
@@ -427,7 +426,6 @@ class Vocabulary:
             start -= 1
         if any(t.text in self.negation_cues for t in tokens[max(0, start - 3) : end]):
             return False
-        stems = [t.stem for t in tokens]
         for k in range(end, min(len(tokens), end + 3)):
             word = tokens[k].text
             if word in (":", "-"):
@@ -709,12 +707,12 @@ class EnglishWords:
         self.common = frozenset(
             word for word, count in counts.items() if count >= min_count and word.isalpha()
         )
-        self._corrections: dict[str, str | None] = {}
 
     def correction(self, word: str) -> str | None:
         """The most frequent English word one edit away, if any."""
-        if word not in self._corrections:
-            if len(self._corrections) > 65536:
-                self._corrections.clear()
-            self._corrections[word] = self._checker.correction(word)
-        return self._corrections[word]
+        return self._checker.correction(word)
+
+
+@lru_cache(maxsize=65536)
+def _english_correction(english: EnglishWords, word: str) -> str | None:
+    return english.correction(word)
