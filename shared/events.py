@@ -11,7 +11,7 @@ referrals.v1             MatchConfirmed v1            referral id  referrals -> 
 referrals.v1             MatchDeclined v1             referral id  referrals -> directory
 referrals.v1             ReferralOutcomeRecorded v1   referral id  referrals -> directory
 referrals.v1             ReferralClosed v1            referral id  referrals -> directory
-matches.v1               MatchesProposed v2           referral id  matcher -> referrals, directory
+matches.v1               MatchesProposed v3           referral id  matcher -> referrals, directory
 directory.services.v1    ServiceUpserted v1           service id   directory -> matcher (compacted)
 directory.services.v1    ServiceWithdrawn v1          service id   directory -> matcher (compacted)
 deadletter.v1            DeadLetter (not an event)    source key   any consumer -> operators
@@ -171,6 +171,14 @@ class ProposedMatch(_Payload):
     reasons: tuple[str, ...]
     waiting_list: bool = False
     distance_km: float | None = None
+    breakdown: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "v3: the parts of ``score`` by name (need fit per need, distance, language,"
+            " accessibility, schedule, freshness, capacity, responsiveness), so a link"
+            " worker can see why one proposal sits above another."
+        ),
+    )
 
 
 class NeedFound(_Payload):
@@ -180,15 +188,25 @@ class NeedFound(_Payload):
 
 
 class MatchesProposed(_Payload):
-    """v2 added ``organisation_id`` to each proposal; v1 events are upcast on reading."""
+    """v2 added ``organisation_id`` to each proposal; v3 added each proposal's score
+    ``breakdown`` and ``unrecognised``. Older events are upcast on reading.
+
+    ``score`` on a proposal is the score the order of ``proposals`` follows."""
 
     type: Literal["MatchesProposed"] = "MatchesProposed"
-    version: Literal[2] = 2
+    version: Literal[3] = 3
     referral_id: str
     in_reply_to: uuid.UUID = Field(description="event_id of the referral event matched.")
     proposals: tuple[ProposedMatch, ...]
     needs: tuple[NeedFound, ...] = ()
     unmet_needs: tuple[str, ...] = Field((), description="Extracted need phrases, never raw text.")
+    unrecognised: tuple[str, ...] = Field(
+        (),
+        description=(
+            "v3: fragments of the needs text the vocabulary recognised no need in,"
+            " normalised (lower-case words, no digits, no names), for emerging-needs reports."
+        ),
+    )
     ward: str | None = None
     directory_size: int = 0
 
@@ -282,9 +300,15 @@ def _matches_proposed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "version": 2, "proposals": proposals}
 
 
+def _matches_proposed_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    proposals = [{**p, "breakdown": {}} for p in payload.get("proposals", [])]
+    return {**payload, "version": 3, "proposals": proposals, "unrecognised": []}
+
+
 #: (type, old version) -> function turning that payload dict into the next version's.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("MatchesProposed", 1): _matches_proposed_v1_to_v2,
+    ("MatchesProposed", 2): _matches_proposed_v2_to_v3,
 }
 
 

@@ -76,7 +76,7 @@ def test_an_unknown_event_type_is_refused():
         decode(json.dumps(envelope).encode())
 
 
-def test_a_v1_matches_proposed_is_upcast_to_v2():
+def test_a_v1_matches_proposed_is_upcast_to_the_current_version():
     v1 = {
         "event_id": str(uuid.uuid4()),
         "type": "MatchesProposed",
@@ -103,8 +103,10 @@ def test_a_v1_matches_proposed_is_upcast_to_v2():
     }
     envelope = decode(json.dumps(v1).encode())
     assert isinstance(envelope.payload, MatchesProposed)
-    assert envelope.schema_version == 2
+    assert envelope.schema_version == 3
     assert envelope.payload.proposals[0].organisation_id is None
+    assert envelope.payload.proposals[0].breakdown == {}
+    assert envelope.payload.unrecognised == ()
     assert topic_for(envelope.payload) == MATCHES_TOPIC
 
 
@@ -126,3 +128,24 @@ def test_current_matches_proposed_carries_the_organisation():
     )
     again = decode(encode(new_envelope(event, "matcher@test"))).payload
     assert again.proposals[0].organisation_id == "org-1"
+
+
+def test_a_v2_matches_proposed_is_upcast_to_v3_with_no_breakdown_or_unrecognised_needs():
+    event = MatchesProposed(
+        referral_id="r-2",
+        in_reply_to=uuid.uuid4(),
+        proposals=(
+            ProposedMatch(
+                service_id="svc-1", service_name="S", score=0.5, need="n", concept="c", reasons=()
+            ),
+        ),
+    )
+    doc = json.loads(encode(new_envelope(event, "matcher@v2")))
+    doc["schema_version"] = 2
+    doc["payload"]["version"] = 2
+    del doc["payload"]["unrecognised"]
+    del doc["payload"]["proposals"][0]["breakdown"]
+    again = decode(json.dumps(doc).encode())
+    assert again.schema_version == 3
+    assert again.payload.unrecognised == ()
+    assert again.payload.proposals[0].breakdown == {}
