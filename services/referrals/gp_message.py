@@ -85,12 +85,11 @@ def _sections(m: GpMessageInput) -> list[tuple[str, list[str] | None]]:
         f"{c.service_name} ({c.mode})" if share else f"A community service ({c.mode})"
         for c in m.connections
     ] or ["No connection was made."]
-    outcome = best_outcome(c.outcome for c in m.connections)
     outcomes = [
         f"{c.service_name if share else c.mode}: {c.outcome or 'not recorded'}"
         for c in m.connections
     ]
-    outcomes.append(f"Overall: {outcome or 'no outcome recorded'}")
+    outcomes.append(f"Overall: {_overall(m.connections)}")
     if share and m.closed_reason:
         outcomes.append(f"Closed: {m.closed_reason}")
     return [
@@ -99,6 +98,18 @@ def _sections(m: GpMessageInput) -> list[tuple[str, list[str] | None]]:
         ("Outcomes", outcomes),
         ("Wellbeing", _wellbeing_lines(m.wellbeing_change)),
     ]
+
+
+def _overall(connections: tuple[ConnectionSummary, ...]) -> str:
+    """The best recorded outcome, never more: connections nobody recorded are counted,
+    not assumed to have gone as well as the best one."""
+    outcome = best_outcome(c.outcome for c in connections)
+    missing = sum(1 for c in connections if c.outcome is None)
+    if outcome is None:
+        return "no outcome recorded"
+    if missing:
+        return f"{outcome} ({missing} of {len(connections)} connections with no outcome recorded)"
+    return outcome
 
 
 def _wellbeing_lines(change: dict | None) -> list[str]:

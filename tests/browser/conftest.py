@@ -2,7 +2,11 @@
 
 The three services run as in embedded mode (one SQLite file, the SQL event log, their
 workers in background threads), each app under its own uvicorn server, all in one
-background thread. Debian's Chromium is used as installed; without it the tests skip.
+background thread. Debian's Chromium is used as installed; without it the tests skip
+(and the run's summary says so, with the command that installs it).
+
+Pages are tried at a desktop width (1280 px) and a phone's (390 px). When a test fails,
+every page it left open is saved as a screenshot under ``var/browser-screenshots/``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 PASSWORD = "demo"  # the embedded mode's demo accounts
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+FAILURE_SHOTS = Path(__file__).resolve().parents[2] / "var" / "browser-screenshots"
 
 
 @dataclass
@@ -131,14 +138,46 @@ def browser(running_system: RunningSystem):
         chromium.close()
 
 
+def new_page(browser, viewport: dict[str, int] = DESKTOP):
+    """A page in a fresh browser context (no cookies)."""
+    context = browser.new_context(viewport=viewport)
+    context.set_default_timeout(10_000)
+    return context.new_page()
+
+
 @pytest.fixture
 def page(browser):
-    """A fresh browser context (no cookies) and page per test."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+    """A fresh browser context (no cookies) and page per test, 1280 px wide."""
+    page = new_page(browser)
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """The same at a phone's width, 390 px."""
+    page = new_page(browser, PHONE)
+    yield page
+    page.context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """On a failure, a screenshot of every page the test still has open."""
+    report = yield
+    browser = item.funcargs.get("browser") if hasattr(item, "funcargs") else None
+    if report.failed and call.when == "call" and browser is not None:
+        FAILURE_SHOTS.mkdir(parents=True, exist_ok=True)
+        pages = [p for context in browser.contexts for p in context.pages]
+        for n, open_page in enumerate(pages):
+            path = FAILURE_SHOTS / f"{item.name}-{n}.png"
+            try:
+                open_page.screenshot(path=path, full_page=True)
+            except Exception as exc:  # a crashed page must not hide the real failure
+                report.sections.append(("screenshot", f"could not save {path}: {exc}"))
+            else:
+                report.sections.append(("screenshot", f"saved {path}"))
+    return report
 
 
 def sign_in(page, system: RunningSystem, username: str) -> None:
@@ -147,3 +186,15 @@ def sign_in(page, system: RunningSystem, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+def accessibility_violations(page) -> list[str]:
+    """axe-core's violations on the page as shown now, one line each (none is a pass)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+        for v in results.response["violations"]
+    ]

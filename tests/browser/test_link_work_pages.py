@@ -153,7 +153,7 @@ def test_a_referral_goes_from_first_contact_to_the_message_back_to_the_gp(
     expect(connection.locator(".group-answer")).to_contain_text("Accepted")
     connection.get_by_label(f"Outcome for {service_name}").select_option("attended")
     connection.get_by_role("button", name="Record outcome").click()
-    expect(connection.locator(".outcome")).to_have_text("attended")
+    expect(connection.locator(".outcome")).to_have_text("Attended")
     _record_wellbeing(page, {"life_satisfaction": 7, "worthwhile": 6, "happiness": 6, "anxiety": 5})
     expect(page.locator("#message")).to_contain_text("Wellbeing at follow-up recorded")
     satisfaction = scores.locator('tr[data-item="life_satisfaction"]')
@@ -164,6 +164,9 @@ def test_a_referral_goes_from_first_contact_to_the_message_back_to_the_gp(
     page.screenshot(path=system.screenshots / "referral_link_work.png", full_page=True)
     page.get_by_label("Reason for closing").fill("Settled in at the group")
     page.get_by_role("button", name="Close referral").click()
+    page.get_by_role("dialog", name="Close this referral?").get_by_role(
+        "button", name="Yes, close it"
+    ).click()
     expect(page.locator("#about")).to_contain_text("Closed")
 
     # The GP reads what became of it.

@@ -170,7 +170,7 @@ def test_a_link_worker_confirms_a_proposal_and_records_that_they_attended(
     connection.get_by_label(f"Outcome for {service_name}").select_option("attended")
     connection.get_by_role("button", name="Record outcome").click()
     expect(page.locator("#message")).to_contain_text("Outcome recorded")
-    expect(connection.locator(".outcome")).to_have_text("attended")
+    expect(connection.locator(".outcome")).to_have_text("Attended")
     page.screenshot(path=running_system.screenshots / "referral_connected.png", full_page=True)
 
     page.get_by_label("Search the directory").fill("garden")

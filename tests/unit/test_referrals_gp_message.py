@@ -80,3 +80,16 @@ def test_declining_everything_is_coded_as_social_prescribing_declined():
     assert out["code"]["code"] == "871711000000103"
     assert out["fhir"]["type"]["coding"][0]["display"] == "Social prescribing declined"
     assert "Wellbeing was not measured" in out["text"]
+
+
+def test_the_overall_outcome_claims_nothing_nobody_recorded():
+    unrecorded = (ConnectionSummary("Walking group", "referral", None),)
+    assert "Overall: no outcome recorded" in compose(message(connections=unrecorded))["text"]
+
+    text = compose(message())["text"]  # attended at one, nothing recorded at the other
+    assert "- Overall: attended\n" not in text
+    assert "Overall: attended (1 of 2 connections with no outcome recorded)" in text
+    assert "Bereavement Cafe: not recorded" in text
+
+    codes_only = compose(message(consent_to_share=False))["text"]
+    assert "Overall: attended (1 of 2 connections with no outcome recorded)" in codes_only

@@ -13,11 +13,19 @@
   const purpose = encodeURIComponent(root.dataset.purpose);
   const pageStatus = document.getElementById("page-status");
   const message = document.getElementById("message");
-  const OUTCOMES = ["attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"];
+  const OUTCOMES = {
+    attended: "Attended",
+    did_not_attend: "Did not attend",
+    declined_by_patient: "They declined it",
+    no_capacity: "No place for them",
+    completed: "Completed",
+  };
+  const outcomeWords = (o) => OUTCOMES[o] || sp.words(o);
   const POLL_MS = 1000;
   const POLL_LIMIT = 120;
   let polls = 0;
   let timer = null;
+  let current = null; // the referral as last loaded
 
   // --- drawing -------------------------------------------------------------------------
 
@@ -99,21 +107,45 @@
     if (decline) decline.hidden = !open || !r.proposals.some((p) => !p.decision);
   }
 
+  /** No outcome is preselected: the button waits for a choice, so one click never
+   *  records an outcome nobody chose. */
   function outcomeForm(c, open) {
     const select = sp.h("select", { id: `outcome-${c.id}`, name: "outcome" },
-      ...OUTCOMES.map((o) => sp.h("option", { value: o, selected: c.outcome === o }, sp.words(o))));
+      sp.h("option", { value: "", selected: !c.outcome }, "Choose an outcome"),
+      ...Object.entries(OUTCOMES).map(([o, text]) => sp.h("option", { value: o, selected: c.outcome === o }, text)));
+    const button = sp.h("button", { type: "submit", class: "secondary", disabled: true }, c.outcome ? "Change outcome" : "Record outcome");
+    select.addEventListener("change", () => {
+      button.disabled = select.value === "" || select.value === c.outcome;
+    });
     const form = sp.h("form", { class: "inline-form" },
       sp.h("div", { class: "field inline", "data-field": "outcome" },
         sp.h("label", { for: select.id }, `Outcome for ${c.service_name}`),
         sp.h("p", { class: "field-error", hidden: true }),
         select),
-      sp.h("button", { type: "submit", class: "secondary" }, "Record outcome"));
+      button);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
+      if (!select.value) return;
       act("POST", `/referrals/${id}/connections/${encodeURIComponent(c.id)}/outcome`, { outcome: select.value }, form,
-        `Outcome recorded for ${c.service_name}: ${sp.words(select.value)}.`);
+        `Outcome recorded for ${c.service_name}: ${outcomeWords(select.value)}.`);
     });
     return open ? form : null;
+  }
+
+  /** What is unfinished on a referral, in words: outcomes not recorded, groups that
+   *  have not answered a referral made to them; with no connection at all, that and the
+   *  proposals nobody decided on. */
+  function unfinished(r) {
+    const missing = [];
+    for (const c of r.connections) {
+      if (c.mode === "referral" && c.organisation_id && !c.group_response) missing.push(`${c.service_name} has not answered the referral.`);
+      if (!c.outcome) missing.push(`No outcome is recorded for ${c.service_name}.`);
+    }
+    if (r.connections.length > 0) return missing;
+    missing.push("They are not connected to any group or service.");
+    const undecided = r.proposals.filter((p) => !p.decision).length;
+    if (undecided) missing.push(`${undecided} proposed group${undecided === 1 ? " is" : "s are"} neither confirmed nor declined.`);
+    return missing;
   }
 
   /** The group's answer to a referral made to it (group members accept or decline). */
@@ -138,7 +170,7 @@
             `${c.mode === "referral" ? "Referred" : "Signposted"} on ${sp.date(c.created_at)}`,
             c.was_proposed ? "" : " (chosen from the directory)"),
           c.mode === "referral" ? groupAnswer(c) : null,
-          sp.h("p", {}, "Outcome: ", sp.h("strong", { class: "outcome" }, c.outcome ? sp.words(c.outcome) : "not recorded yet")),
+          sp.h("p", {}, "Outcome: ", sp.h("strong", { class: "outcome" }, c.outcome ? outcomeWords(c.outcome) : "not recorded yet")),
           acts ? outcomeForm(c, open) : null,
         )),
     );
@@ -174,6 +206,7 @@
       return;
     }
     const r = answer.data;
+    current = r;
     renderAbout(r);
     renderNeeds(r);
     renderProposals(r);
@@ -207,16 +240,32 @@
 
   function wireForms() {
     const decline = document.getElementById("decline-form");
-    decline?.addEventListener("submit", (event) => {
+    decline?.addEventListener("submit", async (event) => {
       event.preventDefault();
       const picked = [...document.querySelectorAll(".decline-pick:checked")].map((box) => box.value);
+      const names = current.proposals.filter((p) => !p.decision && (!picked.length || picked.includes(p.service_id))).map((p) => p.service_name);
+      const sure = await sp.confirm({
+        title: `Decline ${names.length === 1 ? "this proposal" : `these ${names.length} proposals`}?`,
+        lines: [sp.h("ul", {}, ...names.map((n) => sp.h("li", {}, n))), "They will no longer be offered to this person. This cannot be undone."],
+        confirmLabel: "Yes, decline",
+      });
+      if (!sure) return;
       act("POST", `/referrals/${id}/decline`, { service_ids: picked.length ? picked : null, reason: decline.reason.value.trim() }, decline,
         picked.length ? `Declined ${picked.length} proposal${picked.length === 1 ? "" : "s"}.` : "Declined the undecided proposals.");
     });
 
     const close = document.getElementById("close-form");
-    close?.addEventListener("submit", (event) => {
+    close?.addEventListener("submit", async (event) => {
       event.preventDefault();
+      const missing = unfinished(current);
+      const sure = await sp.confirm({
+        title: missing.length ? "This referral is not finished" : "Close this referral?",
+        lines: missing.length
+          ? [sp.h("ul", {}, ...missing.map((m) => sp.h("li", {}, m))), "The message to the GP will say so. Close it anyway?"]
+          : ["The practice will be sent the message back. A closed referral cannot be reopened."],
+        confirmLabel: missing.length ? "Close anyway" : "Yes, close it",
+      });
+      if (!sure) return;
       act("POST", `/referrals/${id}/close`, { reason: close.reason.value.trim() }, close, "The referral is closed.");
     });
 

@@ -32,7 +32,7 @@
       status.textContent = `Could not load referrals: ${answer.data?.detail || answer.status}`;
       return;
     }
-    const rows = answer.data.slice().reverse();
+    const rows = answer.data.slice().sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
     table.querySelector("tbody").replaceChildren(...rows.map(practiceRow));
     table.hidden = rows.length === 0;
     status.textContent = rows.length === 0 ? "No referrals to show." : `${rows.length} referral${rows.length === 1 ? "" : "s"}`;

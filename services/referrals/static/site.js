@@ -157,5 +157,38 @@ const sp = (() => {
     return h("span", { class: `tag urgency-${urgency}` }, words(urgency));
   }
 
-  return { api, h, showErrors, clearErrors, notify, words, date, since, statusTag, urgencyTag };
+  /**
+   * Ask before something that cannot be undone, in a modal <dialog>: `lines` say what
+   * will happen and what is still missing. Resolves true only on the confirm button;
+   * Escape or "Go back" resolve false, and focus returns to where it was.
+   */
+  function confirm({ title, lines = [], confirmLabel, cancelLabel = "Go back", warning = true }) {
+    const opener = document.activeElement;
+    return new Promise((resolve) => {
+      const titleId = `confirm-title-${Date.now()}`;
+      const yes = h("button", { type: "button", class: warning ? "warning" : null }, confirmLabel);
+      const no = h("button", { type: "button", class: "secondary" }, cancelLabel);
+      const dialog = h("dialog", { class: "confirm", "aria-labelledby": titleId },
+        h("h2", { id: titleId }, title),
+        ...lines.map((line) => (line instanceof Node ? line : h("p", {}, line))),
+        h("div", { class: "actions" }, yes, no));
+      const finish = (answer) => {
+        dialog.close();
+        dialog.remove();
+        if (opener && opener.focus) opener.focus();
+        resolve(answer);
+      };
+      yes.addEventListener("click", () => finish(true));
+      no.addEventListener("click", () => finish(false));
+      dialog.addEventListener("cancel", (event) => {
+        event.preventDefault();
+        finish(false);
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+      no.focus();
+    });
+  }
+
+  return { api, h, showErrors, clearErrors, notify, words, date, since, statusTag, urgencyTag, confirm };
 })();
