@@ -1,26 +1,38 @@
 """Who is asking: signed bearer tokens carrying a role and a scope.
 
 Tokens are HS256 JWTs (PyJWT) issued by the referrals service's login and by its user
-CLI; every service verifies them with the shared key, without a database call. The
-token names the person, their role and the scope the role applies to: a practice's ODS
-code, an organisation's id, or a link-worker team.
+CLI; every service verifies them with the shared key. The token names the person, their
+role and the scope the role applies to: a practice's ODS code, an organisation's id, or
+a link-worker team, and the account's token version. A service that keeps the accounts
+(referrals) also sets ``app.state.user_check``, asked on every request, so that a
+deactivation or a password change ends the account's sessions at once.
+
+Refusals are ``Unauthorized`` (401) and ``Forbidden`` (403) domain errors: the same error
+path and body as every other refusal (``shared/web.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
 import jwt
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, Request
 from pwdlib import PasswordHash
 
+from shared.web import Forbidden, Unauthorized
+
 __all__ = [
+    "Caller",
     "Principal",
     "Role",
     "TokenService",
+    "UserCheck",
     "hash_password",
+    "principal_from_request",
     "require",
     "verify_password",
 ]
@@ -45,6 +57,11 @@ class Principal:
     practice_ods: str | None = None
     organisation_id: str | None = None
     team: str | None = None
+    token_version: int = 0
+
+
+#: Given a verified principal, the reason its session has ended, or None if it stands.
+UserCheck = Callable[[Principal], str | None]
 
 
 def hash_password(password: str) -> str:
@@ -70,6 +87,7 @@ class TokenService:
             "ods": principal.practice_ods,
             "org": principal.organisation_id,
             "team": principal.team,
+            "ver": principal.token_version,
             "iss": self._issuer,
             "iat": now,
             "exp": now + self._ttl,
@@ -96,6 +114,7 @@ class TokenService:
             practice_ods=claims.get("ods"),
             organisation_id=claims.get("org"),
             team=claims.get("team"),
+            token_version=int(claims.get("ver") or 0),
         )
 
 
@@ -105,19 +124,19 @@ def principal_from_request(request: Request) -> Principal:
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     token = token or request.cookies.get(COOKIE_NAME)
     if not token:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "authentication required: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
     try:
-        return request.app.state.tokens.verify(token)
+        principal = request.app.state.tokens.verify(token)
     except jwt.InvalidTokenError as exc:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"invalid token: {exc}",
-            headers={"WWW-Authenticate": "Bearer"},
-        ) from exc
+        raise Unauthorized(f"invalid token: {exc}") from exc
+    user_check: UserCheck | None = getattr(request.app.state, "user_check", None)
+    ended = user_check(principal) if user_check else None
+    if ended:
+        raise Unauthorized(f"{ended}: sign in again")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(principal_from_request)]
 
 
 def require(principal: Principal, *roles: Role) -> Principal:
@@ -125,4 +144,4 @@ def require(principal: Principal, *roles: Role) -> Principal:
     if principal.role in roles or principal.role is Role.ADMIN:
         return principal
     allowed = ", ".join(r.value for r in roles)
-    raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role: {allowed}")
+    raise Forbidden(f"this needs the role: {allowed}")

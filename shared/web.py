@@ -14,16 +14,30 @@ from sqlalchemy import text
 
 from shared.metrics import instrument
 
-__all__ = ["Conflict", "DomainError", "Forbidden", "NotFound", "Unprocessable", "add_common"]
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "NotFound",
+    "Unauthorized",
+    "Unprocessable",
+    "add_common",
+]
 
 
 class DomainError(Exception):
     status_code = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, **details) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    headers = {"WWW-Authenticate": "Bearer"}
 
 
 class NotFound(DomainError):
@@ -57,7 +71,11 @@ def add_common(app: FastAPI, service: str) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, **exc.details}, status_code=exc.status_code)
+        return JSONResponse(
+            {"detail": exc.message, **exc.details},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, or_, select, update
 
@@ -27,12 +27,11 @@ from services.directory.domain import (
     week_bounds,
 )
 from services.directory.handlers import publish_service
-from shared.auth import Principal, Role, principal_from_request, require
+from shared.auth import Caller, Principal, Role, require
 from shared.events import ServiceWithdrawn
 from shared.web import Forbidden, NotFound
 
 router = APIRouter()
-Caller = Annotated[Principal, Depends(principal_from_request)]
 
 Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 Delivery = Literal["in_person", "phone", "online", "home"]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from shared.auth import Principal, Role, principal_from_request
 from shared.settings import Settings
+from shared.web import DomainError
 
 __all__ = ["add_pages"]
 
@@ -50,7 +51,7 @@ def add_pages(app: FastAPI) -> None:
 def _signed_in(request: Request) -> Principal | None:
     try:
         return principal_from_request(request)
-    except HTTPException:
+    except DomainError:  # not signed in, or the session ended
         return None
 
 

@@ -3,15 +3,12 @@ stored referral: the request-side rules every referrals route shares."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.referrals import store
 from services.referrals.domain import Action, IllegalTransition, Status, transition
-from shared.auth import Principal, Role, principal_from_request
+from shared.auth import Caller, Principal, Role
 from shared.web import Conflict, NotFound
 
 __all__ = [
@@ -23,8 +20,6 @@ __all__ = [
     "user_names",
     "visible",
 ]
-
-Caller = Annotated[Principal, Depends(principal_from_request)]
 
 
 def visible(caller: Principal, row) -> bool:

@@ -6,6 +6,8 @@ its event together. Every read of a referral by a person is written to the audit
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import date, timedelta
 from typing import Annotated
@@ -44,6 +46,7 @@ from services.referrals.schemas import (
     OutcomeIn,
     ReferralIn,
 )
+from services.referrals.users import user_principal
 from shared.auth import Principal, Role, require, verify_password
 from shared.events import (
     MatchConfirmed,
@@ -118,7 +121,7 @@ def _detail(session: Session, row) -> dict:
         .where(store.connections.c.referral_id == row.id)
         .order_by(store.connections.c.created_at)
     ).all()
-    out = {c: getattr(row, c) for c in row._fields if c not in ("idempotency_key",)}
+    out = {c: getattr(row, c) for c in row._fields}
     out["age"] = age_on(row.birth_date, date.today())
     attempts = session.execute(
         select(store.contact_attempts)
@@ -149,17 +152,6 @@ def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
         raise DomainError("wrong username or password")
     token = request.app.state.tokens.issue(user_principal(user))
     return {"access_token": token, "token_type": "bearer", "role": user.role}
-
-
-def user_principal(user) -> Principal:
-    return Principal(
-        user_id=user.id,
-        name=user.name,
-        role=Role(user.role),
-        practice_ods=user.practice_ods,
-        organisation_id=user.organisation_id,
-        team=user.team,
-    )
 
 
 @router.post("/referrals", status_code=status.HTTP_201_CREATED, tags=["referrals"])
@@ -193,9 +185,11 @@ def create_referral(
     referral_id = str(uuid.uuid4())
     with request.app.state.sessions.begin() as session:
         now = store.now()
-        duplicate = _duplicate_of(
-            session, request.app.state.duplicate_policy, caller, body, idempotency_key, now
-        )
+        if idempotency_key:
+            repeat = _repeat_of(session, caller, idempotency_key, body)
+            if repeat is not None:
+                return False, repeat
+        duplicate = _duplicate_of(session, request.app.state.duplicate_policy, caller, body, now)
         if duplicate is not None:
             return False, duplicate
         values = {
@@ -228,7 +222,6 @@ def create_referral(
             "consent_to_refer": body.consent_to_refer,
             "consent_to_share": body.consent_to_share,
             "consent_recorded_by": caller.name,
-            "idempotency_key": idempotency_key,
             "flagged": False,
             "created_at": now,
             "updated_at": now,
@@ -244,6 +237,16 @@ def create_referral(
                 at=now,
             )
         )
+        if idempotency_key:
+            session.execute(
+                store.idempotency_keys.insert().values(
+                    practice_ods=caller.practice_ods,
+                    key=idempotency_key,
+                    request_hash=_request_hash(body),
+                    referral_id=referral_id,
+                    created_at=now,
+                )
+            )
         row = session.execute(
             select(store.referrals).where(store.referrals.c.id == referral_id)
         ).one()
@@ -261,21 +264,9 @@ def _duplicate_of(
     policy: DuplicatePolicy,
     caller: Principal,
     body: ReferralIn,
-    idempotency_key: str | None,
     now,
 ) -> dict | None:
     r = store.referrals.c
-    if idempotency_key:
-        existing = session.execute(
-            select(r.id, r.status).where(r.idempotency_key == idempotency_key)
-        ).first()
-        if existing is not None:
-            return {
-                "id": existing.id,
-                "status": existing.status,
-                "duplicate": True,
-                "reason": "the same Idempotency-Key was sent before",
-            }
     rows = session.execute(
         select(store.referrals).where(
             r.practice_ods == caller.practice_ods,
@@ -300,6 +291,36 @@ def _duplicate_of(
         return None
     existing_status = next(row.status for row in rows if row.id == found.id)
     return {"id": found.id, "status": existing_status, "duplicate": True, "reason": found.reason}
+
+
+def _request_hash(body: ReferralIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _repeat_of(session: Session, caller: Principal, key: str, body: ReferralIn) -> dict | None:
+    """The referral this practice already sent with ``key``; a 422 if the key came with
+    another body (keys are the practice's own: another practice's same key is unrelated)."""
+    k, r = store.idempotency_keys.c, store.referrals.c
+    earlier = session.execute(
+        select(k.request_hash, r.id, r.status)
+        .join(store.referrals, r.id == k.referral_id)
+        .where(k.practice_ods == caller.practice_ods, k.key == key)
+    ).first()
+    if earlier is None:
+        return None
+    if earlier.request_hash and earlier.request_hash != _request_hash(body):
+        raise Unprocessable(
+            "Idempotency-Key: this key was used before with a different referral; "
+            "send a new key for a new referral",
+            field="Idempotency-Key",
+        )
+    return {
+        "id": earlier.id,
+        "status": earlier.status,
+        "duplicate": True,
+        "reason": "the same Idempotency-Key was sent before",
+    }
 
 
 def _known(row) -> KnownReferral:
@@ -393,17 +414,13 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
     require(caller, Role.LINK_WORKER)
     with request.app.state.sessions.begin() as session:
         row = load_referral(session, caller, referral_id, lock=True)
+        service = _directory_service(session, body)
         proposal = session.execute(
             select(store.proposals).where(
                 store.proposals.c.referral_id == referral_id,
                 store.proposals.c.service_id == body.service_id,
             )
         ).first()
-        if proposal is None and not body.service_name:
-            raise Unprocessable(
-                "service_name: needed when connecting to a service that was not proposed",
-                field="service_name",
-            )
         already = session.execute(
             select(store.connections.c.id).where(
                 store.connections.c.referral_id == referral_id,
@@ -414,15 +431,15 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
             raise Conflict(f"already connected to {body.service_id}", connection_id=already.id)
         move(session, caller, row, Action.CONNECT)
         connection_id = str(uuid.uuid4())
-        organisation_id = body.organisation_id or (proposal.organisation_id if proposal else None)
         session.execute(
             store.connections.insert().values(
                 id=connection_id,
                 referral_id=referral_id,
                 service_id=body.service_id,
-                service_name=proposal.service_name if proposal else body.service_name,
+                service_name=service.name,
                 mode=body.mode,
-                organisation_id=organisation_id,
+                organisation_id=service.organisation_id,
+                waiting_list=body.waiting_list,
                 was_proposed=proposal is not None,
                 created_by=caller.user_id,
                 created_at=store.now(),
@@ -448,13 +465,45 @@ def connect(referral_id: str, body: ConnectionIn, request: Request, caller: Call
                 ward=row.ward,
             ),
         )
-    out = {"connection_id": connection_id, "status": Status.CONNECTED}
-    if body.mode == "referral" and not organisation_id:
-        out["warning"] = (
-            "organisation_id not given: no group can see or answer this referral; "
-            "send the service's organisation_id from the directory"
+    return {
+        "connection_id": connection_id,
+        "status": Status.CONNECTED,
+        "service_name": service.name,
+        "organisation_id": service.organisation_id,
+        "waiting_list": body.waiting_list,
+    }
+
+
+def _directory_service(session: Session, body: ConnectionIn):
+    """The service as the directory last described it; refused when the directory does
+    not know it, when the client names another organisation, or when it has no room and
+    the link worker did not choose its waiting list."""
+    service = session.execute(
+        select(store.services).where(store.services.c.id == body.service_id)
+    ).first()
+    if service is None:
+        raise Unprocessable(
+            f"service_id: no service {body.service_id!r} in the directory", field="service_id"
         )
-    return out
+    if body.organisation_id is not None and body.organisation_id != service.organisation_id:
+        raise Unprocessable(
+            "organisation_id: that is not the organisation that runs this service "
+            "(leave it out: it comes from the directory)",
+            field="organisation_id",
+        )
+    unavailable = {
+        "withdrawn": "withdrawn from the directory",
+        "temporarily_closed": "temporarily closed",
+    }.get(service.status)
+    if unavailable is None and service.places_free is not None and service.places_free <= 0:
+        unavailable = "full this week"
+    if unavailable and not body.waiting_list:
+        raise Unprocessable(
+            f"waiting_list: {service.name} is {unavailable}; send waiting_list: true "
+            "to add the person to its waiting list",
+            field="waiting_list",
+        )
+    return service
 
 
 @router.post("/referrals/{referral_id}/decline", tags=["link workers"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
 from services.referrals import api_fhir, api_groups, api_link_work, store
@@ -12,20 +10,22 @@ from services.referrals.domain import DuplicatePolicy
 from services.referrals.handlers import Handlers
 from services.referrals.pages import add_pages
 from services.referrals.places import Places
-from services.referrals.users import ensure_demo_users
-from shared.events import MATCHES_TOPIC
+from services.referrals.users import ActiveUsers, ensure_demo_users
+from shared.events import DIRECTORY_TOPIC, MATCHES_TOPIC
 from shared.runtime import build_runtime
 from shared.settings import Settings
 from shared.web import add_common
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = store.MIGRATIONS
 DEMO_GROUP_ORGANISATION = "org-welling-community-hall"  # in the demo directory
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
-    runtime.add_consumer("referrals", [MATCHES_TOPIC], Handlers().by_type, store.processed_events)
+    runtime.add_consumer(
+        "referrals", [MATCHES_TOPIC, DIRECTORY_TOPIC], Handlers().by_type, store.processed_events
+    )
     if settings.load_demo_data:
         with runtime.sessions.begin() as session:
             ensure_demo_users(session, DEMO_GROUP_ORGANISATION)
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
     )
     add_common(app, store.SERVICE)
+    app.state.user_check = ActiveUsers(runtime.sessions)
     app.state.places = Places.load()
     add_pages(app)  # before the API: pages share paths with it (see pages.py)
     app.state.duplicate_policy = DuplicatePolicy(

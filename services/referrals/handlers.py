@@ -1,4 +1,5 @@
-"""How the referrals service reacts to the matcher's proposals."""
+"""How the referrals service reacts to the matcher's proposals and to the directory's
+services (kept as a small local view: a connection's organisation comes from there)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,43 @@ from sqlalchemy.orm import Session
 
 from services.referrals import store
 from services.referrals.domain import Action, IllegalTransition, Status, transition
-from shared.events import Envelope, MatchesProposed
+from shared.events import Envelope, MatchesProposed, ServiceUpserted, ServiceWithdrawn
 
 __all__ = ["Handlers"]
 
 
 class Handlers:
     def __init__(self) -> None:
-        self.by_type = {"MatchesProposed": self.matches_proposed}
+        self.by_type = {
+            "MatchesProposed": self.matches_proposed,
+            "ServiceUpserted": self.service_upserted,
+            "ServiceWithdrawn": self.service_withdrawn,
+        }
+
+    def service_upserted(self, session: Session, event: ServiceUpserted, env: Envelope) -> None:
+        service = event.service
+        _keep_service(
+            session,
+            event.revision,
+            id=service.id,
+            organisation_id=service.organisation_id,
+            name=service.name,
+            status=service.status,
+            places_free=service.places_free,
+        )
+
+    def service_withdrawn(self, session: Session, event: ServiceWithdrawn, env: Envelope) -> None:
+        s = store.services.c
+        known = session.execute(select(s.name).where(s.id == event.service_id)).first()
+        _keep_service(
+            session,
+            event.revision,
+            id=event.service_id,
+            organisation_id=event.organisation_id,
+            name=known.name if known else event.service_id,
+            status="withdrawn",
+            places_free=None,
+        )
 
     def matches_proposed(self, session: Session, event: MatchesProposed, env: Envelope) -> None:
         """Replace undecided proposals with the new ones; decided ones stay as history."""
@@ -78,3 +108,22 @@ class Handlers:
                     at=store.now(),
                 )
             )
+
+
+def _keep_service(session: Session, revision: int, **values) -> None:
+    """Store the directory's view of a service unless a later revision is already here
+    (a compacted topic may redeliver older revisions after newer ones)."""
+    s = store.services.c
+    stored = session.execute(
+        select(s.revision).where(s.id == values["id"]).with_for_update()
+    ).first()
+    if stored is None:
+        session.execute(
+            store.services.insert().values(revision=revision, updated_at=store.now(), **values)
+        )
+    elif revision > stored.revision:
+        session.execute(
+            update(store.services)
+            .where(s.id == values["id"])
+            .values(revision=revision, updated_at=store.now(), **values)
+        )

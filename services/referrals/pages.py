@@ -138,7 +138,7 @@ def add_pages(app: FastAPI) -> None:
 def _signed_in(request: Request) -> Principal | None:
     try:
         return principal_from_request(request)
-    except HTTPException:
+    except DomainError:  # not signed in, or the session ended
         return None
 
 

@@ -148,16 +148,24 @@ class ConnectionIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"service_id": "svc-grief-cafe", "mode": "referral"}]},
     )
-    service_id: str = Field(min_length=1, max_length=100)
-    service_name: str | None = Field(None, max_length=300, description="When not proposed")
+    service_id: str = Field(min_length=1, max_length=100, description="A directory service")
     mode: Literal["signposting", "referral"] = Field(
         description="signposting: information given; referral: the group is asked to take them on"
+    )
+    waiting_list: bool = Field(
+        False,
+        strict=True,
+        description="Put the person on the waiting list of a service that is full, "
+        "temporarily closed or withdrawn (refused otherwise, with the reason)",
+    )
+    service_name: str | None = Field(
+        None, max_length=300, description="Ignored: the name comes from the directory"
     )
     organisation_id: str | None = Field(
         None,
         max_length=100,
-        description="The service's organisation (from the directory): for mode referral, "
-        "its group members see the referral and answer it. Proposed services carry it.",
+        description="Optional check: refused unless it is the service's own organisation "
+        "in the directory, which is where the connection's organisation always comes from",
     )
 
 

@@ -5,6 +5,7 @@ attempts and wellbeing measures, users, and the audit trail of who read which re
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 from shared.bus.outbox import outbox_table, processed_events_table
 
 SERVICE = "referrals"
+MIGRATIONS = Path(__file__).parent / "migrations"
 metadata = MetaData()
 
 users = Table(
@@ -41,6 +43,8 @@ users = Table(
     Column("team", String(100)),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # grows on a password change or deactivation: older tokens stop working (0004)
+    Column("token_version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 referrals = Table(
@@ -78,7 +82,6 @@ referrals = Table(
     Column("consent_to_refer", Boolean, nullable=False),
     Column("consent_to_share", Boolean, nullable=False),
     Column("consent_recorded_by", String(200), nullable=False),
-    Column("idempotency_key", String(200), unique=True),
     Column("closed_reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -128,6 +131,34 @@ connections = Table(
     Column("group_responded_by", String(64)),
     Column("group_responded_at", DateTime(timezone=True)),
     UniqueConstraint("referral_id", "service_id", name="uq_referrals_connection_service"),
+    # the link worker chose to join a full or closed service's waiting list (0004)
+    Column("waiting_list", Boolean, nullable=False, default=False, server_default=false()),
+)
+
+# An Idempotency-Key belongs to the practice that sent it: another practice's same key
+# is another request. The body's hash tells a retry from a different request (0004).
+idempotency_keys = Table(
+    "referrals_idempotency_keys",
+    metadata,
+    Column("practice_ods", String(10), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("referral_id", ForeignKey("referrals_referrals.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# The directory's services as its events describe them (directory.services.v1): where a
+# connection's organisation comes from, and whether the service has room (0004).
+services = Table(
+    "referrals_services",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("organisation_id", String(100), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("status", String(30), nullable=False),  # active | temporarily_closed | withdrawn
+    Column("places_free", Integer),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 contact_attempts = Table(

@@ -4,7 +4,12 @@
         --role practice_staff --practice G83001
     python -m services.referrals.users token --username amir
 
-Passwords are hashed with Argon2id (pwdlib); tokens are signed with the shared key.
+    python -m services.referrals.users password --username amir
+    python -m services.referrals.users deactivate --username amir
+
+Passwords are hashed with Argon2id (pwdlib); tokens are signed with the shared key and
+carry the account's token version. A password change or a deactivation raises the
+version, and ``ActiveUsers`` (asked on every request) refuses older tokens at once.
 """
 
 from __future__ import annotations
@@ -14,13 +19,23 @@ import getpass
 import sys
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.referrals import store
 from shared.auth import Principal, Role, hash_password
 
-__all__ = ["DEMO_USERS", "create_user", "ensure_demo_users", "main"]
+__all__ = [
+    "DEMO_USERS",
+    "ActiveUsers",
+    "create_user",
+    "deactivate_user",
+    "ensure_demo_users",
+    "main",
+    "principal_of",
+    "set_password",
+    "user_principal",
+]
 
 # Demo accounts for the embedded mode only (password "demo"): one of each role.
 DEMO_USERS = [
@@ -91,19 +106,71 @@ def ensure_demo_users(session: Session, group_organisation: str) -> None:
         create_user(session, password="demo", **fields)
 
 
-def principal_of(session: Session, username: str) -> Principal:
-    from services.referrals.api import user_principal
+def user_principal(user) -> Principal:
+    """The principal a token for this ``referrals_users`` row names."""
+    return Principal(
+        user_id=user.id,
+        name=user.name,
+        role=Role(user.role),
+        practice_ods=user.practice_ods,
+        organisation_id=user.organisation_id,
+        team=user.team,
+        token_version=user.token_version,
+    )
 
+
+def principal_of(session: Session, username: str) -> Principal:
     user = session.execute(select(store.users).where(store.users.c.username == username)).first()
     if user is None:
         raise SystemExit(f"no user {username!r}")
     return user_principal(user)
 
 
+def _end_sessions(session: Session, username: str, **changes) -> None:
+    u = store.users.c
+    done = session.execute(
+        update(store.users)
+        .where(u.username == username)
+        .values(token_version=u.token_version + 1, **changes)
+    )
+    if done.rowcount == 0:
+        raise LookupError(f"no user {username!r}")
+
+
+def deactivate_user(session: Session, username: str) -> None:
+    """The account can no longer sign in, and its tokens stop working at once."""
+    _end_sessions(session, username, active=False)
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    """A new password; every token issued before it stops working at once."""
+    _end_sessions(session, username, password_hash=hash_password(password))
+
+
+class ActiveUsers:
+    """The referrals service's ``user_check``: a token stands only while its account is
+    active and the token's version is the account's current one (one indexed read)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def __call__(self, principal: Principal) -> str | None:
+        u = store.users.c
+        with self._sessions() as session:
+            user = session.execute(
+                select(u.active, u.token_version).where(u.id == principal.user_id)
+            ).first()
+        if user is None or not user.active:
+            return "this account is no longer active"
+        if user.token_version != principal.token_version:
+            return "this session has ended (the password changed or the account was reset)"
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from datetime import timedelta
 
-    from services.referrals.app import MIGRATIONS
+    from services.referrals.store import MIGRATIONS
     from shared.auth import TokenService
     from shared.db import make_engine, make_session_factory, migrate
     from shared.settings import Settings
@@ -120,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--password", help="omit to be asked")
     token = commands.add_parser("token", help="print a bearer token for a user")
     token.add_argument("--username", required=True)
+    password = commands.add_parser("password", help="set a new password; ends their sessions")
+    password.add_argument("--username", required=True)
+    password.add_argument("--password", help="omit to be asked")
+    deactivate = commands.add_parser("deactivate", help="end a user's access at once")
+    deactivate.add_argument("--username", required=True)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -144,6 +216,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(user_id)
+    elif args.command in ("password", "deactivate"):
+        try:
+            with sessions.begin() as session:
+                if args.command == "password":
+                    new = args.password or getpass.getpass("New password: ")
+                    set_password(session, args.username, new)
+                else:
+                    deactivate_user(session, args.username)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     else:
         tokens = TokenService(
             settings.resolved_jwt_secret(),

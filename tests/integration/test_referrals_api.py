@@ -1,7 +1,9 @@
 """The referrals API beyond intake: duplicates, the worklist and caseloads, contact
 attempts, wellbeing, groups' answers, FHIR intake and the message back to the GP.
 
-Apps run without workers (no matcher): link workers connect to services by name."""
+Apps run without workers (no matcher, no directory): the directory's services reach the
+referrals service as ``ServiceUpserted`` events published on the real bus and consumed
+by its real consumer, one poll at a time."""
 
 from __future__ import annotations
 
@@ -16,8 +18,17 @@ from sqlalchemy import select
 
 from services.referrals import store
 from services.referrals.app import create_app
-from services.referrals.users import DEMO_USERS, principal_of
+from services.referrals.users import DEMO_USERS, deactivate_user, principal_of, set_password
 from shared.auth import hash_password
+from shared.bus.port import Record
+from shared.events import (
+    DIRECTORY_TOPIC,
+    ServiceSnapshot,
+    ServiceUpserted,
+    ServiceWithdrawn,
+    encode,
+    new_envelope,
+)
 from tests.conftest import make_settings
 from tests.unit.test_referrals_fhir import service_request
 
@@ -72,8 +83,38 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
-    def connect(self, referral_id: str, name: str, mode: str = "referral", **extra) -> str:
-        body = {"service_id": f"svc-{name}", "service_name": name, "mode": mode, **extra}
+    def directory_has(
+        self, name: str, organisation_id: str = GROUP_ORG, revision: int = 1, **fields
+    ) -> str:
+        """The directory publishes a service, and the referrals service consumes it."""
+        service = ServiceSnapshot(
+            id=f"svc-{name}",
+            organisation_id=organisation_id,
+            organisation_name=organisation_id,
+            name=name,
+            **fields,
+        )
+        self.directory_says(ServiceUpserted(revision=revision, service=service))
+        return service.id
+
+    def directory_says(self, event) -> None:
+        app = self.client.app
+        envelope = new_envelope(event, "directory@test")
+        app.state.bus.publish([Record(DIRECTORY_TOPIC, envelope.key, encode(envelope))])
+        (consumer,) = app.state.runtime.consumers
+        while consumer.run_once(timeout_s=0.05):
+            pass
+
+    def connect(
+        self,
+        referral_id: str,
+        name: str,
+        mode: str = "referral",
+        organisation_id: str = GROUP_ORG,
+        **extra,
+    ) -> str:
+        service_id = self.directory_has(name, organisation_id)
+        body = {"service_id": service_id, "mode": mode, **extra}
         response = self.call(
             "linkworker", "POST", f"/referrals/{referral_id}/connections", json=body
         )
@@ -147,7 +188,7 @@ def test_a_repeat_referral_of_the_same_person_points_to_the_first(api: Api):
 def test_the_same_idempotency_key_answers_with_the_first_referral(api: Api):
     key = {"Idempotency-Key": "gp-system-42"}
     first = api.refer(OTHER_PERSON, headers=key)
-    response = api.call("gp", "POST", "/referrals", json=REFERRAL, headers=key)
+    response = api.call("reception", "POST", "/referrals", json=OTHER_PERSON, headers=key)
     assert response.status_code == 200
     assert response.json() == {
         "id": first,
@@ -155,6 +196,110 @@ def test_the_same_idempotency_key_answers_with_the_first_referral(api: Api):
         "duplicate": True,
         "reason": "the same Idempotency-Key was sent before",
     }
+
+
+def test_a_reused_idempotency_key_with_another_referral_is_refused(api: Api):
+    key = {"Idempotency-Key": "gp-system-42"}
+    api.refer(OTHER_PERSON, headers=key)
+    response = api.call("gp", "POST", "/referrals", json=REFERRAL, headers=key)
+    assert response.status_code == 422
+    assert response.json()["field"] == "Idempotency-Key"
+    assert "different referral" in response.json()["detail"]
+
+
+def test_another_practices_idempotency_key_is_its_own_and_reveals_nothing(api: Api):
+    key = {"Idempotency-Key": "gp-system-42"}
+    theirs = api.refer(OTHER_PERSON, headers=key)
+    response = api.call("gp2", "POST", "/referrals", json=REFERRAL, headers=key)
+    assert response.status_code == 201, response.text
+    ours = response.json()["id"]
+    assert ours != theirs and "duplicate" not in response.json()
+    assert api.call("gp2", "GET", f"/referrals/{ours}").json()["given_name"] == "Margaret"
+    assert api.call("gp2", "GET", f"/referrals/{theirs}").status_code == 404
+    # Both practices' retries find their own referral.
+    again = api.call("gp2", "POST", "/referrals", json=REFERRAL, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == ours
+    again = api.call("gp", "POST", "/referrals", json=OTHER_PERSON, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == theirs
+
+
+# --- connections: the organisation comes from the directory ----------------------------
+
+
+def _connect(api: Api, referral: str, **body):
+    return api.call("linkworker", "POST", f"/referrals/{referral}/connections", json=body)
+
+
+def test_a_connection_takes_its_organisation_from_the_directory_not_the_client(api: Api):
+    referral = api.refer()
+    service = api.directory_has("Grief Cafe", organisation_id="org-x")
+    forged = _connect(api, referral, service_id=service, mode="referral", organisation_id=GROUP_ORG)
+    assert forged.status_code == 422 and forged.json()["field"] == "organisation_id"
+    made = _connect(api, referral, service_id=service, mode="referral", service_name="Anything")
+    assert made.status_code == 201, made.text
+    assert made.json()["organisation_id"] == "org-x"
+    assert made.json()["service_name"] == "Grief Cafe"
+    # The group member of the forged organisation sees nothing of the person.
+    assert api.call("group", "GET", "/group/referrals").json() == []
+    connection = made.json()["connection_id"]
+    assert api.call("group", "GET", f"/group/connections/{connection}").status_code == 404
+
+
+def test_a_connection_to_a_service_the_directory_does_not_know_is_refused(api: Api):
+    referral = api.refer()
+    unknown = _connect(api, referral, service_id="svc-nowhere", mode="referral")
+    assert unknown.status_code == 422 and unknown.json()["field"] == "service_id"
+    assert "svc-nowhere" in unknown.json()["detail"]
+
+
+def test_a_full_or_withdrawn_service_needs_the_waiting_list_chosen(api: Api):
+    referral = api.refer()
+    full = api.directory_has("Allotment", places_free=0, capacity_per_week=10)
+    refused = _connect(api, referral, service_id=full, mode="referral")
+    assert refused.status_code == 422 and refused.json()["field"] == "waiting_list"
+    assert "full" in refused.json()["detail"] and "waiting_list: true" in refused.json()["detail"]
+    chosen = _connect(api, referral, service_id=full, mode="referral", waiting_list=True)
+    assert chosen.status_code == 201 and chosen.json()["waiting_list"] is True
+
+    gone = api.directory_has("Choir")
+    api.directory_says(
+        ServiceWithdrawn(revision=2, service_id=gone, organisation_id=GROUP_ORG, reason="ended")
+    )
+    api.directory_has("Choir", revision=1)  # an older revision redelivered changes nothing
+    refused = _connect(api, referral, service_id=gone, mode="signposting")
+    assert refused.status_code == 422 and "withdrawn" in refused.json()["detail"]
+    assert (
+        _connect(api, referral, service_id=gone, mode="signposting", waiting_list="yes").status_code
+        == 422
+    )
+
+
+# --- sessions end when the account changes ---------------------------------------------
+
+
+def test_a_deactivated_users_token_stops_working_at_once(api: Api):
+    referral = api.refer()
+    assert api.call("gp", "GET", f"/referrals/{referral}").status_code == 200
+    with api.client.app.state.sessions.begin() as session:
+        deactivate_user(session, "gp")
+    read = api.call("gp", "GET", f"/referrals/{referral}")
+    assert read.status_code == 401 and "no longer active" in read.json()["detail"]
+    assert api.call("gp", "POST", "/referrals", json=OTHER_PERSON).status_code == 401
+    signed_in = api.client.post("/auth/token", data={"username": "gp", "password": "demo"})
+    assert signed_in.status_code == 400
+
+
+def test_a_password_change_ends_the_accounts_sessions(api: Api):
+    referral = api.refer()
+    with api.client.app.state.sessions.begin() as session:
+        set_password(session, "gp", "a new long passphrase")
+    read = api.call("gp", "GET", f"/referrals/{referral}")
+    assert read.status_code == 401 and "session has ended" in read.json()["detail"]
+    token = api.client.post(
+        "/auth/token", data={"username": "gp", "password": "a new long passphrase"}
+    ).json()["access_token"]
+    again = api.client.get(f"/referrals/{referral}", headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 200
 
 
 # --- worklist, contact attempts, assignment, caseload ----------------------------------
