@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.referrals import api_fhir, api_groups, api_link_work, store
-from services.referrals.api import router
+from services.referrals import store
+from services.referrals.api import ROUTERS
 from services.referrals.domain import DuplicatePolicy
 from services.referrals.handlers import Handlers
 from services.referrals.pages import add_pages
@@ -44,9 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         needs_similarity=settings.referrals_duplicate_needs_similarity,
         name_similarity=settings.referrals_duplicate_name_similarity,
     )
-    app.include_router(router)
-    app.include_router(api_link_work.router)
-    app.include_router(api_groups.router)
-    app.include_router(api_fhir.router)
+    for router in ROUTERS:
+        app.include_router(router)
     runtime.attach(app)
     return app

@@ -98,15 +98,8 @@ class Handlers:
             )
         )
         if new_status != row.status:
-            session.execute(
-                store.status_history.insert().values(
-                    referral_id=event.referral_id,
-                    from_status=row.status,
-                    to_status=new_status,
-                    action=Action.PROPOSE,
-                    by="matcher",
-                    at=store.now(),
-                )
+            store.record_transition(
+                session, event.referral_id, row.status, new_status, Action.PROPOSE, "matcher"
             )
 
 

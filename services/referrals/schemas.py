@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
@@ -195,3 +195,55 @@ class CloseIn(BaseModel):
         json_schema_extra={"examples": [{"reason": "connected and attending; follow-up done"}]},
     )
     reason: str = Field(min_length=3, max_length=1000)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
+    link_worker_id: str | None = Field(None, description="Omit to take the referral yourself")
+
+
+class ContactAttemptIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"date": "2026-11-20", "method": "phone", "result": "no_answer"}]
+        },
+    )
+    date: date
+    method: Literal["phone", "email", "letter", "text", "in_person"]
+    result: Literal["reached", "no_answer", "left_message", "wrong_number", "declined"]
+
+    @field_validator("date")
+    @classmethod
+    def _not_future(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("is in the future")
+        return value
+
+
+class WellbeingIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "stage": "first_contact",
+                    "ons4": {"life_satisfaction": 3, "worthwhile": 4, "happiness": 3, "anxiety": 8},
+                    "swemwbs": [2, 2, 1, 2, 3, 2, 3],
+                }
+            ]
+        },
+    )
+    stage: Literal["first_contact", "follow_up"]
+    ons4: dict[str, Any] = Field(
+        description="life_satisfaction, worthwhile, happiness, anxiety: 0-10 each"
+    )
+    swemwbs: list[Any] | None = Field(None, description="The 7 SWEMWBS items, 1-5 each")
+
+
+class GroupResponseIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "we have a place on Thursday afternoons"}]},
+    )
+    reason: str | None = Field(None, max_length=1000)

@@ -1,6 +1,8 @@
 """The referrals service's tables: people's referrals (the only place identity lives),
 the matcher's proposals, connections to groups and their outcomes, link workers' contact
-attempts and wellbeing measures, users, and the audit trail of who read which referral."""
+attempts and wellbeing measures, users, the audit trail of who read which referral, and
+the directory's services as its events describe them; and the queries the routes and
+handlers share (``record_transition`` is the one writer of the status history)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,15 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    Row,
     String,
     Table,
     Text,
     UniqueConstraint,
     false,
+    select,
 )
+from sqlalchemy.orm import Session
 
 from shared.bus.outbox import outbox_table, processed_events_table
 
@@ -220,3 +225,103 @@ def now() -> datetime:
 def aware(moment: datetime) -> datetime:
     """SQLite gives back naive datetimes for what was stored as UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- queries ----------------------------------------------------------------------------
+
+
+def referral(session: Session, referral_id: str, *, lock: bool = False) -> Row | None:
+    query = select(referrals).where(referrals.c.id == referral_id)
+    return session.execute(query.with_for_update() if lock else query).first()
+
+
+def proposals_of(session: Session, referral_id: str) -> list[Row]:
+    p = proposals.c
+    return session.execute(
+        select(proposals).where(p.referral_id == referral_id).order_by(p.rank)
+    ).all()
+
+
+def proposal(session: Session, referral_id: str, service_id: str) -> Row | None:
+    p = proposals.c
+    return session.execute(
+        select(proposals).where(p.referral_id == referral_id, p.service_id == service_id)
+    ).first()
+
+
+def connections_of(session: Session, referral_ids: list[str]) -> dict[str, list[Row]]:
+    """Each referral's connections, oldest first (an empty list for one without)."""
+    c = connections.c
+    by_referral: dict[str, list[Row]] = {i: [] for i in referral_ids}
+    if referral_ids:
+        rows = session.execute(
+            select(connections).where(c.referral_id.in_(referral_ids)).order_by(c.created_at)
+        ).all()
+        for row in rows:
+            by_referral[row.referral_id].append(row)
+    return by_referral
+
+
+def connection(session: Session, referral_id: str, connection_id: str) -> Row | None:
+    c = connections.c
+    return session.execute(
+        select(connections).where(c.id == connection_id, c.referral_id == referral_id)
+    ).first()
+
+
+def contact_attempts_of(session: Session, referral_id: str) -> list[Row]:
+    a = contact_attempts.c
+    return session.execute(
+        select(contact_attempts).where(a.referral_id == referral_id).order_by(a.attempted_on, a.id)
+    ).all()
+
+
+def user_names(session: Session, user_ids) -> dict[str, str]:
+    """User id -> display name, for the ids given (unknown ids are left out)."""
+    ids = {i for i in user_ids if i}
+    if not ids:
+        return {}
+    rows = session.execute(select(users.c.id, users.c.name).where(users.c.id.in_(ids)))
+    return {user_id: name for user_id, name in rows}
+
+
+def user_by_username(session: Session, username: str) -> Row | None:
+    return session.execute(select(users).where(users.c.username == username)).first()
+
+
+def wellbeing_of(session: Session, referral_id: str) -> list[Row]:
+    return session.execute(select(wellbeing).where(wellbeing.c.referral_id == referral_id)).all()
+
+
+def service(session: Session, service_id: str) -> Row | None:
+    """The directory's service as its latest event described it."""
+    return session.execute(select(services).where(services.c.id == service_id)).first()
+
+
+def audit_entries(session: Session, referral_id: str) -> list[Row]:
+    a = audit_log.c
+    return session.execute(
+        select(audit_log).where(a.referral_id == referral_id).order_by(a.id)
+    ).all()
+
+
+def record_transition(
+    session: Session,
+    referral_id: str,
+    from_status: str | None,
+    to_status: str,
+    action: str,
+    by: str,
+) -> None:
+    """The one writer of ``status_history``: intake, the routes' ``move`` and the
+    matcher's proposals all record their transitions here."""
+    session.execute(
+        status_history.insert().values(
+            referral_id=referral_id,
+            from_status=from_status,
+            to_status=to_status,
+            action=action,
+            by=by,
+            at=now(),
+        )
+    )

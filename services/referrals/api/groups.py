@@ -11,26 +11,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import store
-from services.referrals.access import Caller, audit
+from services.referrals.access import audit
+from services.referrals.api.deps import Caller, Session
+from services.referrals.schemas import GroupResponseIn
 from shared.auth import Principal, Role, require
 from shared.web import Conflict, NotFound, Unprocessable
 
 router = APIRouter(prefix="/group", tags=["groups"])
 NO_CONSENT = "consent does not cover contact details"
-
-
-class GroupResponseIn(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"reason": "we have a place on Thursday afternoons"}]},
-    )
-    reason: str | None = Field(None, max_length=1000)
 
 
 def _organisation(caller: Principal) -> str | None:
@@ -43,7 +36,7 @@ def _organisation(caller: Principal) -> str | None:
     return caller.organisation_id
 
 
-def _connection(session: Session, caller: Principal, connection_id: str, *, lock: bool = False):
+def _connection(session: OrmSession, caller: Principal, connection_id: str, *, lock: bool = False):
     """The referral-mode connection to the caller's organisation, with its referral."""
     organisation = _organisation(caller)
     c, r = store.connections.c, store.referrals.c
@@ -75,7 +68,7 @@ def _line(row) -> dict:
 
 
 @router.get("/referrals")
-def group_referrals(request: Request, caller: Caller) -> list[dict]:
+def group_referrals(caller: Caller, session: Session) -> list[dict]:
     """Referrals link workers made to the caller's organisation's services."""
     organisation = _organisation(caller)
     c, r = store.connections.c, store.referrals.c
@@ -87,19 +80,15 @@ def group_referrals(request: Request, caller: Caller) -> list[dict]:
     )
     if organisation is not None:
         query = query.where(c.organisation_id == organisation)
-    with request.app.state.sessions() as session:
-        rows = session.execute(query).all()
-    return [_line(row) for row in rows]
+    return [_line(row) for row in session.execute(query).all()]
 
 
 @router.get("/connections/{connection_id}")
-def group_connection(connection_id: str, request: Request, caller: Caller) -> dict:
+def group_connection(connection_id: str, caller: Caller, session: Session) -> dict:
     """One referral to the group: who and how to reach them, when consent allows."""
-    with request.app.state.sessions.begin() as session:
+    with session.begin():
         row = _connection(session, caller, connection_id)
-        person = session.execute(
-            select(store.referrals).where(store.referrals.c.id == row.referral_id)
-        ).one()
+        person = store.referral(session, row.referral_id)
         out = _line(row)
         out["needs"] = person.needs_text if person.consent_to_share else None
         out["languages"] = person.languages
@@ -132,15 +121,15 @@ def _contact(person) -> dict:
 def answer_referral(
     connection_id: str,
     answer: Literal["accept", "decline"],
-    request: Request,
     caller: Caller,
+    session: Session,
     body: GroupResponseIn | None = None,
 ) -> dict:
     """The group takes the person on, or declines with a reason."""
     reason = body.reason if body else None
     if answer == "decline" and not (reason and len(reason.strip()) >= 3):
         raise Unprocessable("reason: say why the group declines (3+ characters)", field="reason")
-    with request.app.state.sessions.begin() as session:
+    with session.begin():
         row = _connection(session, caller, connection_id, lock=True)
         if row.group_response:
             raise Conflict(f"the group already answered: {row.group_response}")

@@ -1,7 +1,8 @@
 """FHIR R4 referral intake: ``POST /fhir/ServiceRequest`` from GP systems.
 
 The message is mapped (services/referrals/fhir.py) to the same ``ReferralIn`` as the JSON
-intake and goes through the same path, duplicates included. Every refusal is a FHIR
+intake and goes through the same use case (``intake.submit_referral``), duplicates
+included. Every refusal is a FHIR
 ``OperationOutcome`` whose issues name the FHIRPath of the offending element.
 """
 
@@ -14,8 +15,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.referrals.access import Caller
-from services.referrals.api import create_referral
+from services.referrals.api.deps import Caller, Outbox, Places, Policy, Session
 from services.referrals.fhir import (
     FhirInvalid,
     Issue,
@@ -23,6 +23,7 @@ from services.referrals.fhir import (
     operation_outcome,
     referral_fields,
 )
+from services.referrals.intake import submit_referral
 from services.referrals.schemas import ReferralIn
 from shared.web import DomainError
 
@@ -52,8 +53,11 @@ def _outcome(status_code: int, issues: list[Issue]) -> JSONResponse:
     },
 )
 def receive_service_request(
-    request: Request,
     caller: Caller,
+    session: Session,
+    outbox: Outbox,
+    places: Places,
+    policy: Policy,
     raw: Annotated[bytes, Depends(_raw_body)],
     content_type: Annotated[str, Header()] = "",
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -80,7 +84,9 @@ def receive_service_request(
     except ValidationError as exc:
         return _outcome(422, _issues_of(exc))
     try:
-        created, answer = create_referral(request, caller, body, idempotency_key)
+        created, answer = submit_referral(
+            session, outbox, places, policy, caller, body, idempotency_key
+        )
     except DomainError as exc:
         return _outcome(exc.status_code, [Issue("processing", exc.message, "")])
     return JSONResponse(

@@ -1,0 +1,188 @@
+"""Proposals and connections: a link worker confirms a connection to a directory service
+(proposed or not), declines proposals, and records each connection's outcome.
+
+A connection's service name and organisation come from the directory (its events, kept
+in ``referrals_services``), never from the client: the organisation decides which
+group's members see the person's details.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+from sqlalchemy import select, update
+
+from services.referrals import store
+from services.referrals.access import load_referral, move
+from services.referrals.api.deps import Caller, Outbox, Session
+from services.referrals.domain import Action, Status
+from services.referrals.schemas import ConnectionIn, DeclineIn, OutcomeIn
+from shared.auth import Role, require
+from shared.events import MatchConfirmed, MatchDeclined, ReferralOutcomeRecorded
+from shared.web import Conflict, NotFound, Unprocessable
+
+router = APIRouter(tags=["link workers"])
+
+
+@router.post("/referrals/{referral_id}/connections", status_code=status.HTTP_201_CREATED)
+def connect(
+    referral_id: str, body: ConnectionIn, caller: Caller, session: Session, outbox: Outbox
+) -> dict:
+    """Confirm a connection to a group: a proposed one, or another from the directory."""
+    require(caller, Role.LINK_WORKER)
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        service = _directory_service(session, body)
+        proposal = store.proposal(session, referral_id, body.service_id)
+        already = session.execute(
+            select(store.connections.c.id).where(
+                store.connections.c.referral_id == referral_id,
+                store.connections.c.service_id == body.service_id,
+            )
+        ).first()
+        if already:
+            raise Conflict(f"already connected to {body.service_id}", connection_id=already.id)
+        move(session, caller, row, Action.CONNECT)
+        connection_id = str(uuid.uuid4())
+        session.execute(
+            store.connections.insert().values(
+                id=connection_id,
+                referral_id=referral_id,
+                service_id=body.service_id,
+                service_name=service.name,
+                mode=body.mode,
+                organisation_id=service.organisation_id,
+                waiting_list=body.waiting_list,
+                was_proposed=proposal is not None,
+                created_by=caller.user_id,
+                created_at=store.now(),
+            )
+        )
+        if proposal is not None:
+            p = store.proposals.c
+            session.execute(
+                update(store.proposals)
+                .where(p.referral_id == referral_id, p.service_id == body.service_id)
+                .values(decision="confirmed")
+            )
+        outbox.add(
+            session,
+            MatchConfirmed(
+                referral_id=referral_id,
+                connection_id=connection_id,
+                service_id=body.service_id,
+                mode=body.mode,
+                was_proposed=proposal is not None,
+                ward=row.ward,
+            ),
+        )
+    return {
+        "connection_id": connection_id,
+        "status": Status.CONNECTED,
+        "service_name": service.name,
+        "organisation_id": service.organisation_id,
+        "waiting_list": body.waiting_list,
+    }
+
+
+def _directory_service(session, body: ConnectionIn):
+    """The service as the directory last described it; refused when the directory does
+    not know it, when the client names another organisation, or when it has no room and
+    the link worker did not choose its waiting list."""
+    service = store.service(session, body.service_id)
+    if service is None:
+        raise Unprocessable(
+            f"service_id: no service {body.service_id!r} in the directory", field="service_id"
+        )
+    if body.organisation_id is not None and body.organisation_id != service.organisation_id:
+        raise Unprocessable(
+            "organisation_id: that is not the organisation that runs this service "
+            "(leave it out: it comes from the directory)",
+            field="organisation_id",
+        )
+    unavailable = {
+        "withdrawn": "withdrawn from the directory",
+        "temporarily_closed": "temporarily closed",
+    }.get(service.status)
+    if unavailable is None and service.places_free is not None and service.places_free <= 0:
+        unavailable = "full this week"
+    if unavailable and not body.waiting_list:
+        raise Unprocessable(
+            f"waiting_list: {service.name} is {unavailable}; send waiting_list: true "
+            "to add the person to its waiting list",
+            field="waiting_list",
+        )
+    return service
+
+
+@router.post("/referrals/{referral_id}/decline")
+def decline(
+    referral_id: str, body: DeclineIn, caller: Caller, session: Session, outbox: Outbox
+) -> dict:
+    """Decline some or all undecided proposals, with the reason."""
+    require(caller, Role.LINK_WORKER)
+    p = store.proposals.c
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        open_ids = set(
+            session.execute(
+                select(p.service_id).where(p.referral_id == referral_id, p.decision.is_(None))
+            ).scalars()
+        )
+        chosen = set(body.service_ids) if body.service_ids is not None else open_ids
+        unknown = chosen - open_ids
+        if unknown:
+            raise Unprocessable(
+                f"service_ids: not undecided proposals of this referral: {sorted(unknown)}",
+                field="service_ids",
+            )
+        if not chosen:
+            raise Conflict("there are no undecided proposals to decline")
+        new_status = move(session, caller, row, Action.DECLINE)
+        session.execute(
+            update(store.proposals)
+            .where(p.referral_id == referral_id, p.service_id.in_(chosen))
+            .values(decision="declined", decline_reason=body.reason)
+        )
+        outbox.add(
+            session,
+            MatchDeclined(
+                referral_id=referral_id, service_ids=tuple(sorted(chosen)), reason=body.reason
+            ),
+        )
+    return {"declined": sorted(chosen), "status": new_status}
+
+
+@router.post("/referrals/{referral_id}/connections/{connection_id}/outcome")
+def record_outcome(
+    referral_id: str,
+    connection_id: str,
+    body: OutcomeIn,
+    caller: Caller,
+    session: Session,
+    outbox: Outbox,
+) -> dict:
+    require(caller, Role.LINK_WORKER)
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        connection = store.connection(session, referral_id, connection_id)
+        if connection is None:
+            raise NotFound(f"no connection {connection_id!r} on this referral")
+        move(session, caller, row, Action.RECORD_OUTCOME)
+        session.execute(
+            update(store.connections)
+            .where(store.connections.c.id == connection_id)
+            .values(outcome=body.outcome, outcome_at=store.now())
+        )
+        outbox.add(
+            session,
+            ReferralOutcomeRecorded(
+                referral_id=referral_id,
+                connection_id=connection_id,
+                service_id=connection.service_id,
+                outcome=body.outcome,
+                ward=row.ward,
+            ),
+        )
+    return {"connection_id": connection_id, "outcome": body.outcome}

@@ -1,0 +1,237 @@
+"""Link workers' routes: the worklist, caseloads and assignment, contact attempts, and
+closing a referral.
+
+Assignment and contact attempts are this service's own state: they emit no event. A
+reached contact moves the referral through ``domain.transition``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session as OrmSession
+
+from services.referrals import store
+from services.referrals.access import audit, load_referral, move
+from services.referrals.api.deps import Caller, Outbox, Session
+from services.referrals.domain import (
+    ANNUAL_CASELOAD_GUIDANCE,
+    REACHED_CONTACT_RESULTS,
+    Action,
+    IllegalTransition,
+    Status,
+    contact_flag,
+    is_open,
+    transition,
+    waiting_days,
+    worklist_key,
+)
+from services.referrals.schemas import AssignIn, CloseIn, ContactAttemptIn
+from shared.auth import Principal, Role, require
+from shared.events import ReferralClosed
+from shared.web import Conflict, Unprocessable
+
+router = APIRouter(tags=["link workers"])
+
+
+def ensure_open(row) -> None:
+    """Refuse work on a closed referral with the same 409 as an illegal transition."""
+    if not is_open(row.status):
+        raise Conflict(
+            f"the referral is {row.status}; allowed: none (the referral is closed)", allowed=[]
+        )
+
+
+# --- worklist and caseload --------------------------------------------------------------
+
+
+@router.get("/worklist")
+def worklist(
+    caller: Caller,
+    session: Session,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    ward: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[dict]:
+    """The team's open referrals, most urgent first, then longest waiting."""
+    require(caller, Role.LINK_WORKER)
+    r = store.referrals.c
+    query = select(store.referrals)
+    if caller.role is Role.LINK_WORKER:
+        query = query.where(r.team == caller.team)
+    query = query.where(r.status == status_) if status_ else query.where(r.status != "closed")
+    if ward:
+        query = query.where(r.ward == ward)
+    now = store.now()
+    rows = session.execute(query).all()
+    connections = store.connections_of(session, [row.id for row in rows])
+    names = store.user_names(session, [row.assigned_to for row in rows])
+    rows = sorted(rows, key=lambda row: worklist_key(row.urgency, store.aware(row.created_at)))
+    return [
+        {
+            "id": row.id,
+            "status": row.status,
+            "urgency": row.urgency,
+            "ward": row.ward,
+            "patient": f"{row.given_name} {row.family_name}",
+            "waiting_days": waiting_days(store.aware(row.created_at), now),
+            "flagged": row.flagged,
+            "flag_reason": row.flag_reason,
+            "assigned_to": row.assigned_to,
+            "assigned_to_name": names.get(row.assigned_to),
+            "connected_to": [c.service_name for c in connections[row.id]],
+            "created_at": row.created_at,
+        }
+        for row in rows
+    ]
+
+
+@router.get("/caseload")
+def caseload(caller: Caller, session: Session) -> dict:
+    """Each link worker's active caseload, against the NHS guidance of 200-250 people a
+    year per full-time link worker."""
+    require(caller, Role.LINK_WORKER)
+    u, r, c = store.users.c, store.referrals.c, store.connections.c
+    year_start = datetime(store.now().year, 1, 1, tzinfo=store.now().tzinfo)
+    workers_query = select(u.id, u.name, u.team).where(u.role == Role.LINK_WORKER, u.active)
+    if caller.role is Role.LINK_WORKER:
+        workers_query = workers_query.where(u.team == caller.team)
+    workers = session.execute(workers_query.order_by(u.name)).all()
+    active = _count_by_worker(
+        session, select(r.assigned_to, func.count()).where(r.status != "closed")
+    )
+    this_year = _count_by_worker(
+        session,
+        select(r.assigned_to, func.count(func.distinct(r.nhs_number))).where(
+            r.assigned_at >= year_start
+        ),
+    )
+    open_connections = _count_by_worker(
+        session,
+        select(r.assigned_to, func.count())
+        .select_from(store.connections.join(store.referrals, c.referral_id == r.id))
+        .where(r.status != "closed", c.outcome.is_(None)),
+    )
+    low, high = ANNUAL_CASELOAD_GUIDANCE
+    return {
+        "annual_guidance": [low, high],
+        "link_workers": [
+            {
+                "id": w.id,
+                "name": w.name,
+                "team": w.team,
+                "active_referrals": active.get(w.id, 0),
+                "open_connections": open_connections.get(w.id, 0),
+                "people_this_year": this_year.get(w.id, 0),
+                "over_guidance": this_year.get(w.id, 0) > high,
+            }
+            for w in workers
+        ],
+    }
+
+
+def _count_by_worker(session: OrmSession, query) -> dict[str, int]:
+    r = store.referrals.c
+    rows = session.execute(query.where(r.assigned_to.is_not(None)).group_by(r.assigned_to))
+    return {worker: count for worker, count in rows.all()}
+
+
+@router.post("/referrals/{referral_id}/assign")
+def assign(
+    referral_id: str, caller: Caller, session: Session, body: AssignIn | None = None
+) -> dict:
+    """A link worker takes a referral (or gives it to a colleague in the team)."""
+    require(caller, Role.LINK_WORKER)
+    worker_id = (body.link_worker_id if body else None) or caller.user_id
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        ensure_open(row)
+        if worker_id != caller.user_id:
+            _check_colleague(session, caller, row, worker_id)
+        session.execute(
+            update(store.referrals)
+            .where(store.referrals.c.id == referral_id)
+            .values(assigned_to=worker_id, assigned_at=store.now(), updated_at=store.now())
+        )
+        audit(session, caller, referral_id, "assign", f"assigned to {worker_id}")
+    return {"id": referral_id, "assigned_to": worker_id}
+
+
+def _check_colleague(session: OrmSession, caller: Principal, row, worker_id: str) -> None:
+    u = store.users.c
+    worker = session.execute(select(u.role, u.team, u.active).where(u.id == worker_id)).first()
+    if worker is None or worker.role != Role.LINK_WORKER or not worker.active:
+        raise Unprocessable("link_worker_id: not an active link worker", field="link_worker_id")
+    if worker.team != row.team:
+        raise Unprocessable(
+            "link_worker_id: that link worker is not in this referral's team",
+            field="link_worker_id",
+        )
+
+
+# --- contact attempts -------------------------------------------------------------------
+
+
+@router.post("/referrals/{referral_id}/contact-attempts", status_code=201)
+def record_contact_attempt(
+    referral_id: str, body: ContactAttemptIn, caller: Caller, session: Session
+) -> dict:
+    """Record an attempt to reach the person. Reaching them moves the referral to
+    contacted; repeated failures flag it on the worklist."""
+    require(caller, Role.LINK_WORKER)
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        try:
+            transition(Status(row.status), Action.CONTACT)  # refuse attempts once closed
+        except IllegalTransition as exc:
+            raise Conflict(str(exc), allowed=[x.value for x in exc.allowed]) from exc
+        session.execute(
+            store.contact_attempts.insert().values(
+                referral_id=referral_id,
+                attempted_on=body.date,
+                method=body.method,
+                result=body.result,
+                by=caller.user_id,
+                at=store.now(),
+            )
+        )
+        new_status = Status(row.status)
+        if body.result in REACHED_CONTACT_RESULTS:
+            new_status = move(session, caller, row, Action.CONTACT)
+        results = [a.result for a in store.contact_attempts_of(session, referral_id)]
+        flag = contact_flag(results)
+        session.execute(
+            update(store.referrals)
+            .where(store.referrals.c.id == referral_id)
+            .values(flagged=flag is not None, flag_reason=flag, updated_at=store.now())
+        )
+        audit(session, caller, referral_id, "contact", f"contact attempt: {body.result}")
+    return {
+        "id": referral_id,
+        "status": new_status,
+        "attempts": len(results),
+        "flagged": flag is not None,
+        "flag_reason": flag,
+    }
+
+
+# --- closing ----------------------------------------------------------------------------
+
+
+@router.post("/referrals/{referral_id}/close")
+def close(
+    referral_id: str, body: CloseIn, caller: Caller, session: Session, outbox: Outbox
+) -> dict:
+    require(caller, Role.LINK_WORKER)
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        new_status = move(session, caller, row, Action.CLOSE)
+        session.execute(
+            update(store.referrals)
+            .where(store.referrals.c.id == referral_id)
+            .values(closed_reason=body.reason)
+        )
+        outbox.add(session, ReferralClosed(referral_id=referral_id, reason=body.reason))
+    return {"id": referral_id, "status": new_status}

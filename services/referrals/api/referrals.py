@@ -1,0 +1,197 @@
+"""Referrals as GP practices see them: refer (JSON), list, read, edit, the audit trail
+of a referral, and the message back to the GP when it closes.
+
+Every route: parse, authorise, apply the domain rule, then commit the state change and
+its event together. Every read of a referral by a person is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy import select, update
+
+from services.referrals import store
+from services.referrals.access import audit, load_referral, move
+from services.referrals.api.deps import Caller, Outbox, Places, Policy, Session
+from services.referrals.api.wellbeing import wellbeing_change
+from services.referrals.domain import Action, Status, age_on, best_outcome
+from services.referrals.gp_message import ConnectionSummary, GpMessageInput, compose
+from services.referrals.intake import profile_of, submit_referral
+from services.referrals.schemas import NeedsEdit, ReferralIn
+from shared.auth import Principal, Role, require
+from shared.events import ReferralUpdated
+from shared.web import Conflict, Unprocessable
+
+router = APIRouter(tags=["referrals"])
+
+
+@router.post("/referrals", status_code=status.HTTP_201_CREATED)
+def refer(
+    body: ReferralIn,
+    response: Response,
+    caller: Caller,
+    session: Session,
+    outbox: Outbox,
+    places: Places,
+    policy: Policy,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict:
+    """Refer a person to social prescribing (GP practice staff).
+
+    A repeat (the same Idempotency-Key and body from the same practice, or the same
+    person from the same practice with similar needs while an earlier referral is open)
+    creates nothing: 200 with ``duplicate: true`` and the existing referral's id. The
+    same Idempotency-Key with a different body is a 422."""
+    created, out = submit_referral(session, outbox, places, policy, caller, body, idempotency_key)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.get("/referrals")
+def list_referrals(
+    caller: Caller,
+    session: Session,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    ward: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict]:
+    """The caller's practice's referrals (newest first), or the link worker's team's."""
+    require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
+    r = store.referrals.c
+    query = select(store.referrals)
+    if caller.role is Role.PRACTICE_STAFF:
+        query = query.where(r.practice_ods == caller.practice_ods)
+    elif caller.role is Role.LINK_WORKER:
+        query = query.where(r.team == caller.team)
+    if status_:
+        query = query.where(r.status == status_)
+    if ward:
+        query = query.where(r.ward == ward)
+    rows = session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
+    connections = store.connections_of(session, [row.id for row in rows])
+    return [_summary(row, connections[row.id], caller) for row in rows]
+
+
+@router.get("/referrals/{referral_id}")
+def get_referral(
+    referral_id: str,
+    caller: Caller,
+    session: Session,
+    purpose: str = Query("care", max_length=200, description="Why you are reading it (audit)"),
+) -> dict:
+    with session.begin():
+        row = load_referral(session, caller, referral_id)
+        audit(session, caller, referral_id, "read", purpose)
+        return _detail(session, row)
+
+
+@router.patch("/referrals/{referral_id}")
+def edit_referral(
+    referral_id: str, body: NeedsEdit, caller: Caller, session: Session, outbox: Outbox
+) -> dict:
+    """Change the needs or circumstances; matching runs again."""
+    require(caller, Role.LINK_WORKER, Role.PRACTICE_STAFF)
+    changes = body.model_dump(exclude_none=True)
+    if "needs" in changes:
+        changes["needs_text"] = changes.pop("needs")
+    if not changes:
+        raise Unprocessable("nothing to change")
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        move(session, caller, row, Action.EDIT)
+        session.execute(
+            update(store.referrals)
+            .where(store.referrals.c.id == referral_id)
+            .values(**changes, updated_at=store.now())
+        )
+        row = load_referral(session, caller, referral_id)
+        outbox.add(
+            session,
+            ReferralUpdated(
+                referral_id=referral_id, practice_ods=row.practice_ods, profile=profile_of(row)
+            ),
+        )
+        audit(session, caller, referral_id, "edit", "update needs")
+        return _detail(session, row)
+
+
+@router.get("/referrals/{referral_id}/audit")
+def audit_trail(referral_id: str, caller: Caller, session: Session) -> list[dict]:
+    """Who read or changed this referral, and why (administrators)."""
+    require(caller, Role.ADMIN)
+    return [dict(r._mapping) for r in store.audit_entries(session, referral_id)]
+
+
+@router.get("/referrals/{referral_id}/gp-message")
+def gp_message(referral_id: str, caller: Caller, session: Session) -> dict:
+    """What became of a closed referral, for the referring practice: a FHIR Composition
+    and the same as plain text (codes only without consent to share)."""
+    require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
+    with session.begin():
+        row = load_referral(session, caller, referral_id)
+        if row.status != Status.CLOSED:
+            raise Conflict(
+                f"the message to the GP is written when the referral is closed; it is {row.status}"
+            )
+        connections = store.connections_of(session, [referral_id])[referral_id]
+        message = GpMessageInput(
+            referral_id=row.id,
+            nhs_number=row.nhs_number,
+            practice_ods=row.practice_ods,
+            referred_on=store.aware(row.created_at).date(),
+            closed_on=store.aware(row.updated_at),
+            consent_to_share=row.consent_to_share,
+            needs_text=row.needs_text,
+            need_categories=tuple(row.need_categories),
+            connections=tuple(
+                ConnectionSummary(c.service_name, c.mode, c.outcome) for c in connections
+            ),
+            contact_results=tuple(a.result for a in store.contact_attempts_of(session, row.id)),
+            closed_reason=row.closed_reason,
+            wellbeing_change=wellbeing_change(session, referral_id),
+            link_worker_team=row.team,
+        )
+        audit(session, caller, referral_id, "read", "message to the GP")
+    return {"referral_id": referral_id, **compose(message)}
+
+
+def _summary(row, connections: list, caller: Principal) -> dict:
+    """One line of a list; ``connected_to`` and ``outcome`` tell the GP what became of it.
+    Practice staff see service names only with the person's consent to share, as in the
+    message back to the GP; otherwise ``connected_to`` is None and the count is shown."""
+    withhold = caller.role is Role.PRACTICE_STAFF and not row.consent_to_share
+    return {
+        "id": row.id,
+        "status": row.status,
+        "urgency": row.urgency,
+        "practice_ods": row.practice_ods,
+        "ward": row.ward,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "patient": f"{row.given_name} {row.family_name}",
+        "assigned_to": row.assigned_to,
+        "flagged": row.flagged,
+        "flag_reason": row.flag_reason,
+        "connected_to": None if withhold else [c.service_name for c in connections],
+        "connections_made": len(connections),
+        "outcome": best_outcome(c.outcome for c in connections),
+        "closed_reason": None if withhold else row.closed_reason,
+    }
+
+
+def _detail(session, row) -> dict:
+    out = {c: getattr(row, c) for c in row._fields}
+    out["age"] = age_on(row.birth_date, date.today())
+    attempts = store.contact_attempts_of(session, row.id)
+    out["proposals"] = [dict(p._mapping) for p in store.proposals_of(session, row.id)]
+    out["connections"] = [dict(c._mapping) for c in store.connections_of(session, [row.id])[row.id]]
+    out["contact_attempts"] = [dict(a._mapping) for a in attempts]
+    names = store.user_names(session, [row.assigned_to, *(a.by for a in attempts)])
+    out["assigned_to_name"] = names.get(row.assigned_to)
+    for attempt in out["contact_attempts"]:
+        attempt["by_name"] = names.get(attempt["by"])
+    return out

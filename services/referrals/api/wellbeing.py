@@ -1,0 +1,101 @@
+"""Wellbeing measures: ONS4 (and optionally SWEMWBS) recorded by link workers at first
+contact and at follow-up, and the change between them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session as OrmSession
+
+from services.referrals import store
+from services.referrals import wellbeing as measures
+from services.referrals.access import audit, load_referral
+from services.referrals.api.deps import Caller, Session
+from services.referrals.api.link_work import ensure_open
+from services.referrals.schemas import WellbeingIn
+from shared.auth import Role, require
+from shared.web import Conflict, Unprocessable
+
+router = APIRouter(tags=["link workers"])
+
+
+@router.post("/referrals/{referral_id}/wellbeing", status_code=201)
+def record_wellbeing(referral_id: str, body: WellbeingIn, caller: Caller, session: Session) -> dict:
+    """Record ONS4 (and optionally SWEMWBS) at first contact or at follow-up."""
+    require(caller, Role.LINK_WORKER)
+    try:
+        ons4 = measures.validate_ons4(body.ons4)
+        items = None if body.swemwbs is None else measures.validate_swemwbs(body.swemwbs)
+    except measures.InvalidMeasure as exc:
+        raise Unprocessable(
+            str(exc), field=exc.field, errors=[{"field": exc.field, "reason": exc.reason}]
+        ) from exc
+    with session.begin():
+        row = load_referral(session, caller, referral_id, lock=True)
+        ensure_open(row)
+        stages = set(_records(session, referral_id))
+        if body.stage in stages:
+            raise Conflict(f"wellbeing at {body.stage} is already recorded for this referral")
+        if body.stage == "follow_up" and "first_contact" not in stages:
+            raise Conflict("record wellbeing at first_contact before the follow_up")
+        session.execute(
+            store.wellbeing.insert().values(
+                referral_id=referral_id,
+                stage=body.stage,
+                ons4=ons4,
+                swemwbs=list(items) if items else None,
+                swemwbs_metric=measures.swemwbs_metric(items) if items else None,
+                recorded_by=caller.user_id,
+                recorded_at=store.now(),
+            )
+        )
+        audit(session, caller, referral_id, "wellbeing", f"record {body.stage}")
+        return _view(session, referral_id)
+
+
+@router.get("/referrals/{referral_id}/wellbeing")
+def get_wellbeing(referral_id: str, caller: Caller, session: Session) -> dict:
+    require(caller, Role.LINK_WORKER, Role.PRACTICE_STAFF)
+    with session.begin():
+        load_referral(session, caller, referral_id)
+        audit(session, caller, referral_id, "read", "wellbeing")
+        return _view(session, referral_id)
+
+
+def wellbeing_change(session: OrmSession, referral_id: str) -> dict | None:
+    """The change from first contact to follow-up, once both are recorded."""
+    return _change(_records(session, referral_id))
+
+
+def _records(session: OrmSession, referral_id: str) -> dict[str, measures.WellbeingRecord]:
+    return {
+        row.stage: measures.WellbeingRecord(
+            row.stage, row.ons4, tuple(row.swemwbs) if row.swemwbs else None
+        )
+        for row in store.wellbeing_of(session, referral_id)
+    }
+
+
+def _change(records: dict[str, measures.WellbeingRecord]) -> dict | None:
+    if "first_contact" in records and "follow_up" in records:
+        return measures.change(records["first_contact"], records["follow_up"])
+    return None
+
+
+def _view(session: OrmSession, referral_id: str) -> dict:
+    records = _records(session, referral_id)
+    out: dict[str, Any] = {}
+    for stage in measures.STAGES:
+        record = records.get(stage)
+        out[stage] = (
+            None
+            if record is None
+            else {
+                "ons4": dict(record.ons4),
+                "swemwbs": list(record.swemwbs) if record.swemwbs else None,
+                "swemwbs_metric": record.swemwbs_metric,
+            }
+        )
+    out["change"] = _change(records)
+    return out
