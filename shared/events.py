@@ -82,6 +82,14 @@ class _Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Bounds on what a referral event may carry: the HTTP edge keeps within them, and a
+# consumer refuses (dead-letters) an event that does not.
+_Id = Annotated[str, Field(min_length=1, max_length=100)]
+_Label = Annotated[str, Field(max_length=100)]
+_Labels = Annotated[tuple[_Label, ...], Field(max_length=20)]
+_Reason = Annotated[str, Field(max_length=1000)]
+
+
 # --- referrals.v1 ---------------------------------------------------------------------
 
 
@@ -90,15 +98,17 @@ class ReferralProfile(_Payload):
 
     age: int = Field(ge=16, le=120)
     gender: Literal["female", "male", "non-binary"] | None = None
-    ward: str | None = None
-    postcode_district: str | None = Field(None, description="Outward code only, e.g. DA6.")
+    ward: _Label | None = None
+    postcode_district: str | None = Field(
+        None, max_length=4, description="Outward code only, e.g. DA6."
+    )
     lat: float | None = Field(None, description="Rounded to 2 decimals (about 1 km).")
     lon: float | None = None
-    languages: tuple[str, ...] = ()
-    accessibility_needs: tuple[str, ...] = ()
-    delivery_modes: tuple[str, ...] = Field((), description="Acceptable delivery, () = any.")
-    needs_text: str = Field(min_length=1)
-    need_categories: tuple[str, ...] = ()
+    languages: _Labels = ()
+    accessibility_needs: _Labels = ()
+    delivery_modes: _Labels = Field((), description="Acceptable delivery, () = any.")
+    needs_text: str = Field(min_length=1, max_length=4000)
+    need_categories: _Labels = ()
     urgency: Literal["routine", "soon", "urgent"] = "routine"
 
 
@@ -135,8 +145,8 @@ class MatchDeclined(_Payload):
     type: Literal["MatchDeclined"] = "MatchDeclined"
     version: Literal[1] = 1
     referral_id: str
-    service_ids: tuple[str, ...]
-    reason: str
+    service_ids: Annotated[tuple[_Id, ...], Field(max_length=50)]
+    reason: _Reason
 
 
 class ReferralOutcomeRecorded(_Payload):
@@ -153,7 +163,7 @@ class ReferralClosed(_Payload):
     type: Literal["ReferralClosed"] = "ReferralClosed"
     version: Literal[1] = 1
     referral_id: str
-    reason: str
+    reason: _Reason
 
 
 # --- matches.v1 -----------------------------------------------------------------------

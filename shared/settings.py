@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     )
     jwt_issuer: str = "social-prescribing"
     token_ttl_minutes: int = Field(8 * 60, ge=1)
+    max_request_bytes: int = Field(
+        1_000_000, ge=1_000, description="Larger request bodies are refused with 413."
+    )
 
     # Start-up
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start-up.")

@@ -1,16 +1,21 @@
-"""What every service's HTTP app has in common: health, readiness, metrics, errors.
+"""What every service's HTTP app has in common: health, readiness, metrics, errors, and
+the guard at the edge (a request size limit and the security headers).
 
 Domain errors are raised as ``DomainError`` subclasses with a message meant for the
 caller, and mapped to status codes here, in one place. Validation errors answer 422
-naming each field and the reason.
+naming each field and the reason. A body over the limit is a 413 before any route reads
+it; every answer says ``nosniff``, and JSON is never cached (it may hold patient data).
 """
 
 from __future__ import annotations
+
+import json
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.metrics import instrument
 
@@ -23,6 +28,13 @@ __all__ = [
     "Unprocessable",
     "add_common",
 ]
+
+MAX_REQUEST_BYTES = 1_000_000  # a referral with long notes is a few kilobytes
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"same-origin",
+    b"x-frame-options": b"DENY",
+}
 
 
 class DomainError(Exception):
@@ -65,9 +77,100 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return errors
 
 
-def add_common(app: FastAPI, service: str) -> None:
-    """Health, readiness, metrics and error mapping for a service app."""
+class EdgeGuard:
+    """ASGI middleware: refuse bodies over ``max_bytes`` with 413 (declared or streamed),
+    and add the security headers to every answer, ``Cache-Control: no-store`` to JSON."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        declared = headers.get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        if declared or b"transfer-encoding" in headers:
+            body = await self._read(receive)
+            if body is None:
+                await self._too_large(send)
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, _with_headers(send))
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body (as far as it came), or None once it passes the limit."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "detail": f"the request body is over the limit of {self.max_bytes} bytes",
+                "field": "body",
+            }
+        ).encode()
+        await _with_headers(send)(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _with_headers(send: Send) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers += [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
+            content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+            is_json = b"json" in content_type
+            if is_json and b"cache-control" not in present:
+                headers.append((b"cache-control", b"no-store"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_headers
+
+
+def add_common(app: FastAPI, service: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
+    """Health, readiness, metrics, error mapping and the edge guard for a service app."""
     instrument(app, service)
+    app.add_middleware(EdgeGuard, max_bytes=max_request_bytes)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -29,10 +29,13 @@ from services.directory.domain import (
 from services.directory.handlers import publish_service
 from shared.auth import Caller, Principal, Role, require
 from shared.events import ServiceWithdrawn
+from shared.validation import WebLink, line, text
 from shared.web import Forbidden, NotFound
 
 router = APIRouter()
 
+#: A day a report may be asked for: years this service could have data for.
+ReportDay = Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2999, 12, 31))]
 Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 Delivery = Literal["in_person", "phone", "online", "home"]
 Accessibility = Literal[
@@ -70,7 +73,7 @@ class EligibilityIn(BaseModel):
     min_age: int | None = Field(None, ge=16, le=120)
     max_age: int | None = Field(None, ge=16, le=120)
     genders: list[Literal["female", "male", "non-binary"]] | None = None
-    notes: str = Field("", max_length=1000)
+    notes: text(1000) = ""
 
     @model_validator(mode="after")
     def _ages(self) -> EligibilityIn:
@@ -81,9 +84,9 @@ class EligibilityIn(BaseModel):
 
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    address: str = Field("", max_length=300)
-    postcode: str | None = None
-    ward: str | None = None
+    address: text(300) = ""
+    postcode: line(10) | None = None
+    ward: line(100) | None = None
     lat: float | None = Field(None, ge=49.0, le=61.0)
     lon: float | None = Field(None, ge=-9.0, le=2.5)
 
@@ -116,19 +119,19 @@ class ServiceIn(BaseModel):
             ]
         },
     )
-    name: str = Field(min_length=2, max_length=300)
-    description: str = Field("", max_length=5000)
-    categories: list[str] = Field(min_length=1, max_length=5)
-    keywords: list[str] = Field(default_factory=list, max_length=20)
+    name: line(300, 2)
+    description: text(5000) = ""
+    categories: list[line(100, 1)] = Field(min_length=1, max_length=5)
+    keywords: list[line(100, 1)] = Field(default_factory=list, max_length=20)
     eligibility: EligibilityIn = EligibilityIn()
     location: LocationIn | None = None
     delivery: list[Delivery] = Field(default_factory=lambda: ["in_person"], min_length=1)
-    schedule: str = Field("", max_length=500)
-    regular_schedule: list[OpeningTime] = Field(default_factory=list)
+    schedule: text(500) = ""
+    regular_schedule: list[OpeningTime] = Field(default_factory=list, max_length=50)
     capacity_per_week: int | None = Field(None, ge=0, le=100_000)
-    languages: list[str] = Field(default_factory=lambda: ["English"])
-    accessibility: list[Accessibility] = Field(default_factory=list)
-    cost: str = Field("free", max_length=200)
+    languages: list[line(60, 1)] = Field(default_factory=lambda: ["English"], max_length=20)
+    accessibility: list[Accessibility] = Field(default_factory=list, max_length=8)
+    cost: line(200) = "free"
     referral_route: Literal["self", "link_worker", "either"] = "either"
     status: Literal["active", "temporarily_closed"] = "active"
 
@@ -147,14 +150,14 @@ class OrganisationIn(BaseModel):
             ]
         },
     )
-    name: str = Field(min_length=2, max_length=300)
-    description: str = Field("", max_length=5000)
+    name: line(300, 2)
+    description: text(5000) = ""
     kind: Literal["voluntary", "faith", "sports", "community", "statutory", "social_enterprise"] = (
         "voluntary"
     )
-    website: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    website: WebLink | None = None
+    email: line(254) | None = None
+    phone: line(40) | None = None
 
 
 def _can_edit(caller: Principal, organisation_id: str) -> None:
@@ -412,7 +415,7 @@ def _report_reader(caller: Principal) -> None:
 
 
 @router.get("/reports/capacity", tags=["reports"])
-def capacity(request: Request, caller: Caller, week_of: date | None = None) -> dict:
+def capacity(request: Request, caller: Caller, week_of: ReportDay = None) -> dict:
     """Demand against capacity this week, per service and per need category."""
     _report_reader(caller)
     monday, sunday = week_bounds(week_of or date.today())
@@ -441,7 +444,7 @@ def unmet_needs(
 
 
 @router.get("/reports/demand", tags=["reports"])
-def demand(request: Request, caller: Caller, since: date | None = None) -> dict:
+def demand(request: Request, caller: Caller, since: ReportDay = None) -> dict:
     """Needs found against local weekly capacity, by need category and ward: the gaps."""
     _report_reader(caller)
     monday, sunday = week_bounds(date.today())

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "them to community groups and record what happened.",
         version="1.0.0",
     )
-    add_common(app, store.SERVICE)
+    add_common(app, store.SERVICE, settings.max_request_bytes)
     app.state.user_check = ActiveUsers(runtime.sessions)
     app.state.places = Places.load()
     add_pages(app)  # before the API: pages share paths with it (see pages.py)

@@ -75,9 +75,10 @@ _POSTCODE = re.compile(r"^([A-Z]{1,2}\d[A-Z\d]?) ?(\d[A-Z]{2})$")
 
 
 def is_valid_nhs_number(value: str) -> bool:
-    """Ten digits whose last is the Modulus 11 check digit of the first nine."""
+    """Ten digits whose last is the Modulus 11 check digit of the first nine. Ten equal
+    digits (0000000000, 1111111111...) pass the check but are placeholders, not numbers."""
     digits = re.sub(r"[\s-]", "", value)
-    if not re.fullmatch(r"\d{10}", digits):
+    if not re.fullmatch(r"\d{10}", digits) or len(set(digits)) == 1:
         return False
     total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11

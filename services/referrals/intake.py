@@ -36,9 +36,17 @@ from shared.bus.outbox import Outbox
 from shared.events import ReferralProfile, ReferralSubmitted
 from shared.web import Unprocessable
 
-__all__ = ["DEFAULT_TEAM", "profile_of", "submit_referral"]
+__all__ = ["DEFAULT_TEAM", "OUTSIDE_AREA_NOTE", "profile_of", "submit_referral"]
 
 DEFAULT_TEAM = "community-connect"
+#: A postcode the borough's place data does not know (another area, or an NHS
+#: pseudo-postcode such as ZZ99 for no fixed abode) is accepted: refusing would leave the
+#: person without help. The referral is flagged, has no ward, and is matched without
+#: distance; reports count it under the ward "unknown".
+OUTSIDE_AREA_NOTE = (
+    "postcode: outside the area this service covers (no ward found); the referral is "
+    "accepted and matched without distance, and shown as outside the area"
+)
 
 
 def submit_referral(
@@ -121,7 +129,11 @@ def submit_referral(
                 referral_id=referral_id, practice_ods=caller.practice_ods, profile=profile_of(row)
             ),
         )
-    return True, {"id": referral_id, "status": Status.SUBMITTED, "ward": row.ward}
+    answer = {"id": referral_id, "status": Status.SUBMITTED, "ward": row.ward}
+    answer["outside_area"] = row.ward is None
+    if row.ward is None:
+        answer["note"] = OUTSIDE_AREA_NOTE
+    return True, answer
 
 
 def profile_of(row: Row) -> ReferralProfile:

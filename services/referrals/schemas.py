@@ -13,8 +13,11 @@ from services.referrals.domain import (
     is_valid_nhs_number,
     normalise_postcode,
 )
+from shared.validation import line, text
 
 Gender = Literal["female", "male", "non-binary"]
+Label = line(60, 1)  # a language, an accessibility need, a category
+OLDEST_AGE = 120
 
 
 def _known_categories(values: list[str] | None) -> list[str] | None:
@@ -56,26 +59,30 @@ class ReferralIn(BaseModel):
             ]
         },
     )
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
-    nhs_number: str = Field(description="10 digits with a valid Modulus 11 check digit")
-    birth_date: date
+    given_name: line(100, 1)
+    family_name: line(100, 1)
+    nhs_number: line(20) = Field(description="10 digits with a valid Modulus 11 check digit")
+    birth_date: date = Field(description=f"The person is 18 to {OLDEST_AGE}")
     gender: Gender | None = None
-    postcode: str
-    phone: str | None = Field(None, max_length=40)
+    postcode: line(10) = Field(description="A UK postcode; outside the area is accepted")
+    phone: line(40) | None = None
     email: EmailStr | None = None
     preferred_contact: Literal["phone", "email", "letter", "text"] = "phone"
-    languages: list[str] = Field(default_factory=lambda: ["English"], max_length=10)
-    accessibility_needs: list[str] = Field(default_factory=list, max_length=10)
+    languages: list[Label] = Field(default_factory=lambda: ["English"], max_length=10)
+    accessibility_needs: list[Label] = Field(default_factory=list, max_length=10)
     delivery_modes: list[Literal["in_person", "phone", "online", "home"]] = Field(
-        default_factory=list, description="What the person can take part in; empty = any"
+        default_factory=list,
+        max_length=4,
+        description="What the person can take part in; empty = any",
     )
-    needs: str = Field(min_length=3, max_length=4000, description="In the referrer's words")
-    need_categories: list[str] = Field(default_factory=list, max_length=10)
+    needs: text(4000, 3) = Field(description="In the referrer's words")
+    need_categories: list[Label] = Field(default_factory=list, max_length=10)
     urgency: Literal["routine", "soon", "urgent"] = "routine"
-    consent_to_refer: bool = Field(description="The person agreed to this referral")
+    consent_to_refer: bool = Field(strict=True, description="The person agreed to this referral")
     consent_to_share: bool = Field(
-        False, description="The person agreed their contact details go to the chosen group"
+        False,
+        strict=True,
+        description="The person agreed their contact details go to the chosen group",
     )
 
     @field_validator("need_categories")
@@ -104,8 +111,11 @@ class ReferralIn(BaseModel):
     def _adult(cls, value: date) -> date:
         if value > date.today():
             raise ValueError("is in the future")
-        if age_on(value, date.today()) < 18:
+        age = age_on(value, date.today())
+        if age < 18:
             raise ValueError("social prescribing here is for adults: the person must be 18+")
+        if age > OLDEST_AGE:
+            raise ValueError(f"the person would be {age}: check the year (oldest {OLDEST_AGE})")
         return value
 
     @model_validator(mode="after")
@@ -130,11 +140,13 @@ class NeedsEdit(BaseModel):
             ]
         },
     )
-    needs: str | None = Field(None, min_length=3, max_length=4000)
-    need_categories: list[str] | None = None
-    languages: list[str] | None = None
-    accessibility_needs: list[str] | None = None
-    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] | None = None
+    needs: text(4000, 3) | None = None
+    need_categories: list[Label] | None = Field(None, max_length=10)
+    languages: list[Label] | None = Field(None, max_length=10)
+    accessibility_needs: list[Label] | None = Field(None, max_length=10)
+    delivery_modes: list[Literal["in_person", "phone", "online", "home"]] | None = Field(
+        None, max_length=4
+    )
     urgency: Literal["routine", "soon", "urgent"] | None = None
 
     @field_validator("need_categories")
@@ -148,7 +160,7 @@ class ConnectionIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"service_id": "svc-grief-cafe", "mode": "referral"}]},
     )
-    service_id: str = Field(min_length=1, max_length=100, description="A directory service")
+    service_id: line(100, 1) = Field(description="A directory service")
     mode: Literal["signposting", "referral"] = Field(
         description="signposting: information given; referral: the group is asked to take them on"
     )
@@ -158,12 +170,11 @@ class ConnectionIn(BaseModel):
         description="Put the person on the waiting list of a service that is full, "
         "temporarily closed or withdrawn (refused otherwise, with the reason)",
     )
-    service_name: str | None = Field(
-        None, max_length=300, description="Ignored: the name comes from the directory"
+    service_name: line(300) | None = Field(
+        None, description="Ignored: the name comes from the directory"
     )
-    organisation_id: str | None = Field(
+    organisation_id: line(100) | None = Field(
         None,
-        max_length=100,
         description="Optional check: refused unless it is the service's own organisation "
         "in the directory, which is where the connection's organisation always comes from",
     )
@@ -176,8 +187,10 @@ class DeclineIn(BaseModel):
             "examples": [{"service_ids": ["svc-knit-natter"], "reason": "does not want a group"}]
         },
     )
-    service_ids: list[str] | None = Field(None, description="Omit to decline all proposals")
-    reason: str = Field(min_length=3, max_length=1000)
+    service_ids: list[line(100, 1)] | None = Field(
+        None, max_length=50, description="Omit to decline all proposals"
+    )
+    reason: text(1000, 3)
 
 
 class OutcomeIn(BaseModel):
@@ -194,12 +207,12 @@ class CloseIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"reason": "connected and attending; follow-up done"}]},
     )
-    reason: str = Field(min_length=3, max_length=1000)
+    reason: text(1000, 3)
 
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
-    link_worker_id: str | None = Field(None, description="Omit to take the referral yourself")
+    link_worker_id: line(64) | None = Field(None, description="Omit to take the referral yourself")
 
 
 class ContactAttemptIn(BaseModel):
@@ -235,10 +248,12 @@ class WellbeingIn(BaseModel):
         },
     )
     stage: Literal["first_contact", "follow_up"]
-    ons4: dict[str, Any] = Field(
-        description="life_satisfaction, worthwhile, happiness, anxiety: 0-10 each"
+    ons4: dict[line(40), Any] = Field(
+        max_length=10, description="life_satisfaction, worthwhile, happiness, anxiety: 0-10 each"
     )
-    swemwbs: list[Any] | None = Field(None, description="The 7 SWEMWBS items, 1-5 each")
+    swemwbs: list[Any] | None = Field(
+        None, max_length=20, description="The 7 SWEMWBS items, 1-5 each"
+    )
 
 
 class GroupResponseIn(BaseModel):
@@ -246,4 +261,4 @@ class GroupResponseIn(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"reason": "we have a place on Thursday afternoons"}]},
     )
-    reason: str | None = Field(None, max_length=1000)
+    reason: text(1000) | None = None

@@ -75,14 +75,15 @@ def receive_service_request(
         )
     try:
         doc = json.loads(raw)
-    except ValueError as exc:
-        return _outcome(400, [Issue("structure", f"the body is not JSON: {exc}", "")])
-    try:
         body = ReferralIn.model_validate(referral_fields(doc))
+    except RecursionError:
+        return _outcome(400, [Issue("structure", "the body is nested too deeply", "")])
     except FhirInvalid as exc:
         return _outcome(422, exc.issues)
     except ValidationError as exc:
         return _outcome(422, _issues_of(exc))
+    except ValueError as exc:
+        return _outcome(400, [Issue("structure", f"the body is not JSON: {exc}", "")])
     try:
         created, answer = submit_referral(
             session, outbox, places, policy, caller, body, idempotency_key

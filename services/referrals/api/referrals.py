@@ -170,6 +170,7 @@ def _summary(row, connections: list, caller: Principal) -> dict:
         "urgency": row.urgency,
         "practice_ods": row.practice_ods,
         "ward": row.ward,
+        "outside_area": row.ward is None,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "patient": f"{row.given_name} {row.family_name}",
@@ -186,6 +187,7 @@ def _summary(row, connections: list, caller: Principal) -> dict:
 def _detail(session, row) -> dict:
     out = {c: getattr(row, c) for c in row._fields}
     out["age"] = age_on(row.birth_date, date.today())
+    out["outside_area"] = row.ward is None
     attempts = store.contact_attempts_of(session, row.id)
     out["proposals"] = [dict(p._mapping) for p in store.proposals_of(session, row.id)]
     out["connections"] = [dict(c._mapping) for c in store.connections_of(session, [row.id])[row.id]]

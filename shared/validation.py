@@ -1,0 +1,78 @@
+"""Text and links as the edges accept them: bounded, printable, and http(s) only.
+
+Every string a client or an event sends passes through one of these types, so stored
+data holds no NUL or control characters (PostgreSQL refuses NUL; terminals and logs
+misread the rest) and no lone surrogates (they cannot be encoded as UTF-8). The rule is
+also written into the OpenAPI document as a ``pattern``, so that clients and fuzzers
+know it; the validator says in words what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+__all__ = ["LINE_PATTERN", "TEXT_PATTERN", "Line", "Text", "WebLink", "line", "text"]
+
+#: One line: no control characters at all.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f\ud800-\udfff]*$"
+#: Free text: line breaks and tabs allowed, other control characters not.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$"
+_LINE = re.compile(LINE_PATTERN)
+_TEXT = re.compile(TEXT_PATTERN)
+
+
+def _printable_line(value: str) -> str:
+    if not _LINE.match(value):
+        raise ValueError("must not contain control characters (NUL, line breaks, escapes)")
+    return value
+
+
+def _printable_text(value: str) -> str:
+    if not _TEXT.match(value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return value
+
+
+def line(max_length: int, min_length: int = 0):
+    """A one-line string of at most ``max_length`` characters (names, codes, labels)."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length),
+        AfterValidator(_printable_line),
+        Field(json_schema_extra={"pattern": LINE_PATTERN}),
+    ]
+
+
+def text(max_length: int, min_length: int = 0):
+    """Free text of at most ``max_length`` characters (needs, reasons, descriptions)."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length),
+        AfterValidator(_printable_text),
+        Field(json_schema_extra={"pattern": TEXT_PATTERN}),
+    ]
+
+
+Line = line(200)
+Text = text(5000)
+
+_WEB = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def _web_link(value: str) -> str:
+    if not _WEB.match(value):
+        raise ValueError("must be an http:// or https:// address")
+    return value
+
+
+#: A link people may follow from a page: http or https only (never javascript: or data:).
+WebLink = Annotated[
+    str,
+    StringConstraints(max_length=500),
+    AfterValidator(_printable_line),
+    AfterValidator(_web_link),
+    Field(json_schema_extra={"pattern": r"^[hH][tT][tT][pP][sS]?://[^\s]+$"}),
+]
