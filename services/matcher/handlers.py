@@ -72,6 +72,7 @@ def proposal_event(
                 reasons=p.reasons,
                 waiting_list=p.waiting_list,
                 distance_km=None if p.distance_km is None else round(p.distance_km, 1),
+                breakdown=p.breakdown,
             )
             for p in result.proposals
         ),
@@ -80,6 +81,7 @@ def proposal_event(
             for n in result.needs
         ),
         unmet_needs=result.unmet_needs,
+        unrecognised=result.unrecognised,
         ward=ward,
         directory_size=size,
     )

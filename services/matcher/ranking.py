@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from services.matcher.vocabulary import ConceptMatch, NeedHit, Vocabulary
+from services.matcher.vocabulary import ConceptMatch, Fragment, NeedHit, Vocabulary
 
 __all__ = [
     "DELIVERY_MODES",
@@ -72,6 +72,9 @@ LATER_LIFE_MIN_AGE, YOUNG_MAX_AGE = 50, 30  # eligibility bands that say who a s
 YOUNG_BOOST = 1.4  # a service built for 18-25s is what a link worker offers a 20-year-old
 SAME_GENDER_BOOST = 1.1  # a group for the person's own gender was set up for people like them
 REMOTE_BOOST, IN_PERSON_DAMPING = 0.3, 0.3  # someone who can't get out: a wish, not a bar
+
+#: factors every breakdown shows, 1.0 when they changed nothing; others appear when they did
+BREAKDOWN_FACTORS = ("distance", "language", "accessibility", "schedule", "freshness", "capacity")
 
 _DELIVERY_BIT = {"in_person": 1, "phone": 2, "online": 4, "home": 8}
 _REMOTE_BITS = 2 | 4 | 8
@@ -143,6 +146,10 @@ class Proposal:
     reasons: tuple[str, ...]
     waiting_list: bool
     distance_km: float | None
+    #: ``score`` taken apart: ``relevance`` (what the service adds for the needs, from its
+    #: ``fit: <concept>`` to each, 1.0 = answers the strongest need fully) times every
+    #: factor; ``score`` is their product, and the order of proposals follows it.
+    breakdown: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +165,8 @@ class RankResult:
     proposals: tuple[Proposal, ...]
     needs: tuple[ExtractedNeed, ...]
     unmet_needs: tuple[str, ...]
+    #: stretches of the needs text in which no need was recognised, normalised for reports
+    unrecognised: tuple[str, ...] = ()
 
 
 # ---- hard constraints: explicit, each a small function -----------------------------------
@@ -499,6 +508,15 @@ class _BitNames:
 
 
 @dataclass(frozen=True, slots=True)
+class _Pick:
+    index: int  # row in the shortlist
+    relevance: float
+    gain: float
+    schedule: float
+    waiting: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _Need:
     hit: NeedHit
     weight: float
@@ -693,8 +711,10 @@ class MatchIndex:
         prefs = _Preferences.from_needs(self.vocabulary, needs, request.age)
         origin = self._origin(request)
         extracted = tuple(self._extracted(n) for n in scored)
+        fragments = self.vocabulary.unrecognised(request.needs_text)
+        unrecognised = tuple(f.text for f in fragments)
         if not scored:
-            return RankResult((), extracted, ())
+            return RankResult((), extracted, _unmet_unrecognised((), fragments, True), unrecognised)
         slots, fits = self._candidates(scored, origin)
         n_records = len(self._records)
         cols = self._columns.arrays(n_records)
@@ -719,18 +739,29 @@ class MatchIndex:
         relevance = _combine(weighted[rough_order]) * shortlisted
         best = _top_indices(relevance, SHORTLIST)
         order = rough_order[best]
-        proposals = self._select(
-            request,
+        picks = self._select(
             scored,
             prefs,
             slots[order],
             fits[order],
             shortlisted[best],
-            distance[order],
             cols["flags"][slots[order]],
             top,
         )
-        return RankResult(tuple(proposals), extracted, tuple(unmet))
+        proposals = self._proposals(
+            request,
+            scored,
+            needs,
+            prefs,
+            cols,
+            origin,
+            slots[order],
+            fits[order],
+            distance[order],
+            picks,
+        )
+        unmet_needs = _unmet_unrecognised(tuple(unmet), fragments, not proposals)
+        return RankResult(tuple(proposals), extracted, unmet_needs, unrecognised)
 
     def _needs(self, request: MatchRequest) -> list[_Need]:
         vocabulary = self.vocabulary
@@ -870,12 +901,22 @@ class MatchIndex:
         request: MatchRequest,
         prefs: _Preferences,
         origin: tuple[float, float] | None,
+        parts: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Score multipliers for soft preferences, distance in km (nan when remote) and
-        whether the service speaks one of the person's languages other than English."""
+        whether the service speaks one of the person's languages other than English.
+
+        With ``parts``, each named factor is also kept on its own (for the few services
+        proposed), so a proposal's breakdown is computed by the same code as its score."""
         n = len(slots)
         f32 = np.float32
         multiplier = np.ones(n, dtype=np.float32)
+
+        def scale(name: str, where: np.ndarray, factor: float) -> None:
+            _scale(multiplier, where, factor)
+            if parts is not None and factor != 1.0:
+                _scale(parts.setdefault(name, np.ones(n, dtype=np.float32)), where, factor)
+
         speaks = np.zeros(n, dtype=np.float32)
         delivery = cols["delivery"][slots]
         remote = (delivery & _REMOTE_BITS) > 0
@@ -896,12 +937,14 @@ class MatchIndex:
             both = travels & remote
             np.maximum(factor, f32(REMOTE_FACTOR), out=factor, where=both)
             multiplier *= factor
+            if parts is not None:
+                parts["distance"] = factor
         else:
             distance = np.full(n, np.nan, dtype=np.float32)
-            _scale(multiplier, ~travels, REMOTE_FACTOR)
+            scale("distance", ~travels, REMOTE_FACTOR)
         if prefs.remote > 0:
-            _scale(multiplier, remote, 1.0 + REMOTE_BOOST * prefs.remote)
-            _scale(multiplier, ~remote, 1.0 - IN_PERSON_DAMPING * prefs.remote)
+            scale("delivery_preference", remote, 1.0 + REMOTE_BOOST * prefs.remote)
+            scale("delivery_preference", ~remote, 1.0 - IN_PERSON_DAMPING * prefs.remote)
         spoken = {lang.lower() for lang in request.languages}
         other = spoken - {"english"}
         if other:
@@ -909,8 +952,8 @@ class MatchIndex:
             match = (cols["languages"][slots] & np.uint64(mask)) > 0
             speaks = match.astype(np.float32)
             boost = 1.35 if "english" not in spoken or prefs.limited_english else 1.15
-            _scale(multiplier, match, boost)
-            _scale(multiplier, ~match, 1.0 if "english" in spoken else 0.92)
+            scale("language", match, boost)
+            scale("language", ~match, 1.0 if "english" in spoken else 0.92)
         if request.accessibility_needs:
             access = cols["access"][slots]
             for need in request.accessibility_needs:
@@ -918,27 +961,27 @@ class MatchIndex:
                 met = (access & bit) > 0
                 if need in _PHYSICAL_ACCESS:
                     met |= ~travels
-                _scale(multiplier, met, 1.05)
-                _scale(multiplier, ~met, 0.85)
+                scale("accessibility", met, 1.05)
+                scale("accessibility", ~met, 0.85)
         flags = cols["flags"][slots]
-        _scale(multiplier, (flags & _CLOSED) > 0, 0.4)
+        scale("closed", (flags & _CLOSED) > 0, 0.4)
         if prefs.gentle:
-            _scale(multiplier, (flags & _VIGOROUS) > 0, VIGOROUS_PENALTY)
-            _scale(multiplier, (flags & _GENTLE) > 0, GENTLE_BOOST)
+            scale("gentle_pace", (flags & _VIGOROUS) > 0, VIGOROUS_PENALTY)
+            scale("gentle_pace", (flags & _GENTLE) > 0, GENTLE_BOOST)
         if prefs.no_talking or prefs.no_therapy:
             unwanted = _TALKING if prefs.no_talking else _THERAPY
-            _scale(multiplier, (flags & unwanted) > 0, TALKING_PENALTY)
+            scale("talking", (flags & unwanted) > 0, TALKING_PENALTY)
         if request.today is not None:
             confirmed = cols["confirmed"][slots]
             cutoff = (request.today - STALE_AFTER).toordinal()
-            _scale(multiplier, (confirmed >= 0) & (confirmed < cutoff), 0.8)
+            scale("freshness", (confirmed >= 0) & (confirmed < cutoff), 0.8)
         if request.age is not None:
             group = cols["age_group"][slots]
             older = 1.1 if request.age >= OLDER_AGE else (0.85 if request.age < 50 else 1.0)
             older = 1.2 if request.age >= OLDEST_AGE else older
             young = YOUNG_BOOST if request.age <= YOUNG_AGE else 0.8
-            _scale(multiplier, (group & _OLDER) > 0, older)
-            _scale(multiplier, (group & _YOUNG) > 0, young)
+            scale("age_group", (group & _OLDER) > 0, older)
+            scale("age_group", (group & _YOUNG) > 0, young)
         return multiplier.astype(np.float32), distance, speaks
 
     def _group_fit(
@@ -947,6 +990,7 @@ class MatchIndex:
         slots: np.ndarray,
         request: MatchRequest,
         needs: list[_Need],
+        parts: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Services for a particular group (carers, veterans, people with sight loss...) are
         poor proposals for someone outside every group they serve; a group for the person's
@@ -955,9 +999,14 @@ class MatchIndex:
         mask = np.uint64(self._audience_mask(_person_groups(request, needs)))
         outside = (audience != 0) & ((audience & mask) == 0)
         factor = np.where(outside, AUDIENCE_PENALTY, 1.0)
+        if parts is not None and outside.any():
+            parts["audience"] = factor.astype(np.float32)
         person = _GENDER_BIT.get(normalise_gender(request.gender) or "", 0)
         if person:
-            factor *= np.where((cols["genders"][slots] & person) > 0, SAME_GENDER_BOOST, 1.0)
+            same = np.where((cols["genders"][slots] & person) > 0, SAME_GENDER_BOOST, 1.0)
+            factor *= same
+            if parts is not None and (same != 1.0).any():
+                parts["same_gender"] = same.astype(np.float32)
         return factor.astype(np.float32)
 
     def _audiences_outside(
@@ -982,17 +1031,18 @@ class MatchIndex:
 
     def _select(
         self,
-        request: MatchRequest,
         needs: list[_Need],
         prefs: _Preferences,
         slots: np.ndarray,
         fits: np.ndarray,
         multiplier: np.ndarray,
-        distance: np.ndarray,
         flags: np.ndarray,
         top: int,
-    ) -> list[Proposal]:
-        """Greedy pick that keeps serving needs not yet covered (xQuAD-style residuals)."""
+    ) -> list[_Pick]:
+        """Greedy pick that keeps serving needs not yet covered (xQuAD-style residuals).
+
+        Each pick's gain (what it adds to the proposals before it) is its score, so the
+        scores shown follow the order; services on a waiting list come after the rest."""
         weights = np.array([n.weight for n in needs], dtype=np.float32)
         schedule_bonus = np.array(
             [self._schedule_fit(int(s), prefs) for s in slots], dtype=np.float32
@@ -1005,36 +1055,89 @@ class MatchIndex:
         )
         usable = quality >= MIN_PROPOSAL_FIT
         full = (flags & _FULL) > 0
-        chosen: list[int] = []
+        # relevance in units of the strongest need: 1.0 answers it fully
+        scale = float(weights.max()) if len(weights) and weights.max() > 0 else 1.0
+        chosen: list[_Pick] = []
         for waiting in (False, True):
             residual = np.ones(len(needs), dtype=np.float32)
             pool = usable & (full == waiting)
             while len(chosen) < top and pool.any():
-                gains = _combine(gain_base * residual) * multiplier * schedule_bonus
-                gains = np.where(pool, gains, -1.0)
+                relevance = _combine(gain_base * residual)
+                gains = np.where(pool, relevance * multiplier * schedule_bonus, -1.0)
                 pick = int(np.argmax(gains))
-                chosen.append(pick)
+                chosen.append(
+                    _Pick(
+                        pick,
+                        float(relevance[pick]) / scale,
+                        float(gains[pick]) / scale,
+                        float(schedule_bonus[pick]),
+                        waiting,
+                    )
+                )
                 pool[pick] = False
                 residual *= 1.0 - COVERAGE * fits[pick]
+        return chosen
+
+    def _proposals(
+        self,
+        request: MatchRequest,
+        scored: list[_Need],
+        needs: list[_Need],
+        prefs: _Preferences,
+        cols: dict[str, np.ndarray],
+        origin: tuple[float, float] | None,
+        slots: np.ndarray,
+        fits: np.ndarray,
+        distance: np.ndarray,
+        picks: list[_Pick],
+    ) -> list[Proposal]:
+        """The picks as proposals, each with its score taken apart: the relevance it adds
+        (from the fit to each need) times each soft factor, recomputed for these few
+        services by the same code that ranked them."""
+        if not picks:
+            return []
+        chosen = slots[np.array([p.index for p in picks])]
+        parts: dict[str, np.ndarray] = {}
+        self._soft(cols, chosen, request, prefs, origin, parts)
+        self._group_fit(cols, chosen, request, needs, parts)
+        weights = np.array([n.weight for n in scored], dtype=np.float32)
         out = []
-        for pick in chosen:
-            record = self._records[int(slots[pick])]
+        previous = math.inf
+        for row, pick in enumerate(picks):
+            slot = int(slots[pick.index])
+            record = self._records[slot]
             if record is None:
                 continue
-            main = int(np.argmax(fits[pick] * weights))
+            score, capacity = pick.gain, 1.0
+            if score > previous:  # a waiting list starts afresh, but follows every place
+                capacity, score = previous / score, previous
+            previous = score
+            breakdown = {
+                f"fit: {need.hit.concept}": float(fits[pick.index, column])
+                for column, need in enumerate(scored)
+                if fits[pick.index, column] > 0
+            }
+            breakdown["relevance"] = pick.relevance
+            breakdown.update(dict.fromkeys(BREAKDOWN_FACTORS, 1.0))
+            breakdown.update(
+                {name: float(v) for name, values in parts.items() if (v := values[row]) != 1.0}
+            )
+            breakdown["schedule"] = pick.schedule
+            breakdown["capacity"] = capacity
+            main = int(np.argmax(fits[pick.index] * weights))
             out.append(
                 self._proposal(
-                    int(slots[pick]),
+                    slot,
                     record,
                     request,
-                    needs,
+                    scored,
                     prefs,
-                    fits[pick],
+                    fits[pick.index],
                     main,
-                    float(quality[pick]),
-                    float(distance[pick]),
-                    bool(full[pick]),
-                    float(schedule_bonus[pick]),
+                    score,
+                    {k: round(v, 4) for k, v in breakdown.items()},
+                    float(distance[pick.index]),
+                    pick.waiting,
                 )
             )
         return out
@@ -1055,10 +1158,10 @@ class MatchIndex:
         prefs: _Preferences,
         fits: np.ndarray,
         main: int,
-        quality: float,
+        score: float,
+        breakdown: dict[str, float],
         distance: float,
         waiting: bool,
-        schedule_bonus: float,
     ) -> Proposal:
         described = self._explained.get(slot)
         if described is None:
@@ -1072,6 +1175,7 @@ class MatchIndex:
                 continue
             reasons.append(_need_reason(self.vocabulary, need, described.get(need.hit.concept)))
         traits = int(self._columns.flags.data[slot]) & _ALL_TRAITS
+        schedule_bonus = breakdown.get("schedule", 1.0)
         reasons.extend(_fit_reasons(record, request, prefs, distance, schedule_bonus, traits))
         outside = self._audiences_outside(described, request, needs)
         if outside:
@@ -1080,12 +1184,13 @@ class MatchIndex:
         return Proposal(
             service_id=record.id,
             service_name=record.name,
-            score=round(min(1.0, quality), 4),
+            score=round(score, 4),
             need=need.hit.phrase,
             concept=need.hit.concept,
             reasons=tuple(reasons),
             waiting_list=waiting,
             distance_km=None if math.isnan(distance) else round(distance, 1),
+            breakdown=breakdown,
         )
 
 
@@ -1122,6 +1227,16 @@ class _Preferences:
         no_talking = any(n.hit.concept == "no_talking" and n.direct for n in needs)
         no_therapy = any(n.hit.concept == "no_therapy" for n in needs)
         return cls(remote, tuple(words), tuple(labels), limited, gentle, no_talking, no_therapy)
+
+
+def _unmet_unrecognised(
+    unmet: tuple[str, ...], fragments: Iterable[Fragment], nothing_proposed: bool
+) -> tuple[str, ...]:
+    """Unmet needs, honestly: a need asked for in words the vocabulary does not know
+    ("needs transport to hospital") is one no service was found for, and when nothing at
+    all is proposed every unrecognised stretch is reported rather than silence."""
+    extra = [f.text for f in fragments if f.requested or nothing_proposed]
+    return tuple(dict.fromkeys((*unmet, *extra)))
 
 
 def _person_groups(request: MatchRequest, needs: list[_Need]) -> set[str]:

@@ -29,6 +29,7 @@ from rapidfuzz import fuzz, process
 __all__ = [
     "Concept",
     "ConceptMatch",
+    "Fragment",
     "NeedHit",
     "ServiceConcepts",
     "Vocabulary",
@@ -58,6 +59,9 @@ FIELD_WEIGHTS = (0.6, 0.35, 0.4, 0.2)  # name, description, keywords, organisati
 CATEGORY_WEIGHT = 0.7  # a category alone makes a service at most this good an answer
 LATER_CATEGORY = 0.75  # a second or third category says less than the first
 _DEMOGRAPHIC_RE = re.compile(r"^\d{1,3}(?:m|f|yo|yrs?|y)$")
+_IDENTIFIER_RE = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\+?\d[\d ()-]{6,}\d")
+MAX_FRAGMENT_WORDS = 6  # a longer unrecognised stretch is prose, not a need to count
+EVERYDAY_COUNT = 30000  # subtitle-corpus count above which a lone word says nothing
 
 
 @lru_cache(maxsize=262144)
@@ -124,6 +128,14 @@ class NeedHit:
     negated: bool = False
     implied_by: str | None = None
     emphasis: float = 1.0  # how the clause weighs it: "wants to ..." > plain > "maybe ..."
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A stretch of referral text in which no concept was found, normalised for reports."""
+
+    text: str
+    requested: bool  # its clause asks for it ("needs transport to hospital")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +224,29 @@ class Vocabulary:
             for cue in group["cues"]:
                 words = [t.text for t in self._tokens(cue)]
                 where[tuple(self._stem(w) for w in words)] = float(group["factor"])
+        self._edge_words = frozenset(
+            w
+            for w in (
+                *data.get("fragment_edge_words", ()),
+                *self.stopwords,
+                *self.negation_cues,
+                *data.get("third_party", {}).get("people", ()),
+                *data.get("third_party", {}).get("reporting", ()),
+                *(
+                    word
+                    for group in data.get("emphasis_cues", {}).values()
+                    if isinstance(group, dict)
+                    for cue in group["cues"]
+                    for word in cue.split()
+                ),
+            )
+        )
         third_party = data.get("third_party", {})
         self._others = frozenset(self._stem(w) for w in third_party.get("people", ()))
         self._reporting = frozenset(self._stem(w) for w in third_party.get("reporting", ()))
+        self._request_cues = frozenset(
+            tuple(t.stem for t in self._tokens(cue)) for cue in data.get("request_cues", ())
+        )
         self._cue_length = max((len(c) for g in self.emphasis_cues.values() for c in g), default=0)
         self.concepts: dict[str, Concept] = {}
         self._triggers = _PhraseTable()
@@ -347,9 +379,7 @@ class Vocabulary:
 
     def find_needs(self, text: str) -> list[NeedHit]:
         """Every concept the text mentions, negated ones flagged, longest phrases winning."""
-        tokens = self._tokens(text, correct=True)
-        stems = [t.stem for t in tokens]
-        spans = list(self._triggers.scan(stems))
+        tokens, stems, spans = _read(self, text)
         kept = [
             (i, j, p)
             for i, j, p in spans
@@ -371,6 +401,86 @@ class Vocabulary:
                 )
             )
         return hits
+
+    def unrecognised(self, text: str) -> tuple[Fragment, ...]:
+        """The stretches of the text in which no concept was found, for reports of needs the
+        vocabulary does not know yet ("bagpipes", "transport to hospital").
+
+        Nothing that could identify someone is kept: digits, e-mail and web addresses,
+        capitalised words inside a sentence (names, places) and words in no English word
+        list are left out and break a stretch; words that only frame a need ("likes",
+        "wants", "the") are trimmed from both ends."""
+        text = _IDENTIFIER_RE.sub(" . ", text)
+        tokens, stems, spans = _read(self, text)
+        covered = [False] * len(tokens)
+        for i, j, _ in spans:
+            covered[i:j] = [True] * (j - i)
+        fragments: dict[str, Fragment] = {}
+        run: list[int] = []
+        clause_start = 0
+
+        def close() -> None:
+            if not run:
+                return
+            fragment = self._fragment(text, tokens, run, stems, clause_start)
+            if fragment is not None and fragment.text not in fragments:
+                fragments[fragment.text] = fragment
+            run.clear()
+
+        for k, token in enumerate(tokens):
+            if token.text in _BOUNDARY:
+                close()
+                clause_start = k + 1
+            elif covered[k] or not self._reportable(text, token):
+                close()
+            elif token.text.isalpha():
+                run.append(k)
+        close()
+        return tuple(fragments.values())
+
+    def _fragment(
+        self, text: str, tokens: list[_Token], run: list[int], stems: list[str], clause: int
+    ) -> Fragment | None:
+        words: list[str] = []
+        last_start = -1
+        for k in run:
+            if tokens[k].start != last_start:  # an expanded abbreviation is one word
+                words.append(text[tokens[k].start : tokens[k].end].lower().replace("\u2019", "'"))
+                last_start = tokens[k].start
+        while words and self._frames(words[0]):
+            words.pop(0)
+        while words and self._frames(words[-1]):
+            words.pop()
+        if not words or len(words) > MAX_FRAGMENT_WORDS:
+            return None
+        if len(words) == 1 and self._everyday(words[0]):
+            return None  # "moment", "finished": a word this common names no need alone
+        before = stems[clause : run[-1]]  # the cue may open the stretch itself
+        requested = any(
+            tuple(before[i : i + len(cue)]) == cue
+            for cue in self._request_cues
+            for i in range(len(before) - len(cue) + 1)
+        )
+        return Fragment(" ".join(words), requested)
+
+    def _frames(self, word: str) -> bool:
+        """A word that frames a need rather than naming one ("likes", "doesn't", "the")."""
+        return len(word) < 3 or word.replace("'", "") in self._edge_words
+
+    def _everyday(self, word: str) -> bool:
+        return self._english is not None and self._english.count(word) >= EVERYDAY_COUNT
+
+    def _reportable(self, text: str, token: _Token) -> bool:
+        """Whether a word can appear in a report: a known English word, and not a name."""
+        original = text[token.start : token.end]
+        if any(ch.isdigit() for ch in original):
+            return False
+        word = token.text
+        known = word in self._known or (self._english is not None and self._english.knows(word))
+        if not original[:1].isupper() or (original.isupper() and len(original) > 1):
+            return known
+        before = text[: token.start].rstrip()
+        return known and (not before or before[-1] in ".!?;:\n")
 
     def _about_someone_else(self, stems: list[str], start: int) -> bool:
         """Whether the clause is about another person ("husband made redundant", "her
@@ -685,6 +795,17 @@ def _unknown_category_concepts(vocabulary: Vocabulary, key: str) -> dict[str, fl
     return {c: round(0.85 * w, 4) for c, w in found.items() if w >= 0.5}
 
 
+@lru_cache(maxsize=256)
+def _read(
+    vocabulary: Vocabulary, text: str
+) -> tuple[list[_Token], list[str], list[tuple[int, int, object]]]:
+    """Tokens, stems and trigger spans of a referral's text, read once for the needs and
+    for what was not recognised."""
+    tokens = vocabulary._tokens(text, correct=True)
+    stems = [t.stem for t in tokens]
+    return tokens, stems, list(vocabulary._triggers.scan(stems))
+
+
 @lru_cache(maxsize=1)
 def _default_vocabulary() -> Vocabulary:
     folder = resources.files("services.matcher").joinpath("vocabulary")
@@ -707,6 +828,13 @@ class EnglishWords:
         self.common = frozenset(
             word for word, count in counts.items() if count >= min_count and word.isalpha()
         )
+
+    def knows(self, word: str) -> bool:
+        """Whether the word is in the word list at all, however rare."""
+        return word in self._checker.word_frequency.dictionary
+
+    def count(self, word: str) -> int:
+        return int(self._checker.word_frequency.dictionary.get(word, 0))
 
     def correction(self, word: str) -> str | None:
         """The most frequent English word one edit away, if any."""

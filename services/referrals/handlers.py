@@ -80,6 +80,7 @@ class Handlers:
                 "reasons": list(m.reasons),
                 "waiting_list": m.waiting_list,
                 "distance_km": m.distance_km,
+                "breakdown": dict(m.breakdown),
                 "proposed_at": env.occurred_at,
             }
             for rank, m in enumerate(event.proposals, start=1)

@@ -111,6 +111,7 @@ proposals = Table(
     Column("reasons", JSON, nullable=False),
     Column("waiting_list", Boolean, nullable=False),
     Column("distance_km", Float),
+    Column("breakdown", JSON),  # the score taken apart (0005); None before MatchesProposed v3
     Column("decision", String(20)),  # None | confirmed | declined
     Column("decline_reason", Text),
     Column("proposed_at", DateTime(timezone=True), nullable=False),

@@ -159,6 +159,7 @@ def test_a_link_worker_confirms_a_proposal_and_records_that_they_attended(
     expect(first).to_be_visible(timeout=MATCHING_TIMEOUT_MS)
     expect(page.locator("#matching")).to_be_hidden()
     expect(first).to_contain_text("Score")
+    expect(first.locator("details.breakdown summary")).to_have_text("How the score is made")
     service_name = first.get_by_role("heading").inner_text().strip()
     page.screenshot(path=running_system.screenshots / "referral_proposals.png", full_page=True)
 

@@ -98,6 +98,9 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
     referral = eventually(proposed, timeout_s=120)
     first = referral["proposals"][0]
     assert first["reasons"] and first["score"] > 0
+    assert first["breakdown"]["relevance"] > 0, "the score is shown taken apart"
+    scores = [p["score"] for p in referral["proposals"]]
+    assert scores == sorted(scores, reverse=True), "the scores follow the order"
     assert referral["needs_found"], "the extracted needs are recorded"
 
     # 3. A link worker confirms the first proposal as a referral to the group.

@@ -1,5 +1,6 @@
 """Ranking: needs served as a mix, soft preferences, explanations, unmet needs, the index."""
 
+import math
 import threading
 
 from services.matcher.ranking import (
@@ -129,7 +130,7 @@ def test_every_proposal_explains_itself():
     result = rank("lonley, likes gardening")
     for proposal in result.proposals:
         assert proposal.reasons
-        assert 0.0 <= proposal.score <= 1.0
+        assert proposal.score > 0.0
         assert proposal.need and proposal.concept
     garden = next(p for p in result.proposals if p.service_id == "garden")
     assert "gardening" in garden.reasons[0]
@@ -540,3 +541,51 @@ def test_a_sign_language_club_is_for_bsl_users_not_everyone_hard_of_hearing():
 
     assert first("hard of hearing, can't follow conversations, lonely") == "lipreading"
     assert first("profoundly deaf, lonely", languages=("BSL",)) == "deaf-club"
+
+
+def test_the_scores_shown_follow_the_order_of_the_proposals():
+    """A link worker reading 0.78 above 0.90 cannot trust either: the score is what the
+    order follows (what each service adds to the ones above it), waiting lists last."""
+    full = service(
+        "full", "Friendship club", "Make friends.", ("social connection",), capacity_per_week=0
+    )
+    index = MatchIndex([*DIRECTORY, full])
+    for text in ("lonely, bills piling up since redundancy, likes gardening", "lonely"):
+        request = MatchRequest("r", text, 45, "male", None, 51.45, 0.14)
+        scores = [p.score for p in index.rank(request, top=8).proposals]
+        assert len(scores) >= 3
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_each_score_is_its_relevance_times_the_factors_in_its_breakdown():
+    result = rank("lonely, bills piling up since redundancy", languages=("Punjabi",), age=75)
+    assert result.proposals
+    for proposal in result.proposals:
+        parts = proposal.breakdown
+        assert {"relevance", "distance", "language", "accessibility", "schedule"} <= set(parts)
+        assert {"freshness", "capacity"} <= set(parts)
+        assert any(name.startswith("fit: ") for name in parts)
+        factors = [v for k, v in parts.items() if not k.startswith("fit: ") and k != "relevance"]
+        assert math.isclose(parts["relevance"] * math.prod(factors), proposal.score, abs_tol=2e-3)
+    punjabi = next(p for p in result.proposals if p.service_id == "punjabi")
+    assert punjabi.breakdown["language"] > 1.0
+
+
+def test_words_no_need_was_found_in_are_reported_without_names_or_numbers():
+    result = rank(
+        "Lonely since his wife died; loves sailing and rowing. Misses his friend Doreen,"
+        " tel 07700 900123, doreen.smith@example.org. Also likes bagpipes."
+    )
+    assert "sailing and rowing" in result.unrecognised
+    assert "bagpipes" in result.unrecognised
+    joined = " ".join(result.unrecognised)
+    assert "doreen" not in joined and "07700" not in joined and "example" not in joined
+    assert not any(word in joined.split() for word in ("loves", "likes", "lonely", "also"))
+
+
+def test_a_practical_need_in_words_the_vocabulary_does_not_know_is_reported_unmet():
+    result = rank("lonely, and needs someone to collect his prescriptions")
+    assert result.proposals  # the loneliness is still met
+    assert "collect his prescriptions" in result.unmet_needs
+    nothing = rank("Has trouble with the bins.")
+    assert nothing.proposals == () and nothing.unmet_needs == ("bins",)

@@ -74,6 +74,15 @@
     );
   }
 
+  /** The score taken apart: relevance to the needs times each factor (their product). */
+  function scoreBreakdown(breakdown) {
+    const parts = Object.entries(breakdown || {});
+    if (!parts.length) return null;
+    return sp.h("details", { class: "breakdown" },
+      sp.h("summary", {}, "How the score is made"),
+      sp.h("ul", {}, ...parts.map(([name, value]) => sp.h("li", {}, `${sp.words(name)}: ${Number(value).toFixed(2)}`))));
+  }
+
   function proposalCard(p, open) {
     const decided = p.decision ? sp.h("span", { class: `tag decision-${p.decision}` }, p.decision === "declined" ? `Declined: ${p.decline_reason}` : "Confirmed") : null;
     const facts = [
@@ -85,6 +94,7 @@
       sp.h("h3", {}, p.service_name, " ", decided),
       sp.h("p", { class: "meta" }, `For: ${p.need} (${sp.words(p.concept)}) · ${facts}`),
       sp.h("ul", { class: "reasons" }, ...(p.reasons || []).map((reason) => sp.h("li", {}, reason))),
+      scoreBreakdown(p.breakdown),
       acts && open && !p.decision
         ? [
             connectButtons(p.service_id, p.service_name),

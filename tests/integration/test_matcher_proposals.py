@@ -1,0 +1,78 @@
+"""What the matcher publishes for a referral: scores that follow the order, each taken apart,
+and the words no need was recognised in (MatchesProposed v3)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from services.matcher import store
+from services.matcher.app import MIGRATIONS
+from services.matcher.handlers import ProposalHandlers
+from services.matcher.replica import LiveIndex, ReplicaHandlers
+from shared.bus.outbox import Outbox
+from shared.db import make_engine, make_session_factory, migrate
+from shared.events import (
+    Eligibility,
+    MatchesProposed,
+    ReferralProfile,
+    ReferralSubmitted,
+    ServiceSnapshot,
+    ServiceUpserted,
+    decode,
+    new_envelope,
+)
+
+SERVICES = [
+    ("svc-cuppa", "Cuppa club", "A weekly drop-in for tea and a chat", ["social connection"]),
+    ("svc-debt", "Debt advice", "Free advice on debts, bills and benefits", ["money and debt"]),
+    ("svc-garden", "Community garden", "Grow vegetables with neighbours", ["nature and gardening"]),
+]
+
+
+def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognised_words(
+    tmp_path,
+):
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    migrate(engine, MIGRATIONS, "alembic_version_matcher")
+    sessions = make_session_factory(engine)
+    handlers = ProposalHandlers(LiveIndex(), Outbox(store.outbox, "matcher@test"), date.today)
+    replica = ReplicaHandlers()
+    with sessions.begin() as session:
+        for service_id, name, description, categories in SERVICES:
+            snapshot = ServiceSnapshot(
+                id=service_id,
+                organisation_id="org-1",
+                organisation_name="Org",
+                name=name,
+                description=description,
+                categories=tuple(categories),
+                eligibility=Eligibility(min_age=18),
+                capacity_per_week=10,
+            )
+            event = ServiceUpserted(revision=1, service=snapshot)
+            replica.upserted(session, event, new_envelope(event, "directory@test"))
+        submitted = ReferralSubmitted(
+            referral_id="r-1",
+            practice_ods="G83001",
+            profile=ReferralProfile(
+                age=70,
+                needs_text="Lonely and in debt, likes gardening. Loves bagpipes.",
+                ward="Erith",
+            ),
+        )
+        handlers.referral_changed(session, submitted, new_envelope(submitted, "referrals@test"))
+
+    with sessions() as session:
+        raw = session.execute(select(store.outbox.c.value)).scalar_one()
+        stored = session.execute(select(store.proposals.c.proposals)).scalar_one()
+    event = decode(raw).payload
+    assert isinstance(event, MatchesProposed)
+    assert event.unrecognised == ("bagpipes",)
+    scores = [p.score for p in event.proposals]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    for proposal in event.proposals:
+        assert proposal.breakdown["relevance"] > 0
+        assert {"distance", "capacity"} <= set(proposal.breakdown)
+    assert stored[0]["breakdown"] == event.proposals[0].breakdown
