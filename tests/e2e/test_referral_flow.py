@@ -106,13 +106,21 @@ def test_a_referral_goes_from_gp_to_group_and_back(system: System):
     # 3. A link worker confirms the first proposal as a referral to the group.
     service_before = system.as_user("linkworker", ds, "GET", f"/services/{first['service_id']}")
     free_before = service_before.json()["places_free"]
-    confirmed = system.as_user(
-        "linkworker",
-        rs,
-        "POST",
-        f"/referrals/{referral_id}/connections",
-        json={"service_id": first["service_id"], "mode": "referral"},
-    )
+
+    # The referrals service learns of services from the same events as the matcher, so its
+    # view may be a moment behind the proposals: only that refusal is worth a retry.
+    def confirm():
+        response = system.as_user(
+            "linkworker",
+            rs,
+            "POST",
+            f"/referrals/{referral_id}/connections",
+            json={"service_id": first["service_id"], "mode": "referral"},
+        )
+        behind = response.status_code == 422 and "in the directory" in response.text
+        return None if behind else response
+
+    confirmed = eventually(confirm, timeout_s=30)
     assert confirmed.status_code == 201, confirmed.text
     assert "warning" not in confirmed.json(), "proposals name the group that will answer"
     connection_id = confirmed.json()["connection_id"]
