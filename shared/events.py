@@ -12,8 +12,10 @@ referrals.v1             MatchDeclined v1             referral id  referrals -> 
 referrals.v1             ReferralOutcomeRecorded v1   referral id  referrals -> directory
 referrals.v1             ReferralClosed v1            referral id  referrals -> directory
 matches.v1               MatchesProposed v3           referral id  matcher -> referrals, directory
-directory.services.v1    ServiceUpserted v1           service id   directory -> matcher (compacted)
+directory.services.v1    ServiceUpserted v2           service id   directory -> matcher (compacted)
 directory.services.v1    ServiceWithdrawn v1          service id   directory -> matcher (compacted)
+directory.notices.v1     ServiceReviewDue v1          service id   directory -> notifiers
+directory.notices.v1     ServiceReported v1           service id   directory -> notifiers
 deadletter.v1            DeadLetter (not an event)    source key   any consumer -> operators
 =======================  ==========================  ===========  =====================
 
@@ -41,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = [
     "DEAD_LETTER_TOPIC",
+    "DIRECTORY_NOTICES_TOPIC",
     "DIRECTORY_TOPIC",
     "MATCHES_TOPIC",
     "REFERRALS_TOPIC",
@@ -58,7 +61,10 @@ __all__ = [
     "ReferralProfile",
     "ReferralSubmitted",
     "ReferralUpdated",
+    "ServiceReported",
+    "ServiceReviewDue",
     "ServiceSnapshot",
+    "ServiceStatus",
     "ServiceUpserted",
     "ServiceWithdrawn",
     "decode",
@@ -70,12 +76,21 @@ __all__ = [
 REFERRALS_TOPIC = "referrals.v1"
 MATCHES_TOPIC = "matches.v1"
 DIRECTORY_TOPIC = "directory.services.v1"
+DIRECTORY_NOTICES_TOPIC = "directory.notices.v1"
 DEAD_LETTER_TOPIC = "deadletter.v1"
-TOPICS = (REFERRALS_TOPIC, MATCHES_TOPIC, DIRECTORY_TOPIC, DEAD_LETTER_TOPIC)
+TOPICS = (
+    REFERRALS_TOPIC,
+    MATCHES_TOPIC,
+    DIRECTORY_TOPIC,
+    DIRECTORY_NOTICES_TOPIC,
+    DEAD_LETTER_TOPIC,
+)
 COMPACTED_TOPICS = (DIRECTORY_TOPIC,)
 
 Outcome = Literal["attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"]
 ConnectionMode = Literal["signposting", "referral"]
+#: Open Referral's service statuses (HSDS writes the last one "temporarily closed").
+ServiceStatus = Literal["active", "inactive", "defunct", "temporarily_closed"]
 
 
 class _Payload(BaseModel):
@@ -240,7 +255,10 @@ class Place(_Payload):
 
 
 class ServiceSnapshot(_Payload):
-    """The whole current state of one service: compaction keeps only the latest."""
+    """The whole current state of one service: compaction keeps only the latest.
+
+    Only ``active`` services may be proposed. v2 of ``ServiceUpserted`` added the
+    statuses ``inactive`` and ``defunct``, ``reopens_on`` and ``open_reports``."""
 
     id: str
     organisation_id: str
@@ -259,13 +277,22 @@ class ServiceSnapshot(_Payload):
     referral_route: Literal["self", "link_worker", "either"] = "either"
     capacity_per_week: int | None = None
     places_free: int | None = None
-    status: Literal["active", "temporarily_closed"] = "active"
-    last_confirmed: date | None = None
+    status: ServiceStatus = "active"
+    reopens_on: date | None = Field(None, description="v2: when a closed service reopens.")
+    last_confirmed: date | None = Field(None, description="Open Referral's assured_date.")
+    open_reports: int = Field(
+        0,
+        ge=0,
+        description=(
+            "v2: unresolved reports by different signed-in users that the entry is out of"
+            " date or the service closed; several agreeing should lower it in ranking."
+        ),
+    )
 
 
 class ServiceUpserted(_Payload):
     type: Literal["ServiceUpserted"] = "ServiceUpserted"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     revision: int = Field(ge=1, description="Grows with every change of this service.")
     service: ServiceSnapshot
 
@@ -279,6 +306,36 @@ class ServiceWithdrawn(_Payload):
     reason: str = ""
 
 
+# --- directory.notices.v1 -------------------------------------------------------------
+
+
+class ServiceReviewDue(_Payload):
+    """A service's entry was last assured long enough ago that its group should confirm it."""
+
+    type: Literal["ServiceReviewDue"] = "ServiceReviewDue"
+    version: Literal[1] = 1
+    service_id: str
+    organisation_id: str
+    service_name: str
+    assured_date: date | None
+    due_on: date
+
+
+class ServiceReported(_Payload):
+    """A signed-in user reported an entry out of date or the service closed.
+
+    The note stays in the directory (its pages show it to the organisation and to
+    administrators); the event says only that there is one to read."""
+
+    type: Literal["ServiceReported"] = "ServiceReported"
+    version: Literal[1] = 1
+    service_id: str
+    organisation_id: str
+    report_id: int
+    kind: Literal["out_of_date", "closed"]
+    open_reports: int = Field(ge=1, description="Different people's unresolved reports.")
+
+
 AnyEvent = Annotated[
     ReferralSubmitted
     | ReferralUpdated
@@ -288,7 +345,9 @@ AnyEvent = Annotated[
     | ReferralClosed
     | MatchesProposed
     | ServiceUpserted
-    | ServiceWithdrawn,
+    | ServiceWithdrawn
+    | ServiceReviewDue
+    | ServiceReported,
     Field(discriminator="type"),
 ]
 
@@ -302,6 +361,8 @@ _TOPIC_OF: dict[str, str] = {
     "MatchesProposed": MATCHES_TOPIC,
     "ServiceUpserted": DIRECTORY_TOPIC,
     "ServiceWithdrawn": DIRECTORY_TOPIC,
+    "ServiceReviewDue": DIRECTORY_NOTICES_TOPIC,
+    "ServiceReported": DIRECTORY_NOTICES_TOPIC,
 }
 
 
@@ -315,10 +376,16 @@ def _matches_proposed_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "version": 3, "proposals": proposals, "unrecognised": []}
 
 
+def _service_upserted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    service = {**payload.get("service", {}), "reopens_on": None, "open_reports": 0}
+    return {**payload, "version": 2, "service": service}
+
+
 #: (type, old version) -> function turning that payload dict into the next version's.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("MatchesProposed", 1): _matches_proposed_v1_to_v2,
     ("MatchesProposed", 2): _matches_proposed_v2_to_v3,
+    ("ServiceUpserted", 1): _service_upserted_v1_to_v2,
 }
 
 

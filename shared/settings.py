@@ -85,6 +85,17 @@ class Settings(BaseSettings):
         5, ge=1, description="Aggregate counts below this are suppressed in reports."
     )
 
+    # Directory: Open Referral API and keeping entries fresh
+    openreferral_rate_limit: str = Field(
+        "600/minute", description="Requests per client address to /openreferral/ (limits syntax)."
+    )
+    review_after_months: int = Field(
+        6, ge=1, description="Months after an entry was assured that its review falls due."
+    )
+    reports_to_lower_ranking: int = Field(
+        2, ge=1, description="Different people's open out-of-date reports that demote an entry."
+    )
+
     @property
     def event_log_url(self) -> str:
         return self.bus_database_url or self.database_url

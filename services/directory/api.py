@@ -27,8 +27,9 @@ from services.directory.domain import (
     week_bounds,
 )
 from services.directory.handlers import publish_service
+from services.directory.openreferral import hsds_uuid
 from shared.auth import Caller, Principal, Role, require
-from shared.events import ServiceWithdrawn
+from shared.events import ServiceStatus, ServiceWithdrawn
 from shared.validation import WebLink, line, text
 from shared.web import Forbidden, NotFound
 
@@ -133,7 +134,17 @@ class ServiceIn(BaseModel):
     accessibility: list[Accessibility] = Field(default_factory=list, max_length=8)
     cost: line(200) = "free"
     referral_route: Literal["self", "link_worker", "either"] = "either"
-    status: Literal["active", "temporarily_closed"] = "active"
+    status: ServiceStatus = Field(
+        "active",
+        description="Open Referral's: only active services are proposed to link workers.",
+    )
+    reopens_on: date | None = Field(None, description="When a temporarily closed one reopens.")
+
+    @model_validator(mode="after")
+    def _reopening(self) -> ServiceIn:
+        if self.reopens_on is not None and self.status != "temporarily_closed":
+            raise ValueError("reopens_on: only a temporarily closed service reopens")
+        return self
 
 
 class OrganisationIn(BaseModel):
@@ -158,6 +169,11 @@ class OrganisationIn(BaseModel):
     website: WebLink | None = None
     email: line(254) | None = None
     phone: line(40) | None = None
+
+
+def assurer(caller: Principal) -> str:
+    """Who assured an entry, as Open Referral's assured-by (a name and their role)."""
+    return f"{caller.name or caller.user_id} ({caller.role.value.replace('_', ' ')})"
 
 
 def _can_edit(caller: Principal, organisation_id: str) -> None:
@@ -202,6 +218,7 @@ def service_columns(body: ServiceIn) -> dict:
         "cost": body.cost,
         "referral_route": body.referral_route,
         "status": body.status,
+        "reopens_on": body.reopens_on,
     }
 
 
@@ -323,7 +340,9 @@ def create_service(organisation_id: str, body: ServiceIn, request: Request, call
                 organisation_id=organisation_id,
                 revision=0,
                 last_confirmed=date.today(),
+                assured_by=assurer(caller),
                 updated_at=store.now(),
+                hsds_id=hsds_uuid("service", service_id),
                 **service_columns(body),
             )
         )
@@ -339,7 +358,9 @@ def update_service(service_id: str, body: ServiceIn, request: Request, caller: C
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)
-            .values(**service_columns(body), last_confirmed=date.today())
+            .values(
+                **service_columns(body), last_confirmed=date.today(), assured_by=assurer(caller)
+            )
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
         return _service_out(session, store.get_service(session, service_id))
@@ -353,7 +374,7 @@ def confirm_service(service_id: str, request: Request, caller: Caller) -> dict:
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)
-            .values(last_confirmed=date.today())
+            .values(last_confirmed=date.today(), assured_by=assurer(caller))
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
         return _service_out(session, store.get_service(session, service_id))

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.directory import store
 from services.directory.api import router
+from services.directory.api_openreferral import add_openreferral
 from services.directory.demo import load_demo_if_empty
 from services.directory.handlers import Handlers
 from services.directory.pages import add_pages
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_common(app, store.SERVICE)
     app.include_router(router)
+    add_openreferral(app, settings.openreferral_rate_limit)
     add_pages(app)
     runtime.attach(app)
     return app

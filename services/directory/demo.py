@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.directory import store
 from services.directory.handlers import publish_service
+from services.directory.openreferral import hsds_uuid
 from shared.bus.outbox import Outbox
 
 DEMO_DIRECTORY = Path(__file__).parent / "demo" / "directory.json"
@@ -54,6 +55,7 @@ def _service_row(service: dict, organisation_id: str) -> dict:
         "withdrawn": False,
         "revision": 0,
         "updated_at": store.now(),
+        "hsds_id": hsds_uuid("service", service["id"]),
     }
 
 
@@ -71,6 +73,7 @@ def load_directory(session: Session, outbox: Outbox, directory: dict) -> int:
                 email=org.get("email"),
                 phone=org.get("phone"),
                 updated_at=store.now(),
+                hsds_id=hsds_uuid("organization", org["id"]),
             )
         )
         for service in org.get("services", []):

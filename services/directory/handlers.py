@@ -39,7 +39,8 @@ def publish_service(session: Session, outbox: Outbox, service_id: str, today: da
     org = store.get_organisation(session, row.organisation_id)
     monday, sunday = week_bounds(today)
     free = places_free(row.capacity_per_week, store.places_taken(session, row.id, monday, sunday))
-    snap = store.snapshot(row, org.name if org else "", free)
+    reports = store.open_reports(session, row.id)
+    snap = store.snapshot(row, org.name if org else "", free, reports)
     outbox.add(session, ServiceUpserted(revision=revision, service=snap))
 
 

@@ -44,6 +44,10 @@ organisations = Table(
     Column("email", String(300)),
     Column("phone", String(60)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Open Referral identity: the HSDS uuid we publish, and where an imported entry came from.
+    Column("hsds_id", String(36), unique=True),
+    Column("source", String(300)),
+    Column("source_id", String(300)),
 )
 
 services = Table(
@@ -73,10 +77,40 @@ services = Table(
     Column("cost", String(200), nullable=False, default=""),
     Column("referral_route", String(20), nullable=False, default="either"),
     Column("status", String(30), nullable=False, default="active"),
-    Column("last_confirmed", Date),
+    Column("last_confirmed", Date),  # Open Referral's assured_date
     Column("withdrawn", Boolean, nullable=False, default=False),
     Column("revision", Integer, nullable=False, default=1),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("reopens_on", Date),  # when a temporarily closed service expects to reopen
+    Column("assured_by", String(200)),  # who last confirmed the entry (a name and role)
+    Column("hsds_id", String(36), unique=True),
+    Column("source", String(300)),
+    Column("source_id", String(300)),
+)
+
+# Signed-in users telling us an entry is out of date or the service has closed.
+service_reports = Table(
+    "directory_service_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(100), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # out_of_date | closed
+    Column("note", Text, nullable=False, default=""),
+    Column("reported_by", String(100), nullable=False),
+    Column("reporter_role", String(30), nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", String(100)),
+    Column("resolution", String(300)),
+)
+
+# One ServiceReviewDue per assurance: the date a service was last assured, when it fell due.
+review_notices = Table(
+    "directory_review_notices",
+    metadata,
+    Column("service_id", String(100), primary_key=True),
+    Column("assured_on", Date, primary_key=True),
+    Column("noticed_at", DateTime(timezone=True), nullable=False),
 )
 
 # The capacity ledger: one row per connection a link worker made to a service.
@@ -158,7 +192,19 @@ def places_taken(session: Session, service_id: str, week_start: date, week_end: 
     return places_taken_by_service(session, week_start, week_end, [service_id]).get(service_id, 0)
 
 
-def snapshot(row, organisation_name: str, places_free: int | None) -> ServiceSnapshot:
+def open_reports(session: Session, service_id: str) -> int:
+    """Different people's unresolved reports that the entry is out of date or closed."""
+    r = service_reports.c
+    return session.execute(
+        select(func.count(func.distinct(r.reported_by))).where(
+            r.service_id == service_id, r.resolved_at.is_(None)
+        )
+    ).scalar_one()
+
+
+def snapshot(
+    row, organisation_name: str, places_free: int | None, reports: int = 0
+) -> ServiceSnapshot:
     """The event form of a service row: what the matcher's replica keeps."""
     location = None
     if row.address or row.postcode or row.lat is not None:
@@ -193,5 +239,7 @@ def snapshot(row, organisation_name: str, places_free: int | None) -> ServiceSna
         capacity_per_week=row.capacity_per_week,
         places_free=places_free,
         status=row.status,
+        reopens_on=row.reopens_on,
         last_confirmed=row.last_confirmed,
+        open_reports=reports,
     )

@@ -67,8 +67,14 @@ class ReplicaHandlers:
 
     def upserted(self, session: Session, event: ServiceUpserted, _env: Envelope) -> None:
         snapshot = event.service.model_dump(mode="json")
+        # Only active services are proposed: inactive, defunct and temporarily closed
+        # ones leave the index until the directory says they are active again.
+        proposable = event.service.status == "active"
         self._write(
-            session, event.service.id, event.revision, {"snapshot": snapshot, "withdrawn": False}
+            session,
+            event.service.id,
+            event.revision,
+            {"snapshot": snapshot, "withdrawn": not proposable},
         )
 
     def withdrawn(self, session: Session, event: ServiceWithdrawn, _env: Envelope) -> None:

@@ -1,0 +1,84 @@
+"""Service status as Open Referral has it: only active services are proposed, and older
+``ServiceUpserted`` events still read."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from services.matcher import store
+from services.matcher.app import MIGRATIONS
+from services.matcher.ranking import MatchRequest
+from services.matcher.replica import LiveIndex, ReplicaHandlers
+from shared.db import make_engine, make_session_factory, migrate
+from shared.events import (
+    Eligibility,
+    ServiceSnapshot,
+    ServiceUpserted,
+    decode,
+    encode,
+    new_envelope,
+)
+
+
+def _snapshot(status: str, **extra) -> ServiceSnapshot:
+    return ServiceSnapshot(
+        id="svc-debt",
+        organisation_id="org-1",
+        organisation_name="Thameside Advice",
+        name="Debt advice",
+        description="Free advice on debts, bills and benefits",
+        categories=("money and debt",),
+        eligibility=Eligibility(min_age=18),
+        status=status,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "proposed"),
+    [("active", True), ("inactive", False), ("defunct", False), ("temporarily_closed", False)],
+)
+def test_the_matcher_proposes_only_active_services(tmp_path, status, proposed):
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    migrate(engine, MIGRATIONS, "alembic_version_matcher")
+    sessions = make_session_factory(engine)
+    replica, live = ReplicaHandlers(), LiveIndex()
+    request = MatchRequest(
+        referral_id="r-1",
+        needs_text="in debt and behind on bills",
+        age=60,
+        gender=None,
+        ward=None,
+        lat=None,
+        lon=None,
+        today=date.today(),
+    )
+    with sessions.begin() as session:
+        active = ServiceUpserted(revision=1, service=_snapshot("active"))
+        replica.upserted(session, active, new_envelope(active, "directory@test"))
+        live.refresh(session)
+        assert [p.service_id for p in live.rank(request, top=3).proposals] == ["svc-debt"]
+        changed = ServiceUpserted(revision=2, service=_snapshot(status))
+        replica.upserted(session, changed, new_envelope(changed, "directory@test"))
+        live.refresh(session)
+        found = [p.service_id for p in live.rank(request, top=3).proposals]
+        row = session.execute(store.replica_services.select()).one()
+    assert (found == ["svc-debt"]) is proposed
+    assert row.snapshot["status"] == status  # the replica still knows what the service is
+    engine.dispose()
+
+
+def test_a_version_1_service_upserted_is_upcast_with_no_reports_and_no_reopening_date():
+    event = ServiceUpserted(revision=4, service=_snapshot("temporarily_closed"))
+    doc = json.loads(encode(new_envelope(event, "directory@test")))
+    doc["schema_version"] = 1
+    doc["payload"]["version"] = 1
+    for field in ("reopens_on", "open_reports"):
+        del doc["payload"]["service"][field]
+    again = decode(json.dumps(doc).encode())
+    assert again.schema_version == 2
+    assert again.payload.service.reopens_on is None and again.payload.service.open_reports == 0
+    assert again.payload.service.status == "temporarily_closed"
