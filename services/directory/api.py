@@ -26,10 +26,12 @@ from services.directory.domain import (
     unmet_needs_report,
     week_bounds,
 )
+from services.directory.freshness import is_review_due
 from services.directory.handlers import publish_service
 from services.directory.openreferral import hsds_uuid
 from shared.auth import Caller, Principal, Role, require
 from shared.events import ServiceStatus, ServiceWithdrawn
+from shared.settings import Settings
 from shared.validation import WebLink, line, text
 from shared.web import Forbidden, NotFound
 
@@ -176,7 +178,7 @@ def assurer(caller: Principal) -> str:
     return f"{caller.name or caller.user_id} ({caller.role.value.replace('_', ' ')})"
 
 
-def _can_edit(caller: Principal, organisation_id: str) -> None:
+def can_edit(caller: Principal, organisation_id: str) -> None:
     if caller.role is Role.ADMIN:
         return
     if caller.role is Role.GROUP_MEMBER and caller.organisation_id == organisation_id:
@@ -184,12 +186,12 @@ def _can_edit(caller: Principal, organisation_id: str) -> None:
     raise Forbidden("only members of this organisation can change its entries")
 
 
-def _editable_service(session, caller: Principal, service_id: str):
+def editable_service(session, caller: Principal, service_id: str):
     """The live service row, if the caller's organisation runs it (404 / 403 otherwise)."""
     row = store.get_service(session, service_id)
     if row is None or row.withdrawn:
         raise NotFound(f"no service {service_id!r}")
-    _can_edit(caller, row.organisation_id)
+    can_edit(caller, row.organisation_id)
     return row
 
 
@@ -231,23 +233,34 @@ def _organisation_names(session) -> dict[str, str]:
     }
 
 
-def _services_out(session, rows) -> list[dict]:
+def _services_out(session, rows, settings: Settings) -> list[dict]:
     """Services as the API shows them, with this week's places free (a few queries in all)."""
     monday, sunday = week_bounds(date.today())
     taken = store.places_taken_by_service(session, monday, sunday, [r.id for r in rows])
     orgs = _organisation_names(session)
+    reports = store.open_reports_by_service(session, [r.id for r in rows])
+    months = settings.review_after_months
     out = []
     for row in rows:
         free = places_free(row.capacity_per_week, taken.get(row.id, 0))
-        item = store.snapshot(row, orgs.get(row.organisation_id, ""), free).model_dump(mode="json")
+        mine = reports.get(row.id, [])
+        reporters = len({report.reported_by for report in mine})
+        snap = store.snapshot(row, orgs.get(row.organisation_id, ""), free, reporters)
+        item = snap.model_dump(mode="json")
         item["regular_schedule"] = row.regular_schedule
         item["revision"] = row.revision
+        item["assured_by"] = row.assured_by
+        item["review_due"] = is_review_due(row.last_confirmed, row.status, date.today(), months)
+        item["reports"] = [
+            {"id": r.id, "kind": r.kind, "note": r.note, "reported_at": r.reported_at.isoformat()}
+            for r in mine
+        ]
         out.append(item)
     return out
 
 
-def _service_out(session, row) -> dict:
-    return _services_out(session, [row])[0]
+def _service_out(session, row, settings: Settings) -> dict:
+    return _services_out(session, [row], settings)[0]
 
 
 @router.get("/services", tags=["directory"])
@@ -276,7 +289,7 @@ def search_services(
         rows = session.execute(query.order_by(s.name)).all()
         if category:
             rows = [r for r in rows if category in r.categories]
-        return _services_out(session, rows[:limit])
+        return _services_out(session, rows[:limit], request.app.state.settings)
 
 
 @router.get("/services/{service_id}", tags=["directory"])
@@ -285,7 +298,7 @@ def get_service(service_id: str, request: Request, caller: Caller) -> dict:
         row = store.get_service(session, service_id)
         if row is None or row.withdrawn:
             raise NotFound(f"no service {service_id!r}")
-        return _service_out(session, row)
+        return _service_out(session, row, request.app.state.settings)
 
 
 @router.get("/organisations", tags=["directory"])
@@ -299,7 +312,7 @@ def list_organisations(request: Request, caller: Caller) -> list[dict]:
 def update_organisation(
     organisation_id: str, body: OrganisationIn, request: Request, caller: Caller
 ) -> dict:
-    _can_edit(caller, organisation_id)
+    can_edit(caller, organisation_id)
     with request.app.state.sessions.begin() as session:
         if store.get_organisation(session, organisation_id) is None:
             raise NotFound(f"no organisation {organisation_id!r}")
@@ -325,7 +338,7 @@ def update_organisation(
     tags=["directory"],
 )
 def create_service(organisation_id: str, body: ServiceIn, request: Request, caller: Caller) -> dict:
-    _can_edit(caller, organisation_id)
+    can_edit(caller, organisation_id)
     slug = re.sub(r"[^a-z0-9]+", "-", body.name.lower()).strip("-")[:60]
     with request.app.state.sessions.begin() as session:
         if store.get_organisation(session, organisation_id) is None:
@@ -347,14 +360,16 @@ def create_service(organisation_id: str, body: ServiceIn, request: Request, call
             )
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
-        return _service_out(session, store.get_service(session, service_id))
+        return _service_out(
+            session, store.get_service(session, service_id), request.app.state.settings
+        )
 
 
 @router.put("/services/{service_id}", tags=["directory"])
 def update_service(service_id: str, body: ServiceIn, request: Request, caller: Caller) -> dict:
     """Replace a service's entry; saving also confirms it is up to date."""
     with request.app.state.sessions.begin() as session:
-        _editable_service(session, caller, service_id)
+        editable_service(session, caller, service_id)
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)
@@ -363,21 +378,25 @@ def update_service(service_id: str, body: ServiceIn, request: Request, caller: C
             )
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
-        return _service_out(session, store.get_service(session, service_id))
+        return _service_out(
+            session, store.get_service(session, service_id), request.app.state.settings
+        )
 
 
 @router.post("/services/{service_id}/confirm", tags=["directory"])
 def confirm_service(service_id: str, request: Request, caller: Caller) -> dict:
     """The group says the entry is still right: it stops counting as stale."""
     with request.app.state.sessions.begin() as session:
-        _editable_service(session, caller, service_id)
+        editable_service(session, caller, service_id)
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)
             .values(last_confirmed=date.today(), assured_by=assurer(caller))
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
-        return _service_out(session, store.get_service(session, service_id))
+        return _service_out(
+            session, store.get_service(session, service_id), request.app.state.settings
+        )
 
 
 @router.delete("/services/{service_id}", tags=["directory"])
@@ -385,7 +404,7 @@ def withdraw_service(
     service_id: str, request: Request, caller: Caller, reason: str = Query("", max_length=500)
 ) -> dict:
     with request.app.state.sessions.begin() as session:
-        row = _editable_service(session, caller, service_id)
+        row = editable_service(session, caller, service_id)
         session.execute(
             update(store.services)
             .where(store.services.c.id == service_id)

@@ -8,8 +8,10 @@ from fastapi import FastAPI
 
 from services.directory import store
 from services.directory.api import router
+from services.directory.api_freshness import router as freshness_router
 from services.directory.api_openreferral import add_openreferral
 from services.directory.demo import load_demo_if_empty
+from services.directory.freshness import ReviewClock
 from services.directory.handlers import Handlers
 from services.directory.pages import add_pages
 from shared.events import MATCHES_TOPIC, REFERRALS_TOPIC
@@ -29,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Handlers(runtime.outbox).by_type,
         store.processed_events,
     )
+    clock = ReviewClock(runtime.sessions, runtime.outbox, settings.review_after_months)
+    runtime.workers.add_loop("directory-reviews-due", clock.run_once)
     if settings.load_demo_data:
         load_demo_if_empty(runtime.sessions, runtime.outbox)
     app = FastAPI(
@@ -39,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_common(app, store.SERVICE)
     app.include_router(router)
+    app.include_router(freshness_router)
     add_openreferral(app, settings.openreferral_rate_limit)
     add_pages(app)
     runtime.attach(app)

@@ -202,6 +202,20 @@ def open_reports(session: Session, service_id: str) -> int:
     ).scalar_one()
 
 
+def open_reports_by_service(session: Session, service_ids: list[str]) -> dict[str, list]:
+    """Unresolved reports per service, oldest first (one query)."""
+    r = service_reports.c
+    out: dict[str, list] = {}
+    rows = session.execute(
+        select(service_reports)
+        .where(r.service_id.in_(service_ids), r.resolved_at.is_(None))
+        .order_by(r.reported_at)
+    )
+    for row in rows:
+        out.setdefault(row.service_id, []).append(row)
+    return out
+
+
 def snapshot(
     row, organisation_name: str, places_free: int | None, reports: int = 0
 ) -> ServiceSnapshot:
