@@ -9,9 +9,9 @@ a new report also emits ``ServiceReported`` for notifiers.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select, update
 
@@ -19,12 +19,11 @@ from services.directory import store
 from services.directory.api import assurer, can_edit, editable_service
 from services.directory.freshness import due_on, is_review_due
 from services.directory.handlers import publish_service
-from shared.auth import Principal, Role, principal_from_request
+from shared.auth import Caller, Principal, Role
 from shared.events import ServiceReported
 from shared.web import Conflict, Forbidden, NotFound
 
 router = APIRouter(tags=["freshness"])
-Caller = Annotated[Principal, Depends(principal_from_request)]
 
 #: A review answer, in the group's words, and the Open Referral status it sets.
 REVIEW_STATUS = {"running": "active", "paused": "temporarily_closed", "closed": "defunct"}

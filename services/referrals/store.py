@@ -161,7 +161,7 @@ services = Table(
     Column("id", String(100), primary_key=True),
     Column("organisation_id", String(100), nullable=False),
     Column("name", String(300), nullable=False),
-    Column("status", String(30), nullable=False),  # active | temporarily_closed | withdrawn
+    Column("status", String(30), nullable=False),  # Open Referral's statuses, or withdrawn
     Column("places_free", Integer),
     Column("revision", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

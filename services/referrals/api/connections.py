@@ -104,6 +104,8 @@ def _directory_service(session, body: ConnectionIn):
     unavailable = {
         "withdrawn": "withdrawn from the directory",
         "temporarily_closed": "temporarily closed",
+        "inactive": "inactive",
+        "defunct": "closed for good",
     }.get(service.status)
     if unavailable is None and service.places_free is not None and service.places_free <= 0:
         unavailable = "full this week"
