@@ -21,6 +21,7 @@ from services.directory.freshness import due_on, is_review_due
 from services.directory.handlers import publish_service
 from shared.auth import Caller, Principal, Role
 from shared.events import ServiceReported
+from shared.validation import line, text
 from shared.web import Conflict, Forbidden, NotFound
 
 router = APIRouter(tags=["freshness"])
@@ -51,12 +52,12 @@ class ReportIn(BaseModel):
         },
     )
     kind: Literal["out_of_date", "closed"]
-    note: str = Field(min_length=3, max_length=1000)
+    note: text(1000, min_length=3)
 
 
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    resolution: str = Field("entry checked", min_length=3, max_length=300)
+    resolution: line(300, min_length=3) = "entry checked"
 
 
 def _report_out(row) -> dict:
