@@ -2,8 +2,8 @@
 
 Pages are thin HTML shells; their scripts use this service's JSON API with the sign-in
 cookie that the referrals service sets (one cookie serves every port of the host). The
-look and the small script helpers live with the referrals service, which hosts
-sign-in; these pages load them from ``settings.referrals_url``.
+page shell, the look and the small script helpers are shared with the referrals
+service (``shared.pages``) and served from this service's own origin.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
-from shared.auth import Principal, Role, principal_from_request
-from shared.settings import Settings
-from shared.web import DomainError
+from shared.auth import Role
+from shared.pages import Shell
 
 __all__ = ["add_pages"]
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+shell = Shell("directory", HERE / "templates")
 pages = APIRouter(include_in_schema=False)
 
 DELIVERY = [
@@ -45,46 +43,13 @@ ACCESSIBILITY = [
 
 def add_pages(app: FastAPI) -> None:
     app.include_router(pages)
+    shell.add_to(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-
-
-def _signed_in(request: Request) -> Principal | None:
-    try:
-        return principal_from_request(request)
-    except DomainError:  # not signed in, or the session ended
-        return None
-
-
-def _security_headers(settings: Settings) -> dict[str, str]:
-    front = settings.referrals_url
-    return {
-        "Content-Security-Policy": (
-            f"default-src 'self'; script-src 'self' {front}; style-src 'self' {front}; "
-            f"img-src 'self' data:; connect-src 'self'; form-action 'self' {front}; "
-            "frame-ancestors 'none'; base-uri 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
-        "Cache-Control": "no-store",
-    }
 
 
 def _page(request: Request, template: str, roles: tuple[Role, ...] = (), **context) -> Response:
     """Render ``template`` for a signed-in person; ``roles`` limits who (admins pass)."""
-    settings: Settings = request.app.state.settings
-    user = _signed_in(request)
-    status_code = 200
-    if user is None:
-        template, status_code = "signed_out.html", 401
-    elif roles and user.role not in roles and user.role is not Role.ADMIN:
-        template, status_code = "forbidden.html", 403
-    return templates.TemplateResponse(
-        request,
-        template,
-        {"user": user, "settings": settings, **context},
-        status_code=status_code,
-        headers=_security_headers(settings),
-    )
+    return shell.page(request, template, roles, **context)
 
 
 @pages.get("/", response_class=HTMLResponse)

@@ -18,24 +18,24 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordRequestForm
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.routing import Match
 from starlette.types import Scope
 
 from services.referrals.api import login
 from services.referrals.domain import NEED_CATEGORIES, Status
 from shared.auth import COOKIE_NAME, Principal, Role, principal_from_request
+from shared.pages import Shell, home_for, signed_in, wants_html
 from shared.settings import Settings
 from shared.web import DomainError
 
-__all__ = ["PageRoute", "add_pages", "home_for"]
+__all__ = ["PageRoute", "add_pages"]
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+shell = Shell("referrals", HERE / "templates", sign_in_here=True)
 
 STATUS_WORDS = {
     Status.SUBMITTED: "Received: finding groups",
@@ -108,16 +108,9 @@ class PageRoute(APIRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
-        if match is Match.NONE or _wants_html(scope):
+        if match is Match.NONE or wants_html(scope):
             return match, child_scope
         return Match.NONE, {}
-
-
-def _wants_html(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"accept":
-            return b"text/html" in value
-    return False
 
 
 pages = APIRouter(include_in_schema=False)
@@ -126,77 +119,25 @@ api_paths = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 def add_pages(app: FastAPI) -> None:
-    """Mount the pages and their static files (call before including the API router)."""
+    """Mount the pages, the shell and this service's scripts (call before including the
+    API router)."""
     app.include_router(pages)
     app.include_router(api_paths)
+    shell.add_to(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
 
-# --- helpers ---------------------------------------------------------------------------
-
-
-def _signed_in(request: Request) -> Principal | None:
-    try:
-        return principal_from_request(request)
-    except DomainError:  # not signed in, or the session ended
-        return None
-
-
-def home_for(principal: Principal, settings: Settings) -> str:
-    """Where a person lands after signing in: the page their role works from."""
-    if principal.role is Role.PRACTICE_STAFF:
-        return "/referrals"
-    if principal.role is Role.GROUP_MEMBER:
-        return f"{settings.directory_url}/my-services"
-    if principal.role is Role.COMMISSIONER:
-        return f"{settings.directory_url}/reports"
-    return "/worklist"
-
-
-def _security_headers(settings: Settings) -> dict[str, str]:
-    others = f"{settings.directory_url} {settings.referrals_url}"
-    return {
-        "Content-Security-Policy": (
-            "default-src 'self'; img-src 'self' data:; connect-src 'self'; "
-            f"form-action 'self' {others}; frame-ancestors 'none'; base-uri 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
-        "Cache-Control": "no-store",
-    }
-
-
-def _render(
-    request: Request,
-    template: str,
-    user: Principal | None,
-    status_code: int = 200,
-    **context,
-) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
-    return templates.TemplateResponse(
-        request,
-        template,
-        {"user": user, "settings": settings, "status_words": STATUS_WORDS, **context},
-        status_code=status_code,
-        headers=_security_headers(settings),
-    )
+def _render(request: Request, template: str, user: Principal | None, **context) -> Response:
+    return shell.render(request, template, user, status_words=STATUS_WORDS, **context)
 
 
 def _page(request: Request, template: str, roles: tuple[Role, ...], **context) -> Response:
     """Render ``template`` for a signed-in person with one of ``roles`` (admins pass)."""
-    user = _signed_in(request)
-    if user is None:
-        return RedirectResponse("/", status_code=303)
-    if user.role not in roles and user.role is not Role.ADMIN:
-        return _render(
-            request,
-            "forbidden.html",
-            user,
-            status_code=403,
-            home=home_for(user, request.app.state.settings),
-        )
-    return _render(request, template, user, **context)
+    return shell.page(request, template, roles, status_words=STATUS_WORDS, **context)
+
+
+def _home(request: Request, user: Principal) -> str:
+    return home_for(user, shell.links(request.app.state.settings))
 
 
 # --- signing in and out ----------------------------------------------------------------
@@ -204,9 +145,9 @@ def _page(request: Request, template: str, roles: tuple[Role, ...], **context) -
 
 @pages.get("/")
 def front_door(request: Request) -> Response:
-    user = _signed_in(request)
+    user = signed_in(request)
     if user is not None:
-        return RedirectResponse(home_for(user, request.app.state.settings), status_code=303)
+        return RedirectResponse(_home(request, user), status_code=303)
     return _render(request, "login.html", None)
 
 
@@ -233,7 +174,7 @@ def sign_in(
         )
     settings: Settings = request.app.state.settings
     user = request.app.state.tokens.verify(answer["access_token"])
-    response = RedirectResponse(home_for(user, settings), status_code=303)
+    response = RedirectResponse(_home(request, user), status_code=303)
     response.set_cookie(
         COOKIE_NAME,
         answer["access_token"],
@@ -264,7 +205,7 @@ def referral_form(request: Request) -> Response:
 
 @api_paths.get("/referrals")
 def practice_referrals(request: Request) -> Response:
-    user = _signed_in(request)
+    user = signed_in(request)
     if user is not None and user.role is Role.LINK_WORKER:
         return RedirectResponse("/worklist", status_code=303)
     return _page(request, "practice_referrals.html", (Role.PRACTICE_STAFF,))

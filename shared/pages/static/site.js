@@ -190,5 +190,35 @@ const sp = (() => {
     });
   }
 
+  /**
+   * Tables fit a phone: a table of records (class "stack") shows each row as a block of
+   * "column: value" lines on a narrow screen, each cell labelled from its column's
+   * header as rows arrive; any other table scrolls inside its own focusable region, so
+   * the page itself never grows wider than the screen.
+   */
+  function fitTables() {
+    for (const table of document.querySelectorAll("main table")) {
+      if (table.classList.contains("stack")) {
+        const label = () => {
+          const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+          for (const tr of table.querySelectorAll("tbody tr")) {
+            [...tr.children].forEach((cell, i) => { if (heads[i]) cell.dataset.label = heads[i]; });
+          }
+        };
+        label();
+        new MutationObserver(label).observe(table.tBodies[0] || table, { childList: true, subtree: true });
+      } else if (!table.parentElement.classList.contains("table-scroll")) {
+        const caption = table.caption?.textContent.trim();
+        const wrap = h("div", { class: "table-scroll", role: "region", tabindex: "0" });
+        if (table.getAttribute("aria-labelledby")) wrap.setAttribute("aria-labelledby", table.getAttribute("aria-labelledby"));
+        else wrap.setAttribute("aria-label", caption || "Table");
+        table.before(wrap);
+        wrap.append(table);
+      }
+    }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fitTables);
+  else fitTables();
+
   return { api, h, showErrors, clearErrors, notify, words, date, since, statusTag, urgencyTag, confirm };
 })();
