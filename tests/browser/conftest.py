@@ -141,7 +141,7 @@ def browser(running_system: RunningSystem):
 def new_page(browser, viewport: dict[str, int] = DESKTOP):
     """A page in a fresh browser context (no cookies)."""
     context = browser.new_context(viewport=viewport)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
     return context.new_page()
 
 

@@ -28,7 +28,7 @@ ONS4 = {
 
 def _new_page(browser: Browser, system: RunningSystem, username: str) -> Page:
     context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
     page = context.new_page()
     sign_in(page, system, username)
     return page
