@@ -51,6 +51,7 @@ class RunningSystem:
     matcher: str
     screenshots: Path
     referrals_sessions: sessionmaker[Session]
+    directory_sessions: sessionmaker[Session]
 
     def add_user(self, role: str, **scope: str) -> str:
         """A new account (password ``demo``) with ``role`` and its scope; its username."""
@@ -118,7 +119,10 @@ def running_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         time.sleep(0.05)
     shots = tmp_path_factory.mktemp("screenshots")
     yield RunningSystem(
-        screenshots=shots, referrals_sessions=apps["referrals"].state.sessions, **urls
+        screenshots=shots,
+        referrals_sessions=apps["referrals"].state.sessions,
+        directory_sessions=apps["directory"].state.sessions,
+        **urls,
     )
     for server in servers.values():
         server.should_exit = True

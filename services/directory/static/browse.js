@@ -13,14 +13,51 @@
     const place = s.location ? [s.location.address, s.location.postcode, s.location.ward && `${s.location.ward} ward`].filter(Boolean).join(", ") : "";
     const places = s.capacity_per_week === null ? "" : `${s.places_free} of ${s.capacity_per_week} places free this week`;
     return sp.h("li", { class: "card" },
-      sp.h("h2", { tabindex: "-1" }, s.name, s.status === "temporarily_closed" ? [" ", sp.h("span", { class: "tag urgency-soon" }, "Temporarily closed")] : null),
+      sp.h("h2", { tabindex: "-1" }, s.name, s.status !== "active" ? [" ", sp.h("span", { class: "tag urgency-soon" }, STATUS[s.status] || sp.words(s.status))] : null),
       sp.h("p", { class: "meta" }, [s.organisation_name, s.categories.join(", ")].filter(Boolean).join(" · ")),
       sp.h("p", {}, s.description),
       sp.h("dl", { class: "summary" },
         ...[["When", s.schedule], ["Where", place], ["How", s.delivery.map(sp.words).join(", ")], ["Cost", s.cost], ["Places", places], ["Checked", sp.date(s.last_confirmed)]]
           .filter(([, value]) => value)
           .flatMap(([term, value]) => [sp.h("dt", {}, term), sp.h("dd", {}, value)])),
+      reportsShown(s),
+      reportForm(s),
     );
+  }
+
+  const STATUS = { temporarily_closed: "Temporarily closed", inactive: "Not running", defunct: "Closed" };
+
+  /** People's open reports stay on the entry until the organisation deals with them. */
+  function reportsShown(s) {
+    if (!(s.reports || []).length) return null;
+    return sp.h("div", { class: "notice error entry-reports" },
+      sp.h("p", {}, `${s.reports.length === 1 ? "Someone has" : `${s.reports.length} people have`} said this entry may be wrong:`),
+      sp.h("ul", {}, ...s.reports.map((r) => sp.h("li", {}, `${r.kind === "closed" ? "It has closed" : "It is out of date"} (${sp.date(r.reported_at)}): ${r.note}`))));
+  }
+
+  function reportForm(s) {
+    const id = `report-${s.id}`;
+    const notice = sp.h("div", { class: "notice", role: "status", "aria-live": "polite", hidden: true });
+    const kind = sp.h("select", { id: `${id}-kind`, name: "kind" },
+      sp.h("option", { value: "out_of_date" }, "Out of date"), sp.h("option", { value: "closed" }, "Closed"));
+    const note = sp.h("textarea", { id: `${id}-note`, name: "note", rows: "2", maxlength: "1000" });
+    const form = sp.h("form", { class: "report-form", novalidate: true },
+      sp.h("div", { class: "field" }, sp.h("label", { for: `${id}-kind` }, "What is wrong"), kind),
+      sp.h("div", { class: "field" }, sp.h("label", { for: `${id}-note` }, "What you know"), note),
+      sp.h("button", { type: "submit" }, "Send report"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const answer = await sp.api("POST", `/services/${encodeURIComponent(s.id)}/reports`, { kind: kind.value, note: note.value.trim() });
+      if (!answer.ok) return sp.notify(notice, answer.data?.detail || "That did not work.", "error");
+      const thanks = "Thank you: the organisation and the directory's administrators have been told.";
+      const fresh = await sp.api("GET", `/services/${encodeURIComponent(s.id)}`);
+      if (!fresh.ok) return sp.notify(notice, thanks, "success");
+      const next = card(fresh.data);
+      form.closest("li.card").replaceWith(next);
+      next.querySelector("details.report").open = true;
+      sp.notify(next.querySelector("details.report .notice"), thanks, "success");
+    });
+    return sp.h("details", { class: "report" }, sp.h("summary", {}, `Report ${s.name} as out of date or closed`), notice, form);
   }
 
   function fill(listId, values) {

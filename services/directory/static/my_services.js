@@ -64,6 +64,39 @@
     };
   }
 
+  const ANSWERED = { running: "Thank you: marked as still running.", paused: "Marked as paused: link workers will not be offered it until you say it runs again.", closed: "Marked as closed: it is no longer offered." };
+
+  /** The review question (when due) and people's open reports on the entry. */
+  function showFreshness(item, s, notice, show) {
+    const review = item.querySelector(".review");
+    review.hidden = !s.review_due;
+    item.querySelector(".review-question").textContent = `Is ${s.name} still running? Last confirmed ${sp.date(s.last_confirmed)}.`;
+    const refresh = async (message) => {
+      const fresh = await sp.api("GET", `/services/${encodeURIComponent(s.id)}`);
+      if (fresh.ok) { show(fresh.data); showFreshness(item, fresh.data, notice, show); }
+      sp.notify(notice, message, "success");
+    };
+    review.querySelectorAll(".review-answer").forEach((button) => {
+      button.setAttribute("aria-label", `${s.name}: ${button.textContent}`);
+      button.onclick = async () => {
+        const answer = await sp.api("POST", `/services/${encodeURIComponent(s.id)}/review`, { answer: button.dataset.answer });
+        if (!answer.ok) return sp.notify(notice, answer.data?.detail || "That did not work.", "error");
+        refresh(ANSWERED[button.dataset.answer]);
+      };
+    });
+    const reports = item.querySelector(".entry-reports");
+    reports.hidden = !(s.reports || []).length;
+    item.querySelector(".report-list").replaceChildren(...(s.reports || []).map((r) => {
+      const resolve = sp.h("button", { type: "button", class: "secondary" }, "Dealt with");
+      resolve.onclick = async () => {
+        const answer = await sp.api("POST", `/entry-reports/${r.id}/resolve`, { resolution: "checked by the organisation" });
+        if (!answer.ok) return sp.notify(notice, answer.data?.detail || "That did not work.", "error");
+        refresh("Thank you: the report is resolved.");
+      };
+      return sp.h("li", { class: "report" }, `${r.kind === "closed" ? "Says it has closed" : "Says it is out of date"} (${sp.date(r.reported_at)}): ${r.note} `, resolve);
+    }));
+  }
+
   function serviceItem(s) {
     const item = template.content.firstElementChild.cloneNode(true);
     uniqueIds(item, s.id);
@@ -76,6 +109,7 @@
       fillForm(form, s);
     };
     show(s);
+    showFreshness(item, s, notice, show);
 
     item.querySelector(".confirm").setAttribute("aria-label", `${s.name} is still accurate`);
     item.querySelector(".confirm").addEventListener("click", async () => {
