@@ -88,7 +88,7 @@ class EligibilityIn(BaseModel):
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     address: text(300) = ""
-    postcode: line(10) | None = None
+    postcode: line(20) | None = None  # longer than any postcode, so the check below names it
     ward: line(100) | None = None
     lat: float | None = Field(None, ge=49.0, le=61.0)
     lon: float | None = Field(None, ge=-9.0, le=2.5)
