@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 
 from services.matcher import store
 from services.matcher.handlers import ProposalHandlers
+from services.matcher.ranking import MatchIndex
 from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.vocabulary import Vocabulary
 from shared.events import DIRECTORY_TOPIC, REFERRALS_TOPIC
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -21,7 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
-    live = LiveIndex()
+    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     runtime.add_consumer(
         "matcher-replica", [DIRECTORY_TOPIC], ReplicaHandlers().by_type, store.processed_events
     )

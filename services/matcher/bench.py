@@ -35,6 +35,7 @@ from services.matcher.ranking import (
     eligibility_problem,
     service_from_directory,
 )
+from services.matcher.vocabulary import Vocabulary
 
 DEMO = Path("/work/shared/data/matching")
 TOWNS = {
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
 
     before = rss_bytes()
     start = time.perf_counter()
-    index = MatchIndex(services)
+    index = MatchIndex(Vocabulary.load_default(), services)
     build = time.perf_counter() - start
     gc.collect()
     index_bytes = rss_bytes() - before

@@ -34,6 +34,7 @@ from services.matcher.ranking import (
     service_from_directory,
     ward_centroids,
 )
+from services.matcher.vocabulary import Vocabulary
 
 __all__ = [
     "build_index",
@@ -54,8 +55,12 @@ def directory_services(directory: dict) -> Iterator[tuple[dict, dict]]:
         yield service, {}
 
 
-def build_index(directory: dict) -> MatchIndex:
-    index = MatchIndex(service_from_directory(s, o) for s, o in directory_services(directory))
+def build_index(directory: dict, vocabulary: Vocabulary | None = None) -> MatchIndex:
+    """An index of the directory, with the shipped vocabulary unless another is given."""
+    index = MatchIndex(
+        vocabulary or Vocabulary.load_default(),
+        (service_from_directory(s, o) for s, o in directory_services(directory)),
+    )
     index.set_ward_centroids(ward_centroids(directory))
     return index
 

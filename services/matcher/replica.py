@@ -86,15 +86,15 @@ class ReplicaHandlers:
 class LiveIndex:
     """A ``MatchIndex`` kept up to date from the replica change log."""
 
-    def __init__(self, index: MatchIndex | None = None) -> None:
-        self.index = index or MatchIndex()
+    def __init__(self, index: MatchIndex) -> None:
+        self.index = index
         self._seen = 0
         self._lock = threading.Lock()
 
     def rank(self, request: MatchRequest, top: int) -> RankResult:
-        """Rank under the lock, so a refresh (which may compact the index) never interleaves."""
-        with self._lock:
-            return self.index.rank(request, top=top)
+        """No lock: the index's readers need none while a refresh writes (the lock only
+        keeps two refreshes from applying the same changes twice)."""
+        return self.index.rank(request, top=top)
 
     def __len__(self) -> int:
         return len(self.index)

@@ -14,7 +14,9 @@ from services.matcher.app import MIGRATIONS
 from services.matcher.decisions import export
 from services.matcher.evaluate import main as evaluate
 from services.matcher.handlers import ProposalHandlers
+from services.matcher.ranking import MatchIndex
 from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.vocabulary import Vocabulary
 from shared.bus.outbox import Outbox
 from shared.db import make_engine, make_session_factory, migrate
 from shared.events import (
@@ -39,7 +41,7 @@ def test_decisions_export_as_labelled_cases(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     sessions = make_session_factory(engine)
-    live = LiveIndex()
+    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     handlers = ProposalHandlers(live, Outbox(store.outbox, "matcher@test"), today=date.today)
     replica = ReplicaHandlers()
     with sessions.begin() as session:
@@ -140,7 +142,7 @@ def test_the_live_index_applies_more_changes_than_one_statement_may_name(tmp_pat
             )
             event = ServiceUpserted(revision=1, service=snapshot)
             handlers.upserted(session, event, new_envelope(event, "directory@test"))
-    live = LiveIndex()
+    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     with sessions() as session:
         assert live.refresh(session) == count
     assert len(live) == count

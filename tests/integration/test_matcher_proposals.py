@@ -10,7 +10,9 @@ from sqlalchemy import select
 from services.matcher import store
 from services.matcher.app import MIGRATIONS
 from services.matcher.handlers import ProposalHandlers
+from services.matcher.ranking import MatchIndex
 from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.vocabulary import Vocabulary
 from shared.bus.outbox import Outbox
 from shared.db import make_engine, make_session_factory, migrate
 from shared.events import (
@@ -37,7 +39,11 @@ def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognise
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     sessions = make_session_factory(engine)
-    handlers = ProposalHandlers(LiveIndex(), Outbox(store.outbox, "matcher@test"), date.today)
+    handlers = ProposalHandlers(
+        LiveIndex(MatchIndex(Vocabulary.load_default())),
+        Outbox(store.outbox, "matcher@test"),
+        date.today,
+    )
     replica = ReplicaHandlers()
     with sessions.begin() as session:
         for service_id, name, description, categories in SERVICES:

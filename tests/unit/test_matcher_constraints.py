@@ -15,6 +15,9 @@ from services.matcher.ranking import (
     referral_route_note,
     service_from_directory,
 )
+from services.matcher.vocabulary import Vocabulary
+
+VOCABULARY = Vocabulary.load_default()
 
 
 def service(**overrides) -> ServiceRecord:
@@ -61,7 +64,7 @@ def request(**overrides) -> MatchRequest:
 
 
 def proposed(services, **overrides) -> dict[str, bool]:
-    result = MatchIndex(services).rank(request(**overrides), top=10)
+    result = MatchIndex(VOCABULARY, services).rank(request(**overrides), top=10)
     return {p.service_id: p.waiting_list for p in result.proposals}
 
 
@@ -100,7 +103,7 @@ def test_unknown_gender_cannot_prove_eligibility_for_a_gender_restricted_service
 def test_a_full_service_is_only_ever_a_flagged_waiting_list_after_available_ones():
     full = service(id="full", capacity_per_week=0, name="Lonely hearts friendship club")
     available = service(id="available")
-    result = MatchIndex([full, available]).rank(request(), top=5)
+    result = MatchIndex(VOCABULARY, [full, available]).rank(request(), top=5)
     ids = [p.service_id for p in result.proposals]
     assert ids == ["available", "full"]
     assert result.proposals[1].waiting_list and not result.proposals[0].waiting_list
@@ -133,7 +136,7 @@ def test_referral_route_rule_is_explicit():
     assert referral_route_note("either") is None
     assert "self-referral" in referral_route_note("self")
     svc = service(referral_route="self")
-    result = MatchIndex([svc]).rank(request())
+    result = MatchIndex(VOCABULARY, [svc]).rank(request())
     assert any("self-referral" in r for r in result.proposals[0].reasons)
 
 
@@ -143,7 +146,7 @@ def test_stale_and_closed_entries_rank_lower_with_a_reason():
     stale = service(id="stale", last_confirmed=date(2024, 1, 1))
     closed = service(id="closed", temporarily_closed=True)
     assert is_stale(stale, today) and not is_stale(fresh, today)
-    result = MatchIndex([stale, closed, fresh]).rank(request(today=today))
+    result = MatchIndex(VOCABULARY, [stale, closed, fresh]).rank(request(today=today))
     ids = [p.service_id for p in result.proposals]
     assert ids[0] == "fresh"
     reasons = {p.service_id: " ".join(p.reasons) for p in result.proposals}
@@ -181,7 +184,7 @@ def test_no_proposal_ever_breaks_eligibility(age, gender):
 
 
 def test_other_directories_delivery_labels_are_understood():
-    from services.matcher.ranking import normalise_delivery
+    from services.matcher.records import normalise_delivery
 
     assert normalise_delivery("Face to face") == "in_person"
     assert normalise_delivery("Telephone") == "phone"
@@ -191,7 +194,7 @@ def test_other_directories_delivery_labels_are_understood():
 
 
 def test_other_directories_accessibility_labels_are_understood():
-    from services.matcher.ranking import normalise_access
+    from services.matcher.records import normalise_access
 
     assert normalise_access("Wheelchair accessible") == "wheelchair"
     assert normalise_access("step-free access") == "step_free"

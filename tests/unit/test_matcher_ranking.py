@@ -10,7 +10,10 @@ from services.matcher.ranking import (
     service_from_directory,
     ward_centroids,
 )
+from services.matcher.vocabulary import Vocabulary
 from tests.unit.test_matcher_constraints import service as constraint_service
+
+VOCABULARY = Vocabulary.load_default()
 
 
 def service(
@@ -99,7 +102,7 @@ def rank(text: str, top: int = 5, **kw):
         lon=0.14,
     )
     fields.update(kw)
-    return MatchIndex(DIRECTORY).rank(MatchRequest(**fields), top=top)
+    return MatchIndex(VOCABULARY, DIRECTORY).rank(MatchRequest(**fields), top=top)
 
 
 def test_each_need_of_a_multi_need_referral_is_served():
@@ -152,7 +155,7 @@ def test_no_needs_found_gives_no_proposals():
 
 
 def test_upsert_replaces_and_remove_deletes():
-    index = MatchIndex(DIRECTORY)
+    index = MatchIndex(VOCABULARY, DIRECTORY)
     request = MatchRequest("r", "lonely", 45, "male", None, 51.45, 0.14)
     index.upsert(
         service(
@@ -168,18 +171,18 @@ def test_upsert_replaces_and_remove_deletes():
 
 
 def test_many_updates_compact_the_index_without_losing_services():
-    index = MatchIndex(DIRECTORY)
+    index = MatchIndex(VOCABULARY, DIRECTORY)
     for _ in range(400):
         for record in DIRECTORY:
             index.upsert(record)
     assert len(index) == len(DIRECTORY)
-    assert len(index._records) < 5 * 400 * len(DIRECTORY)
+    assert len(index._table.records) < 5 * 400 * len(DIRECTORY)
     request = MatchRequest("r", "debt", 45, "male", None, 51.45, 0.14)
     assert index.rank(request).proposals[0].service_id == "debt"
 
 
 def test_reads_are_safe_while_directory_events_arrive():
-    index = MatchIndex(DIRECTORY)
+    index = MatchIndex(VOCABULARY, DIRECTORY)
     request = MatchRequest("r", "lonely and in debt", 45, "male", None, 51.45, 0.14)
     errors: list[Exception] = []
 
@@ -220,7 +223,7 @@ def test_directory_mapping_tolerates_missing_and_unknown_fields():
     assert record.temporarily_closed and record.places_free == 3
     assert record.last_confirmed.isoformat() == "2024-02-03"
     assert record.genders is None and record.organisation_name == "Org"
-    index = MatchIndex([record])
+    index = MatchIndex(VOCABULARY, [record])
     assert len(index) == 1
 
 
@@ -255,10 +258,10 @@ def test_a_group_for_one_audience_is_not_proposed_first_to_others():
         ),
     ]
     request = MatchRequest("r", "lonely since moving here", 70, "female", None, 51.45, 0.14)
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert ranked[0] == "lunch"
     request = MatchRequest("r", "lonely, glaucoma", 70, "female", None, 51.45, 0.14)
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert ranked[0] == "sight"
 
 
@@ -268,7 +271,7 @@ def test_a_service_in_an_unfamiliar_category_is_still_found():
         service("coffee", "Coffee morning", "Meet people.", ("social connection",)),
     ]
     request = MatchRequest("r", "ex-army, struggling since leaving", 55, "male", None, 51.45, 0.14)
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert ranked[0] == "vets"
 
 
@@ -285,7 +288,7 @@ def test_a_specific_interest_is_matched_by_the_activity_not_just_its_category():
     request = MatchRequest(
         "r", "Wants to meet people. Trained in drama.", 37, "female", None, 51.45, 0.14
     )
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert ranked[0] == "drama"
 
 
@@ -308,7 +311,7 @@ def test_the_main_need_gets_a_second_service_before_a_passing_mention():
     request = MatchRequest(
         "r", "Very lonely, no friends. Maybe a bit of gardening", 70, "female", None, 51.45, 0.14
     )
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert {"coffee", "lunch"} <= set(ranked[:2])
 
 
@@ -327,7 +330,7 @@ def test_a_group_for_a_narrower_audience_is_held_back_from_the_wider_one():
             ("bereavement", "social connection"),
         ),
     ]
-    index = MatchIndex(directory)
+    index = MatchIndex(VOCABULARY, directory)
 
     def suicide_group(text: str):
         request = MatchRequest("r", text, 65, "male", None, 51.45, 0.14)
@@ -357,7 +360,7 @@ def test_an_age_group_alone_does_not_make_someone_part_of_a_carers_group():
     request = MatchRequest(
         "r", "22, dropped out of college, lonely", 22, "female", None, 51.45, 0.14
     )
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert ranked[0] == "hub"
 
 
@@ -377,7 +380,7 @@ def test_a_service_for_young_adults_comes_before_a_general_one_for_a_young_perso
             max_age=25,
         ),
     ]
-    index = MatchIndex(directory)
+    index = MatchIndex(VOCABULARY, directory)
     young = MatchRequest("r", "unemployed for a year", 21, "male", None, 51.45, 0.14)
     older = MatchRequest("r", "unemployed for a year", 45, "male", None, 51.45, 0.14)
     assert index.rank(young).proposals[0].service_id == "youth-jobs"
@@ -396,7 +399,7 @@ def test_an_eligibility_band_marks_a_service_for_later_life_without_the_category
         ),
     ]
     request = MatchRequest("r", "lonely", 82, "female", None, 51.45, 0.14)
-    assert MatchIndex(directory).rank(request).proposals[0].service_id == "seniors"
+    assert MatchIndex(VOCABULARY, directory).rank(request).proposals[0].service_id == "seniors"
 
 
 def test_someone_who_cannot_get_out_is_still_offered_a_group_that_fits_them_closely():
@@ -421,7 +424,7 @@ def test_someone_who_cannot_get_out_is_still_offered_a_group_that_fits_them_clos
     request = MatchRequest(
         "r", "COPD, rarely gets out now, misses singing, lonely", 70, "female", None, 51.45, 0.14
     )
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert set(ranked) == {"lung-singing", "phone-chat"}
 
 
@@ -440,7 +443,7 @@ def test_health_conditions_favour_gentle_activity_over_vigorous_unless_it_is_the
             ("physical activity",),
         ),
     ]
-    index = MatchIndex(directory)
+    index = MatchIndex(VOCABULARY, directory)
 
     def ranked(text: str, age: int) -> list[str]:
         request = MatchRequest("r", text, age, "female", None, 51.45, 0.14)
@@ -473,7 +476,7 @@ def test_declining_counselling_holds_back_therapy_and_not_wanting_to_talk_holds_
             ("physical activity", "mental wellbeing"),
         ),
     ]
-    index = MatchIndex(directory)
+    index = MatchIndex(VOCABULARY, directory)
 
     def ranked(text: str) -> list[str]:
         request = MatchRequest("r", text, 40, "male", None, 51.45, 0.14)
@@ -514,7 +517,7 @@ def test_low_mood_beside_its_cause_is_met_by_help_with_the_cause_first():
         51.45,
         0.14,
     )
-    ranked = [p.service_id for p in MatchIndex(directory).rank(request).proposals]
+    ranked = [p.service_id for p in MatchIndex(VOCABULARY, directory).rank(request).proposals]
     assert ranked[0] == "carers"
 
 
@@ -533,7 +536,7 @@ def test_a_sign_language_club_is_for_bsl_users_not_everyone_hard_of_hearing():
             ("social connection",),
         ),
     ]
-    index = MatchIndex(directory)
+    index = MatchIndex(VOCABULARY, directory)
 
     def first(text: str, **kw) -> str:
         request = MatchRequest("r", text, 72, "male", None, 51.45, 0.14, **kw)
@@ -549,7 +552,7 @@ def test_the_scores_shown_follow_the_order_of_the_proposals():
     full = service(
         "full", "Friendship club", "Make friends.", ("social connection",), capacity_per_week=0
     )
-    index = MatchIndex([*DIRECTORY, full])
+    index = MatchIndex(VOCABULARY, [*DIRECTORY, full])
     for text in ("lonely, bills piling up since redundancy, likes gardening", "lonely"):
         request = MatchRequest("r", text, 45, "male", None, 51.45, 0.14)
         scores = [p.score for p in index.rank(request, top=8).proposals]
@@ -589,3 +592,18 @@ def test_a_practical_need_in_words_the_vocabulary_does_not_know_is_reported_unme
     assert "collect his prescriptions" in result.unmet_needs
     nothing = rank("Has trouble with the bins.")
     assert nothing.proposals == () and nothing.unmet_needs == ("bins",)
+
+
+def test_an_index_is_given_its_vocabulary_rather_than_loading_files_itself():
+    import inspect
+
+    assert inspect.signature(MatchIndex).parameters["vocabulary"].default is inspect._empty
+
+
+def test_ranking_takes_no_lock_while_a_refresh_holds_the_live_index():
+    from services.matcher.replica import LiveIndex
+
+    live = LiveIndex(MatchIndex(VOCABULARY, DIRECTORY))
+    request = MatchRequest("r", "lonely", 45, "male", None, 51.45, 0.14)
+    with live._lock:  # as a refresh applying directory changes does
+        assert live.rank(request, top=3).proposals

@@ -1,0 +1,121 @@
+"""Who a service is for: the groups it is meant for (carers, veterans, people with sight
+loss, young adults, later life), read from its text and eligibility bands, and the groups
+a person belongs to, so a service for a group they are outside of is held back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from services.matcher.columns import OLDER, YOUNG
+from services.matcher.eligibility import GENDER_BIT
+from services.matcher.records import MatchRequest, Need, ServiceRecord, normalise_gender
+from services.matcher.tuning import (
+    ABOUT_SOMEONE_ELSE,
+    AUDIENCE_FIT,
+    AUDIENCE_PENALTY,
+    LATER_LIFE_MIN_AGE,
+    NARROWER_IMPLIES,
+    SAME_GENDER_BOOST,
+    YOUNG_AGE,
+    YOUNG_MAX_AGE,
+)
+from services.matcher.vocabulary import ConceptMatch, Vocabulary
+
+__all__ = ["Audiences", "person_groups"]
+
+
+class Audiences:
+    """The vocabulary's audience concepts as bits (at most 64), and the rules about them."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self.bits = {c: i for i, c in enumerate(vocabulary.audiences[:64])}
+
+    def meant_for(self, described: dict[str, ConceptMatch]) -> list[str]:
+        """The groups a service is meant for. When it names several, the narrower ones say
+        who it is for: a group for people bereaved by suicide is not for every bereaved
+        person (the narrower concept implies the broader one), and a young adult carers'
+        group is for carers who are young, not for every young adult (age only qualifies)."""
+        concepts = self.vocabulary.concepts
+        groups = [c for c, m in described.items() if m.score >= AUDIENCE_FIT and c in self.bits]
+        broader = {
+            other
+            for c in groups
+            for other, weight in concepts[c].related.items()
+            if weight >= NARROWER_IMPLIES
+        }
+        # a group that mostly speaks of someone else's condition is for the people around
+        # them (a group for families of drinkers names drinking; a SEND parents' group, autism)
+        broader |= {
+            other
+            for c in groups
+            for other, factor in concepts[c].suppresses.items()
+            if factor <= ABOUT_SOMEONE_ELSE
+        }
+        core = [c for c in groups if c not in broader and not concepts[c].qualifies]
+        return sorted(core or groups)
+
+    def mask(self, concepts: Iterable[str]) -> int:
+        bits = self.bits
+        mask = 0
+        for concept in concepts:
+            if concept in bits:
+                mask |= 1 << bits[concept]
+        return mask
+
+    def age_group(self, s: ServiceRecord) -> int:
+        known = {self.vocabulary.canonical_category(c) for c in s.categories}
+        older = "older people" in known or (s.min_age or 0) >= LATER_LIFE_MIN_AGE
+        young = "young adults" in known or (s.max_age is not None and s.max_age <= YOUNG_MAX_AGE)
+        return (OLDER if older else 0) | (YOUNG if young else 0)
+
+    def group_fit(
+        self,
+        cols: dict[str, np.ndarray],
+        slots: np.ndarray,
+        request: MatchRequest,
+        needs: list[Need],
+        parts: dict[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Services for a particular group (carers, veterans, people with sight loss...) are
+        poor proposals for someone outside every group they serve; a group for the person's
+        own gender was set up for people like them."""
+        audience = cols["audience"][slots]
+        mask = np.uint64(self.mask(person_groups(request, needs)))
+        outside = (audience != 0) & ((audience & mask) == 0)
+        factor = np.where(outside, AUDIENCE_PENALTY, 1.0)
+        if parts is not None and outside.any():
+            parts["audience"] = factor.astype(np.float32)
+        person = GENDER_BIT.get(normalise_gender(request.gender) or "", 0)
+        if person:
+            same = np.where((cols["genders"][slots] & person) > 0, SAME_GENDER_BOOST, 1.0)
+            factor *= same
+            if parts is not None and (same != 1.0).any():
+                parts["same_gender"] = same.astype(np.float32)
+        return factor.astype(np.float32)
+
+    def outside(
+        self, described: dict[str, ConceptMatch], request: MatchRequest, needs: list[Need]
+    ) -> list[str]:
+        """The labels of the groups a service is meant for, when the person is in none."""
+        groups = self.meant_for(described)
+        if not groups or set(groups) & person_groups(request, needs):
+            return []
+        return [self.vocabulary.concepts[concept].label for concept in sorted(groups)]
+
+
+def person_groups(request: MatchRequest, needs: list[Need]) -> set[str]:
+    """The audience concepts a person belongs to: what the referral says, plus age and
+    language (someone who speaks another language is welcome at a newcomers' group)."""
+    groups = {n.hit.concept for n in needs if n.hit.confidence >= 0.25}
+    if request.age is not None and request.age <= YOUNG_AGE:
+        groups.add("young_adult")
+    spoken = {lang.lower() for lang in request.languages}
+    if "bsl" in spoken or "bsl" in request.accessibility_needs:
+        groups |= {"sign_language", "hearing_loss"}
+        spoken.discard("bsl")
+    if spoken - {"english"}:
+        groups |= {"refugee", "english", "culture"}
+    return groups

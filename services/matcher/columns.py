@@ -1,0 +1,160 @@
+"""The index's storage: append-only numpy columns (one value per slot), posting lists of
+(slot, fit) per concept and grid cell, stable bit numbers for open-ended labels, and the
+small vector helpers the ranking shares."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.matcher.tuning import CELL_LAT, CELL_LON, NEED_DECAY
+
+__all__ = [
+    "ALIVE",
+    "ALL_TRAITS",
+    "CLOSED",
+    "FULL",
+    "GENTLE",
+    "NO_CELL",
+    "OLDER",
+    "TALKING",
+    "THERAPY",
+    "TRAIT_BITS",
+    "VIGOROUS",
+    "YOUNG",
+    "BitNames",
+    "Columns",
+    "Growable",
+    "Posting",
+    "cell",
+    "cells_near",
+    "combine",
+    "scale",
+    "top_indices",
+]
+
+# flags column bits: the entry's state, then the traits read from its text
+FULL, CLOSED, ALIVE, VIGOROUS, GENTLE, TALKING, THERAPY = 1, 2, 4, 8, 16, 32, 64
+TRAIT_BITS = {"vigorous": VIGOROUS, "gentle": GENTLE, "talking": TALKING, "therapy": THERAPY}
+ALL_TRAITS = VIGOROUS | GENTLE | TALKING | THERAPY
+OLDER, YOUNG = 1, 2  # age_group column bits
+NO_CELL = -1  # services that need no journey, searched from everywhere
+
+
+class Growable:
+    """An append-only numpy column that doubles when full; readers slice a snapshot."""
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, dtype: str, fill: float = 0) -> None:
+        self.data = np.full(16, fill, dtype=dtype)
+        self.size = 0
+
+    def append(self, value: float) -> None:
+        if self.size == len(self.data):
+            bigger = np.empty(len(self.data) * 2, dtype=self.data.dtype)
+            bigger[: self.size] = self.data
+            self.data = bigger
+        self.data[self.size] = value
+        self.size += 1
+
+
+class Posting:
+    """Services answering one concept in one grid cell, with their fit scores."""
+
+    __slots__ = ("scores", "slots", "view")
+
+    def __init__(self) -> None:
+        self.slots = Growable("int32")
+        self.scores = Growable("float32")
+        self.view: tuple[np.ndarray, np.ndarray] = (self.slots.data[:0], self.scores.data[:0])
+
+    def append(self, slot: int, score: float) -> None:
+        self.slots.append(slot)
+        self.scores.append(score)
+        n = self.slots.size
+        self.view = (self.slots.data[:n], self.scores.data[:n])
+
+
+@dataclass(slots=True)
+class Columns:
+    """Per-slot attributes used by the vectorised filters, one numpy array each."""
+
+    lat: Growable = field(default_factory=lambda: Growable("float32", np.nan))
+    lon: Growable = field(default_factory=lambda: Growable("float32", np.nan))
+    min_age: Growable = field(default_factory=lambda: Growable("int16"))
+    max_age: Growable = field(default_factory=lambda: Growable("int16"))
+    genders: Growable = field(default_factory=lambda: Growable("uint8"))
+    delivery: Growable = field(default_factory=lambda: Growable("uint8"))
+    languages: Growable = field(default_factory=lambda: Growable("uint64"))
+    access: Growable = field(default_factory=lambda: Growable("uint32"))
+    flags: Growable = field(default_factory=lambda: Growable("uint8"))  # 1 full 2 closed 4 alive
+    confirmed: Growable = field(default_factory=lambda: Growable("int32"))
+    age_group: Growable = field(default_factory=lambda: Growable("uint8"))
+    audience: Growable = field(default_factory=lambda: Growable("uint64"))
+
+    def arrays(self, n: int) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name).data[:n] for name in self.__dataclass_fields__}
+
+
+class BitNames:
+    """Stable bit numbers for open-ended labels (languages, accessibility features)."""
+
+    def __init__(self, limit: int, preset: Iterable[str] = ()) -> None:
+        self.limit = limit
+        self.bits: dict[str, int] = {}
+        for name in preset:
+            self.bit(name)
+
+    def bit(self, name: str) -> int:
+        key = name.strip().lower().replace(" ", "_").replace("-", "_")
+        if key not in self.bits:
+            self.bits[key] = min(len(self.bits), self.limit - 1)  # the last bit is shared
+        return self.bits[key]
+
+    def mask(self, names: Iterable[str]) -> int:
+        out = 0
+        for name in names:
+            out |= 1 << self.bit(name)
+        return out
+
+
+def scale(values: np.ndarray, where: np.ndarray, factor: float) -> None:
+    """Multiply ``values`` in place where the mask holds (cheap when the mask is sparse)."""
+    if factor != 1.0:
+        np.multiply(values, np.float32(factor), out=values, where=where)
+
+
+def combine(contributions: np.ndarray) -> np.ndarray:
+    """A service's value across needs: its best need counts fully, each further need it also
+    meets counts less (a bakery of everything should not beat the specialist)."""
+    if contributions.shape[1] == 0:
+        return np.zeros(contributions.shape[0], dtype=np.float32)
+    ordered = -np.sort(-contributions, axis=1)[:, : len(NEED_DECAY)]
+    # Multiply and sum rather than ``@``: a handful of columns gains nothing from BLAS, and
+    # some OpenBLAS builds raise spurious "invalid value" warnings in small matmuls.
+    weights = np.array(NEED_DECAY[: ordered.shape[1]], dtype=np.float32)
+    return (ordered * weights).sum(axis=1)
+
+
+def top_indices(values: np.ndarray, k: int) -> np.ndarray:
+    if len(values) <= k:
+        return np.argsort(-values, kind="stable")
+    part = np.argpartition(-values, k)[:k]
+    return part[np.argsort(-values[part], kind="stable")]
+
+
+def cell(lat: float | None, lon: float | None) -> int:
+    if lat is None or lon is None:
+        return NO_CELL
+    return (math.floor(lat / CELL_LAT) + 2000) * 4000 + math.floor(lon / CELL_LON) + 2000
+
+
+def cells_near(origin: tuple[float, float]) -> set[int]:
+    lat, lon = origin
+    return {
+        cell(lat + dy * CELL_LAT, lon + dx * CELL_LON) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+    }

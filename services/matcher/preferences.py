@@ -1,0 +1,199 @@
+"""Soft preferences: what the person would rather have, read from the referral, and the
+factors by which each candidate's fit is scaled up or down for them. Never a bar."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.matcher.columns import (
+    CLOSED,
+    GENTLE,
+    OLDER,
+    TALKING,
+    THERAPY,
+    VIGOROUS,
+    YOUNG,
+    BitNames,
+    scale,
+)
+from services.matcher.eligibility import REMOTE_BITS
+from services.matcher.records import PHYSICAL_ACCESS, MatchRequest, Need, ServiceRecord
+from services.matcher.tuning import (
+    ACCESS_MET,
+    ACCESS_MISSING,
+    CLOSED_FACTOR,
+    DISTANCE_SCALE_KM,
+    GENTLE_AGE,
+    GENTLE_BOOST,
+    IN_PERSON_DAMPING,
+    MIDDLE_AGE,
+    NEEDS_GENTLE,
+    NO_SHARED_LANGUAGE,
+    OLDER_AGE,
+    OLDER_BOOST,
+    OLDER_FOR_YOUNGER,
+    OLDEST_AGE,
+    OLDEST_BOOST,
+    OWN_LANGUAGE_BOOST,
+    REMOTE_BOOST,
+    REMOTE_FACTOR,
+    SCHEDULE_BOOST,
+    SHARED_LANGUAGE_BOOST,
+    STALE_AFTER,
+    STALE_FACTOR,
+    TALKING_PENALTY,
+    VIGOROUS_INTERESTS,
+    VIGOROUS_PENALTY,
+    YOUNG_AGE,
+    YOUNG_BOOST,
+    YOUNG_FOR_OLDER,
+)
+from services.matcher.vocabulary import Vocabulary
+
+__all__ = ["Preferences", "schedule_fit", "soft_factors"]
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """Soft wishes read from the text: delivery the person manages, times that suit."""
+
+    remote: float
+    schedule_words: tuple[str, ...]
+    schedule_labels: tuple[str, ...]
+    limited_english: bool
+    gentle: bool  # health or age ask for gentle activity, and no vigorous interest was stated
+    no_talking: bool  # would rather not talk about feelings at all, in a group or one to one
+    no_therapy: bool  # declines counselling or therapy (a peer group may still suit)
+
+    @classmethod
+    def from_needs(
+        cls, vocabulary: Vocabulary, needs: list[Need], age: int | None = None
+    ) -> Preferences:
+        remote = 0.0
+        words: list[str] = []
+        labels: list[str] = []
+        for need in needs:
+            concept = vocabulary.concepts[need.hit.concept]
+            if concept.prefers_delivery and need.hit.implied_by is None:
+                remote = max(remote, min(1.0, need.hit.confidence))
+            if concept.schedule_words:
+                words.extend(concept.schedule_words)
+                labels.append(concept.label)
+        limited = any(n.hit.concept == "english" and n.direct for n in needs)
+        stated = {n.hit.concept for n in needs if n.direct and n.hit.confidence >= 0.5}
+        gentle = bool(stated & set(NEEDS_GENTLE)) or (age is not None and age >= GENTLE_AGE)
+        gentle = gentle and not stated & set(VIGOROUS_INTERESTS)
+        no_talking = any(n.hit.concept == "no_talking" and n.direct for n in needs)
+        no_therapy = any(n.hit.concept == "no_therapy" for n in needs)
+        return cls(remote, tuple(words), tuple(labels), limited, gentle, no_talking, no_therapy)
+
+
+def soft_factors(
+    cols: dict[str, np.ndarray],
+    slots: np.ndarray,
+    request: MatchRequest,
+    prefs: Preferences,
+    origin: tuple[float, float] | None,
+    languages: BitNames,
+    access_bits: BitNames,
+    parts: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Score multipliers for soft preferences, distance in km (nan when remote) and
+    whether the service speaks one of the person's languages other than English.
+
+    With ``parts``, each named factor is also kept on its own (for the few services
+    proposed), so a proposal's breakdown is computed by the same code as its score."""
+    n = len(slots)
+    f32 = np.float32
+    multiplier = np.ones(n, dtype=np.float32)
+
+    def factor_by(name: str, where: np.ndarray, factor: float) -> None:
+        scale(multiplier, where, factor)
+        if parts is not None and factor != 1.0:
+            scale(parts.setdefault(name, np.ones(n, dtype=np.float32)), where, factor)
+
+    speaks = np.zeros(n, dtype=np.float32)
+    delivery = cols["delivery"][slots]
+    remote = (delivery & REMOTE_BITS) > 0
+    lat, lon = cols["lat"][slots], cols["lon"][slots]
+    travels = ((delivery & 1) > 0) & ~np.isnan(lat)
+    if origin is not None:
+        dy = lat - f32(origin[0])
+        dy *= f32(110.57)
+        dx = lon - f32(origin[1])
+        dx *= f32(111.32 * math.cos(math.radians(origin[0])))
+        dx *= dx
+        dy *= dy
+        dx += dy
+        np.sqrt(dx, out=dx)
+        distance = np.where(travels, dx, f32(np.nan))
+        factor = np.full(n, f32(REMOTE_FACTOR), dtype=np.float32)
+        factor[travels] = f32(1.0) / (f32(1.0) + dx[travels] / f32(DISTANCE_SCALE_KM))
+        both = travels & remote
+        np.maximum(factor, f32(REMOTE_FACTOR), out=factor, where=both)
+        multiplier *= factor
+        if parts is not None:
+            parts["distance"] = factor
+    else:
+        distance = np.full(n, np.nan, dtype=np.float32)
+        factor_by("distance", ~travels, REMOTE_FACTOR)
+    if prefs.remote > 0:
+        factor_by("delivery_preference", remote, 1.0 + REMOTE_BOOST * prefs.remote)
+        factor_by("delivery_preference", ~remote, 1.0 - IN_PERSON_DAMPING * prefs.remote)
+    spoken = {lang.lower() for lang in request.languages}
+    other = spoken - {"english"}
+    if other:
+        mask = languages.mask(other)
+        match = (cols["languages"][slots] & np.uint64(mask)) > 0
+        speaks = match.astype(np.float32)
+        boost = (
+            OWN_LANGUAGE_BOOST
+            if "english" not in spoken or prefs.limited_english
+            else SHARED_LANGUAGE_BOOST
+        )
+        factor_by("language", match, boost)
+        factor_by("language", ~match, 1.0 if "english" in spoken else NO_SHARED_LANGUAGE)
+    if request.accessibility_needs:
+        access = cols["access"][slots]
+        for need in request.accessibility_needs:
+            bit = np.uint32(1 << access_bits.bit(need))
+            met = (access & bit) > 0
+            if need in PHYSICAL_ACCESS:
+                met |= ~travels
+            factor_by("accessibility", met, ACCESS_MET)
+            factor_by("accessibility", ~met, ACCESS_MISSING)
+    flags = cols["flags"][slots]
+    factor_by("closed", (flags & CLOSED) > 0, CLOSED_FACTOR)
+    if prefs.gentle:
+        factor_by("gentle_pace", (flags & VIGOROUS) > 0, VIGOROUS_PENALTY)
+        factor_by("gentle_pace", (flags & GENTLE) > 0, GENTLE_BOOST)
+    if prefs.no_talking or prefs.no_therapy:
+        unwanted = TALKING if prefs.no_talking else THERAPY
+        factor_by("talking", (flags & unwanted) > 0, TALKING_PENALTY)
+    if request.today is not None:
+        confirmed = cols["confirmed"][slots]
+        cutoff = (request.today - STALE_AFTER).toordinal()
+        factor_by("freshness", (confirmed >= 0) & (confirmed < cutoff), STALE_FACTOR)
+    if request.age is not None:
+        group = cols["age_group"][slots]
+        older = (
+            OLDER_BOOST
+            if request.age >= OLDER_AGE
+            else (OLDER_FOR_YOUNGER if request.age < MIDDLE_AGE else 1.0)
+        )
+        older = OLDEST_BOOST if request.age >= OLDEST_AGE else older
+        young = YOUNG_BOOST if request.age <= YOUNG_AGE else YOUNG_FOR_OLDER
+        factor_by("age_group", (group & OLDER) > 0, older)
+        factor_by("age_group", (group & YOUNG) > 0, young)
+    return multiplier.astype(np.float32), distance, speaks
+
+
+def schedule_fit(record: ServiceRecord | None, prefs: Preferences) -> float:
+    """A lift for a service that runs at the times the person said suit them."""
+    if not prefs.schedule_words:
+        return 1.0
+    text = record.schedule.lower() if record else ""
+    return SCHEDULE_BOOST if any(w in text for w in prefs.schedule_words) else 1.0

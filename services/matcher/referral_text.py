@@ -1,0 +1,280 @@
+"""Reading a referral's text: which needs it states, negated or not, whose they are and
+how strongly they are put, and which stretches of it no need was recognised in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from services.matcher.spelling import _BOUNDARY, Token
+
+if TYPE_CHECKING:
+    from services.matcher.vocabulary import Vocabulary
+
+__all__ = ["Fragment", "NeedHit", "ReferralReading"]
+
+NEGATION_WINDOW = 5  # words a negation reaches forward ("denies any low mood or anxiety")
+_IDENTIFIER_RE = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\+?\d[\d ()-]{6,}\d")
+MAX_FRAGMENT_WORDS = 6  # a longer unrecognised stretch is prose, not a need to count
+EVERYDAY_COUNT = 30000  # subtitle-corpus count above which a lone word says nothing
+
+
+@dataclass(frozen=True, slots=True)
+class NeedHit:
+    """A concept found in referral text, with the original words that triggered it."""
+
+    concept: str
+    phrase: str
+    confidence: float
+    start: int
+    negated: bool = False
+    implied_by: str | None = None
+    emphasis: float = 1.0  # how the clause weighs it: "wants to ..." > plain > "maybe ..."
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A stretch of referral text in which no concept was found, normalised for reports."""
+
+    text: str
+    requested: bool  # its clause asks for it ("needs transport to hospital")
+
+
+class ReferralReading:
+    """The referral side of ``Vocabulary`` (its data is loaded there)."""
+
+    def find_needs(self, text: str) -> list[NeedHit]:
+        """Every concept the text mentions, negated ones flagged, longest phrases winning."""
+        tokens, stems, spans = _read(self, text)
+        kept = [
+            (i, j, p)
+            for i, j, p in spans
+            if not any((a <= i and j <= b) and (b - a) > (j - i) for a, b, _ in spans)
+        ]
+        hits: list[NeedHit] = []
+        for i, j, (concept_id, weight) in kept:
+            phrase = text[tokens[i].start : tokens[j - 1].end]
+            if self._about_someone_else(stems, i):
+                weight *= self.concepts[concept_id].about_others
+            hits.append(
+                NeedHit(
+                    concept=concept_id,
+                    phrase=phrase,
+                    confidence=weight,
+                    start=tokens[i].start,
+                    negated=self._negated(tokens, stems, i, j),
+                    emphasis=self._emphasis(stems, i, j),
+                )
+            )
+        return hits
+
+    def unrecognised(self, text: str) -> tuple[Fragment, ...]:
+        """The stretches of the text in which no concept was found, for reports of needs the
+        vocabulary does not know yet ("bagpipes", "transport to hospital").
+
+        Nothing that could identify someone is kept: digits, e-mail and web addresses,
+        capitalised words inside a sentence (names, places) and words in no English word
+        list are left out and break a stretch; words that only frame a need ("likes",
+        "wants", "the") are trimmed from both ends."""
+        text = _IDENTIFIER_RE.sub(" . ", text)
+        tokens, stems, spans = _read(self, text)
+        covered = [False] * len(tokens)
+        for i, j, _ in spans:
+            covered[i:j] = [True] * (j - i)
+        fragments: dict[str, Fragment] = {}
+        run: list[int] = []
+        clause_start = 0
+
+        def close() -> None:
+            if not run:
+                return
+            fragment = self._fragment(text, tokens, run, stems, clause_start)
+            if fragment is not None and fragment.text not in fragments:
+                fragments[fragment.text] = fragment
+            run.clear()
+
+        for k, token in enumerate(tokens):
+            if token.text in _BOUNDARY:
+                close()
+                clause_start = k + 1
+            elif covered[k] or not self._reportable(text, token):
+                close()
+            elif token.text.isalpha():
+                run.append(k)
+        close()
+        return tuple(fragments.values())
+
+    def _fragment(
+        self, text: str, tokens: list[Token], run: list[int], stems: list[str], clause: int
+    ) -> Fragment | None:
+        words: list[str] = []
+        last_start = -1
+        for k in run:
+            if tokens[k].start != last_start:  # an expanded abbreviation is one word
+                words.append(text[tokens[k].start : tokens[k].end].lower().replace("\u2019", "'"))
+                last_start = tokens[k].start
+        while words and self._frames(words[0]):
+            words.pop(0)
+        while words and self._frames(words[-1]):
+            words.pop()
+        if not words or len(words) > MAX_FRAGMENT_WORDS:
+            return None
+        if len(words) == 1 and self._everyday(words[0]):
+            return None  # "moment", "finished": a word this common names no need alone
+        before = stems[clause : run[-1]]  # the cue may open the stretch itself
+        requested = any(
+            tuple(before[i : i + len(cue)]) == cue
+            for cue in self._request_cues
+            for i in range(len(before) - len(cue) + 1)
+        )
+        return Fragment(" ".join(words), requested)
+
+    def _frames(self, word: str) -> bool:
+        """A word that frames a need rather than naming one ("likes", "doesn't", "the")."""
+        return len(word) < 3 or word.replace("'", "") in self._edge_words
+
+    def _everyday(self, word: str) -> bool:
+        return self._english is not None and self._english.count(word) >= EVERYDAY_COUNT
+
+    def _reportable(self, text: str, token: Token) -> bool:
+        """Whether a word can appear in a report: a known English word, and not a name."""
+        original = text[token.start : token.end]
+        if any(ch.isdigit() for ch in original):
+            return False
+        word = token.text
+        known = word in self._known or (self._english is not None and self._english.knows(word))
+        if not original[:1].isupper() or (original.isupper() and len(original) > 1):
+            return known
+        before = text[: token.start].rstrip()
+        return known and (not before or before[-1] in ".!?;:\n")
+
+    def _about_someone_else(self, stems: list[str], start: int) -> bool:
+        """Whether the clause is about another person ("husband made redundant", "her
+        ex-partner released from prison"), not someone reporting on the patient ("wife says
+        not sleeping")."""
+        for k in range(start - 1, max(-1, start - 5), -1):
+            if stems[k] in _BOUNDARY:
+                return False
+            if stems[k] in self._others:
+                return not (k + 1 < len(stems) and stems[k + 1] in self._reporting)
+        return False
+
+    def _emphasis(self, stems: list[str], start: int, end: int) -> float:
+        """The weight the referrer's own words give a mention: the nearest cue before it in
+        the same clause ("wants to make friends and maybe volunteer": the wish lifts "make
+        friends", the hedge lowers "volunteer"), else a cue right after it ("tearful at
+        times", "stress++")."""
+        before, after = self.emphasis_cues["before"], self.emphasis_cues["after"]
+        for k in range(start - 1, max(-1, start - 9), -1):
+            if stems[k] in _BOUNDARY:
+                break
+            factor = self._cue_at(before, stems, k, start)
+            if factor is not None:
+                return factor
+        for k in range(end, min(len(stems), end + 2)):
+            if stems[k] in _BOUNDARY:
+                break
+            factor = self._cue_at(after, stems, k, len(stems))
+            if factor is not None:
+                return factor
+        return 1.0
+
+    def _cue_at(
+        self, cues: dict[tuple[str, ...], float], stems: list[str], k: int, limit: int
+    ) -> float | None:
+        for n in range(min(self._cue_length, limit - k), 0, -1):
+            factor = cues.get(tuple(stems[k : k + n]))
+            if factor is not None:
+                return factor
+        return None
+
+    def _negated(self, tokens: list[Token], stems: list[str], start: int, end: int) -> bool:
+        """A negation cue shortly before the mention in its clause ("no SI", "denies low
+        mood"), or a finding after it that rules it out ("pain: nil", "mood ok", "cancer
+        ruled out"), unless that finding is itself negated ("mood not good")."""
+        return self._negated_before(tokens, start) or self._ruled_out_after(tokens, stems, end)
+
+    def _ruled_out_after(self, tokens: list[Token], stems: list[str], end: int) -> bool:
+        """A finding after the mention that rules it out ("pain: nil", "sleeps well"), unless
+        the mention is itself denied ("doesn't sleep well", "not coping well")."""
+        start = end - 1
+        while start > 0 and tokens[start - 1].start == tokens[start].start:
+            start -= 1
+        if any(t.text in self.negation_cues for t in tokens[max(0, start - 3) : end]):
+            return False
+        for k in range(end, min(len(tokens), end + 3)):
+            word = tokens[k].text
+            if word in (":", "-"):
+                continue
+            if word in _BOUNDARY:
+                return False
+            if self._cue_at(self._ruled_out, stems, k, len(stems)) is not None:
+                return tokens[k - 1].text not in self.negation_cues
+        return False
+
+    def _negated_before(self, tokens: list[Token], start: int) -> bool:
+        for k in range(start - 1, max(-1, start - 1 - NEGATION_WINDOW), -1):
+            word = tokens[k].text
+            if word in _BOUNDARY or word in self._scope_ends:
+                return False
+            if word in self.negation_cues:
+                following = tuple(t.text for t in tokens[k : k + 2])
+                return following not in self.pseudo_negations
+        return False
+
+    def extract(self, text: str) -> list[NeedHit]:
+        """The needs a referral expresses: one hit per concept (its strongest non-negated
+        mention), plus concepts implied by related ones at reduced confidence."""
+        best: dict[str, NeedHit] = {}
+        negated: set[str] = set()
+        for hit in self.find_needs(text):
+            if hit.negated:
+                negated.add(hit.concept)
+                continue
+            current = best.get(hit.concept)
+            if current is None or (hit.confidence * hit.emphasis, len(hit.phrase)) > (
+                current.confidence * current.emphasis,
+                len(current.phrase),
+            ):
+                best[hit.concept] = hit
+        for hit in list(best.values()):
+            for other, factor in self.concepts[hit.concept].suppresses.items():
+                if other in best:
+                    weaker = best[other]
+                    best[other] = NeedHit(
+                        weaker.concept,
+                        weaker.phrase,
+                        weaker.confidence * factor,
+                        weaker.start,
+                        emphasis=weaker.emphasis,
+                    )
+        direct = list(best.values())
+        for hit in direct:
+            for related, weight in self.concepts[hit.concept].related.items():
+                if related not in self.concepts or related in negated:
+                    continue
+                implied = NeedHit(
+                    concept=related,
+                    phrase=hit.phrase,
+                    confidence=hit.confidence * weight,
+                    start=hit.start,
+                    implied_by=hit.concept,
+                    emphasis=hit.emphasis,
+                )
+                current = best.get(related)
+                if current is None or implied.confidence > current.confidence:
+                    best[related] = implied
+        return sorted(best.values(), key=lambda h: h.start)
+
+
+@lru_cache(maxsize=256)
+def _read(
+    vocabulary: Vocabulary, text: str
+) -> tuple[list[Token], list[str], list[tuple[int, int, object]]]:
+    """Tokens, stems and trigger spans of a referral's text, read once for the needs and
+    for what was not recognised."""
+    tokens = vocabulary._tokens(text, correct=True)
+    stems = [t.stem for t in tokens]
+    return tokens, stems, list(vocabulary._triggers.scan(stems))

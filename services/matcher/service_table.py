@@ -1,0 +1,239 @@
+"""The directory as the index stores it: one slot per service version, numpy columns for
+the filters, and posting lists (concept x grid cell -> slots with their fit) for finding
+candidates. Writes only append; a service replaced or removed leaves a dead slot, and a
+table with too many is rebuilt whole (``compacted``) and swapped in by its owner."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import numpy as np
+
+from services.matcher.audiences import Audiences
+from services.matcher.columns import (
+    ALIVE,
+    CLOSED,
+    FULL,
+    GENTLE,
+    NO_CELL,
+    TRAIT_BITS,
+    VIGOROUS,
+    BitNames,
+    Columns,
+    Posting,
+    cell,
+    cells_near,
+)
+from services.matcher.eligibility import delivery_mask, gender_mask, is_full
+from services.matcher.records import MatchRequest, Need, ServiceRecord
+from services.matcher.tuning import GENERATOR_WEIGHT, NEARBY_STRONG, STRONG_FIT, TRAIT_FIT
+from services.matcher.vocabulary import ConceptMatch, Vocabulary
+
+__all__ = ["ServiceTable"]
+
+EXPLAINED_CACHE = 4096  # services whose described concepts are kept for explanations
+
+
+class ServiceTable:
+    def __init__(self, vocabulary: Vocabulary, audiences: Audiences | None = None) -> None:
+        self.vocabulary = vocabulary
+        self.audiences = audiences or Audiences(vocabulary)
+        self.records: list[ServiceRecord | None] = []
+        self._slot_of: dict[str, int] = {}
+        self.columns = Columns()
+        self._postings: dict[tuple[str, int], Posting] = {}
+        self._cells_of_concept: dict[str, set[int]] = {}
+        self.languages = BitNames(64, ("english",))
+        self.access = BitNames(32, ("wheelchair", "step_free", "accessible_toilet", "bsl"))
+        self._ward_sums: dict[str, list[float]] = {}
+        self._explicit_centroids: dict[str, tuple[float, float]] = {}
+        self._dead = 0
+        self._local = threading.local()
+        self._explained: dict[int, dict[str, ConceptMatch]] = {}
+
+    def extend(self, services: Iterable[ServiceRecord]) -> None:
+        for service in services:
+            self.upsert(service)
+
+    def upsert(self, service: ServiceRecord) -> None:
+        concepts = self.describe(service)
+        old = self._slot_of.get(service.id)
+        if old is not None:
+            self._kill(old)
+        slot = len(self.records)
+        self._append_columns(service, concepts)
+        self.records.append(service)
+        self._slot_of[service.id] = slot
+        home = cell(service.lat, service.lon) if self._needs_travel(service) else NO_CELL
+        for concept_id, match in concepts.items():
+            if self.vocabulary.concepts[concept_id].kind == "trait":
+                continue  # read into the flags column, not searched for
+            posting = self._postings.get((concept_id, home))
+            if posting is None:
+                posting = self._postings[(concept_id, home)] = Posting()
+                self._cells_of_concept.setdefault(concept_id, set()).add(home)
+            posting.append(slot, match.score)
+        if service.ward and service.lat is not None and service.lon is not None:
+            acc = self._ward_sums.setdefault(service.ward.lower(), [0.0, 0.0, 0.0])
+            acc[0] += service.lat
+            acc[1] += service.lon
+            acc[2] += 1
+
+    def remove(self, service_id: str) -> None:
+        slot = self._slot_of.pop(service_id, None)
+        if slot is not None:
+            self._kill(slot)
+
+    def set_ward_centroids(self, centroids: dict[str, tuple[float, float]]) -> None:
+        self._explicit_centroids = {k.lower(): v for k, v in centroids.items()}
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def get(self, service_id: str) -> ServiceRecord | None:
+        slot = self._slot_of.get(service_id)
+        return None if slot is None else self.records[slot]
+
+    def describe(self, service: ServiceRecord) -> dict[str, ConceptMatch]:
+        return self.vocabulary.describe_service(
+            service.name,
+            service.description,
+            service.categories,
+            service.keywords,
+            service.organisation_name,
+        )
+
+    def _kill(self, slot: int) -> None:
+        flags = self.columns.flags
+        flags.data[slot] = int(flags.data[slot]) & ~ALIVE & 0xFF
+        self.records[slot] = None
+        self._dead += 1
+
+    @property
+    def wasteful(self) -> bool:
+        """Whether dead slots (replaced or removed services) outnumber the live ones."""
+        return self._dead > 1000 and self._dead > len(self._slot_of)
+
+    def compacted(self) -> ServiceTable:
+        """A fresh table holding only the live services, in new slots."""
+        fresh = ServiceTable(self.vocabulary, self.audiences)
+        fresh._explicit_centroids = self._explicit_centroids
+        for record in self.records:
+            if record is not None:
+                fresh.upsert(record)
+        return fresh
+
+    def _append_columns(self, s: ServiceRecord, concepts: dict[str, ConceptMatch]) -> None:
+        c = self.columns
+        c.lat.append(np.nan if s.lat is None else s.lat)
+        c.lon.append(np.nan if s.lon is None else s.lon)
+        c.min_age.append(-1 if s.min_age is None else max(0, min(s.min_age, 32000)))
+        c.max_age.append(-1 if s.max_age is None else max(0, min(s.max_age, 32000)))
+        c.genders.append(gender_mask(s.genders))
+        c.delivery.append(delivery_mask(s.delivery))
+        c.languages.append(self.languages.mask(s.languages))
+        c.access.append(self.access.mask(s.accessibility))
+        traits = 0
+        for trait, bit in TRAIT_BITS.items():
+            if trait in concepts and concepts[trait].score >= TRAIT_FIT:
+                traits |= bit
+        if traits & GENTLE:
+            traits &= ~VIGOROUS  # "walk, jog or run", "gentle circuits": gentle wins
+        c.flags.append(
+            ALIVE | (FULL if is_full(s) else 0) | (CLOSED if s.temporarily_closed else 0) | traits
+        )
+        c.confirmed.append(-1 if s.last_confirmed is None else s.last_confirmed.toordinal())
+        c.age_group.append(self.audiences.age_group(s))
+        c.audience.append(self.audiences.mask(self.audiences.meant_for(concepts)))
+
+    @staticmethod
+    def _needs_travel(s: ServiceRecord) -> bool:
+        return s.lat is not None and s.lon is not None and "in_person" in s.delivery
+
+    def origin(self, request: MatchRequest) -> tuple[float, float] | None:
+        if request.lat is not None and request.lon is not None:
+            return (request.lat, request.lon)
+        if request.ward:
+            key = request.ward.lower()
+            if key in self._explicit_centroids:
+                return self._explicit_centroids[key]
+            acc = self._ward_sums.get(key)
+            if acc and acc[2]:
+                return (acc[0] / acc[2], acc[1] / acc[2])
+        return None
+
+    def candidates(
+        self, needs: list[Need], origin: tuple[float, float] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Union of services answering any need (near the person, or remote), with a
+        (services x needs) matrix of fit scores."""
+        near = cells_near(origin) if origin is not None else None
+        per_need: list[tuple[np.ndarray, np.ndarray]] = []
+        for need in needs:
+            per_need.append(self._postings_for(need.hit.concept, near))
+        # Only needs that matter propose candidates; a faint one (exercise implied by high
+        # blood pressure) still scores the candidates the others found. A service answering
+        # nothing but a faint need would rank below them anyway, and at national scale its
+        # posting list is the longest.
+        generates = [n.weight >= GENERATOR_WEIGHT for n in needs]
+        if not any(generates):
+            generates = [True] * len(needs)
+        all_slots = [s for (s, _), g in zip(per_need, generates, strict=True) if g]
+        if not any(len(s) for s in all_slots):
+            return np.zeros(0, dtype=np.int32), np.zeros((0, len(needs)), dtype=np.float32)
+        # Deduplicate with a per-thread scratch array indexed by slot instead of sorting:
+        # the union can hold a large share of a million-service directory.
+        joined = np.concatenate(all_slots)
+        position = self._scratch(len(self.records))
+        order = np.arange(len(joined), dtype=np.int32)
+        position[joined] = order
+        slots = joined[position[joined] == order]
+        position[slots] = np.arange(len(slots), dtype=np.int32)
+        # column-major: every per-need write and every across-needs reduction (best need,
+        # sum of needs, best service per need) runs over contiguous memory
+        fits = np.zeros((len(slots), len(needs)), dtype=np.float32, order="F")
+        for column, (need_slots, need_scores) in enumerate(per_need):
+            if not len(need_slots):
+                continue
+            at = position[need_slots]  # a service sits in one cell per concept: no duplicates
+            if not generates[column]:  # the scratch array holds stale positions elsewhere
+                found = (at < len(slots)) & (slots[np.minimum(at, len(slots) - 1)] == need_slots)
+                at, need_scores = at[found], need_scores[found]
+            fits[at, column] = need_scores
+        return slots, fits
+
+    def _scratch(self, size: int) -> np.ndarray:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None or len(scratch) < size:
+            scratch = self._local.scratch = np.zeros(max(size, 1024) * 5 // 4, dtype=np.int32)
+        return scratch
+
+    def _postings_for(self, concept: str, near: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        cells = self._cells_of_concept.get(concept, set())
+        chosen = cells if near is None else (cells & (near | {NO_CELL}))
+        views = [self._postings[(concept, c)].view for c in chosen]
+        slots = [v[0] for v in views]
+        scores = [v[1] for v in views]
+        if near is not None and cells - chosen:
+            strong = sum(int((s >= STRONG_FIT).sum()) for s in scores)
+            if (
+                strong < NEARBY_STRONG
+            ):  # nothing good nearby: look further afield rather than give up
+                views = [self._postings[(concept, c)].view for c in cells]
+                slots = [v[0] for v in views]
+                scores = [v[1] for v in views]
+        if not slots:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        return np.concatenate(slots), np.concatenate(scores)
+
+    def explained(self, slot: int) -> dict[str, ConceptMatch]:
+        """The concepts a service answers, with the words that show it (for its reasons)."""
+        described = self._explained.get(slot)
+        if described is None:
+            if len(self._explained) > EXPLAINED_CACHE:
+                self._explained = {}
+            record = self.records[slot]
+            described = {} if record is None else self.describe(record)
+            self._explained[slot] = described
+        return described
