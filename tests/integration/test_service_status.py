@@ -10,8 +10,9 @@ import pytest
 
 from services.matcher import store
 from services.matcher.app import MIGRATIONS
-from services.matcher.ranking import MatchRequest
+from services.matcher.ranking import MatchIndex, MatchRequest
 from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.vocabulary import Vocabulary
 from shared.db import make_engine, make_session_factory, migrate
 from shared.events import (
     Eligibility,
@@ -45,7 +46,7 @@ def test_the_matcher_proposes_only_active_services(tmp_path, status, proposed):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     sessions = make_session_factory(engine)
-    replica, live = ReplicaHandlers(), LiveIndex()
+    replica, live = ReplicaHandlers(), LiveIndex(MatchIndex(Vocabulary.load_default()))
     request = MatchRequest(
         referral_id="r-1",
         needs_text="in debt and behind on bills",
