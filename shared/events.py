@@ -11,6 +11,7 @@ referrals.v1             MatchConfirmed v1            referral id  referrals -> 
 referrals.v1             MatchDeclined v1             referral id  referrals -> directory
 referrals.v1             ReferralOutcomeRecorded v1   referral id  referrals -> directory
 referrals.v1             ReferralClosed v1            referral id  referrals -> directory
+referrals.v1             GpMessageReady v1            referral id  referrals -> GP integrations
 matches.v1               MatchesProposed v3           referral id  matcher -> referrals, directory
 directory.services.v1    ServiceUpserted v2           service id   directory -> matcher (compacted)
 directory.services.v1    ServiceWithdrawn v1          service id   directory -> matcher (compacted)
@@ -51,6 +52,7 @@ __all__ = [
     "AnyEvent",
     "DeadLetter",
     "Envelope",
+    "GpMessageReady",
     "InvalidEvent",
     "MatchConfirmed",
     "MatchDeclined",
@@ -179,6 +181,18 @@ class ReferralClosed(_Payload):
     version: Literal[1] = 1
     referral_id: str
     reason: _Reason
+
+
+class GpMessageReady(_Payload):
+    """The message back to the referring practice can be fetched: an integration (NHS
+    MESH, secure email) delivers it, from ``GET /referrals/{referral_id}/gp-message``
+    with its own credentials. No patient data rides on the stream, only where to look."""
+
+    type: Literal["GpMessageReady"] = "GpMessageReady"
+    version: Literal[1] = 1
+    referral_id: _Id
+    practice_ods: _Label
+    codes_only: bool = Field(description="The person did not consent to share details.")
 
 
 # --- matches.v1 -----------------------------------------------------------------------
@@ -343,6 +357,7 @@ AnyEvent = Annotated[
     | MatchDeclined
     | ReferralOutcomeRecorded
     | ReferralClosed
+    | GpMessageReady
     | MatchesProposed
     | ServiceUpserted
     | ServiceWithdrawn
@@ -358,6 +373,7 @@ _TOPIC_OF: dict[str, str] = {
     "MatchDeclined": REFERRALS_TOPIC,
     "ReferralOutcomeRecorded": REFERRALS_TOPIC,
     "ReferralClosed": REFERRALS_TOPIC,
+    "GpMessageReady": REFERRALS_TOPIC,
     "MatchesProposed": MATCHES_TOPIC,
     "ServiceUpserted": DIRECTORY_TOPIC,
     "ServiceWithdrawn": DIRECTORY_TOPIC,

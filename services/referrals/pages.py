@@ -45,6 +45,13 @@ STATUS_WORDS = {
     Status.CLOSED: "Closed",
 }
 
+# How soon a link worker contacts someone, as promised on the form and its confirmation.
+URGENCIES = [
+    ("routine", "Routine (within 2 weeks)", "within 2 weeks"),
+    ("soon", "Soon (within a week)", "within a week"),
+    ("urgent", "Urgent (within 2 working days)", "within 2 working days"),
+]
+
 CONTACT_METHODS = [
     ("phone", "Phone"),
     ("text", "Text message"),
@@ -199,7 +206,11 @@ def sign_out(request: Request) -> Response:
 @api_paths.get("/referrals/new")
 def referral_form(request: Request) -> Response:
     return _page(
-        request, "referral_form.html", (Role.PRACTICE_STAFF,), need_categories=NEED_CATEGORIES
+        request,
+        "referral_form.html",
+        (Role.PRACTICE_STAFF,),
+        need_categories=NEED_CATEGORIES,
+        urgencies=URGENCIES,
     )
 
 
@@ -208,7 +219,10 @@ def practice_referrals(request: Request) -> Response:
     user = signed_in(request)
     if user is not None and user.role is Role.LINK_WORKER:
         return RedirectResponse("/worklist", status_code=303)
-    return _page(request, "practice_referrals.html", (Role.PRACTICE_STAFF,))
+    contact_within = {value: within for value, _, within in URGENCIES}
+    return _page(
+        request, "practice_referrals.html", (Role.PRACTICE_STAFF,), contact_within=contact_within
+    )
 
 
 # --- link workers ----------------------------------------------------------------------

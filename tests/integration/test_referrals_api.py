@@ -643,8 +643,15 @@ def carry_a_referral_from_fhir_intake_to_the_gp_message(api: Api) -> None:
     assert listed["connected_to"] == ["Bexley Garden Club"]
     assert listed["outcome"] == "attended"
 
+    def unread() -> list[str]:
+        answer = api.call("gp", "GET", "/gp-messages", params={"unread_only": "true"})
+        return [m["referral_id"] for m in answer.json()]
+
+    assert referral in unread()
+    assert api.call("gp2", "GET", "/gp-messages").json() == []  # another practice's
     message = api.call("gp", "GET", f"{base}/gp-message")
     assert message.status_code == 200, message.text
+    assert referral not in unread()
     body = message.json()
     assert body["code"]["code"] == "871731000000106"
     assert body["fhir"]["resourceType"] == "Composition"
@@ -667,6 +674,7 @@ def carry_a_referral_from_fhir_intake_to_the_gp_message(api: Api) -> None:
         "MatchConfirmed",
         "ReferralOutcomeRecorded",
         "ReferralClosed",
+        "GpMessageReady",
     ]
 
 

@@ -8,6 +8,7 @@ every route takes (``Caller``, ``Session``, ``Outbox``).
     wellbeing    /referrals/{id}/wellbeing
     groups       /group/referrals, /group/connections/{cid}
     fhir         /fhir/ServiceRequest (FHIR intake, the same use case as the JSON one)
+    gp_messages  /gp-messages (which messages back the practice has not read yet)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter
 from services.referrals.api import (
     connections,
     fhir,
+    gp_messages,
     groups,
     link_work,
     referrals,
@@ -35,4 +37,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     wellbeing.router,
     groups.router,
     fhir.router,
+    gp_messages.router,
 )

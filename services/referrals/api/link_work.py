@@ -31,7 +31,7 @@ from services.referrals.domain import (
 )
 from services.referrals.schemas import AssignIn, CloseIn, ContactAttemptIn
 from shared.auth import Principal, Role, require
-from shared.events import ReferralClosed
+from shared.events import GpMessageReady, ReferralClosed
 from shared.web import Conflict, Unprocessable
 
 router = APIRouter(tags=["link workers"])
@@ -234,4 +234,12 @@ def close(
             .values(closed_reason=body.reason)
         )
         outbox.add(session, ReferralClosed(referral_id=referral_id, reason=body.reason))
+        outbox.add(
+            session,
+            GpMessageReady(
+                referral_id=referral_id,
+                practice_ods=row.practice_ods,
+                codes_only=not row.consent_to_share,
+            ),
+        )
     return {"id": referral_id, "status": new_status}

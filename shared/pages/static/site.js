@@ -114,6 +114,36 @@ const sp = (() => {
     return leftover;
   }
 
+  /**
+   * Show errors already written for people ([{field, message}], in the page's order):
+   * each beside its field (the wrapper with that data-field), and all of them in
+   * `summary` as links to their fields, which then takes the focus. The NHS design
+   * system's pattern: "Error: Enter their first name" beside the field.
+   */
+  function showMessages(form, errors, summary) {
+    clearErrors(form);
+    const items = [];
+    for (const { field, message } of errors) {
+      const wrap = form.querySelector(`[data-field="${CSS.escape(field)}"]`);
+      const input = wrap ? wrap.querySelector("input:not([type=hidden]), textarea, select") : null;
+      if (wrap) {
+        wrap.classList.add("has-error");
+        const text = wrap.querySelector(".field-error");
+        if (text) {
+          text.textContent = `Error: ${message}`;
+          text.hidden = false;
+        }
+        wrap.querySelectorAll("input, textarea, select").forEach((el) => el.setAttribute("aria-invalid", "true"));
+      }
+      items.push(h("li", {}, input ? h("a", { href: `#${input.id}` }, message) : message));
+    }
+    if (summary) {
+      summary.querySelector("ul").replaceChildren(...items);
+      summary.hidden = errors.length === 0;
+      if (errors.length) summary.focus();
+    }
+  }
+
   /** Show a message in a notice element (kind: "", "success" or "error"). */
   function notify(element, text, kind = "") {
     element.className = `notice ${kind}`.trim();
@@ -220,5 +250,5 @@ const sp = (() => {
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fitTables);
   else fitTables();
 
-  return { api, h, showErrors, clearErrors, notify, words, date, since, statusTag, urgencyTag, confirm };
+  return { api, h, showErrors, showMessages, clearErrors, notify, words, date, since, statusTag, urgencyTag, confirm };
 })();
