@@ -26,6 +26,7 @@ from services.directory.domain import (
     unmet_needs_report,
     week_bounds,
 )
+from services.directory.duplicates import find_duplicates
 from services.directory.freshness import is_review_due
 from services.directory.handlers import publish_service
 from services.directory.openreferral import hsds_uuid
@@ -33,7 +34,7 @@ from shared.auth import Caller, Principal, Role, require
 from shared.events import ServiceStatus, ServiceWithdrawn
 from shared.settings import Settings
 from shared.validation import WebLink, line, text
-from shared.web import Forbidden, NotFound
+from shared.web import Conflict, Forbidden, NotFound
 
 router = APIRouter()
 
@@ -337,12 +338,32 @@ def update_organisation(
     status_code=status.HTTP_201_CREATED,
     tags=["directory"],
 )
-def create_service(organisation_id: str, body: ServiceIn, request: Request, caller: Caller) -> dict:
+def create_service(
+    organisation_id: str,
+    body: ServiceIn,
+    request: Request,
+    caller: Caller,
+    allow_duplicate: bool = Query(
+        False, description="Create it even though it looks like an entry we already have."
+    ),
+) -> dict:
+    """A new service; one that looks like an existing entry (similar name, and the same
+    postcode or website) is a 409 listing the look-alikes, unless ``allow_duplicate``."""
     can_edit(caller, organisation_id)
     slug = re.sub(r"[^a-z0-9]+", "-", body.name.lower()).strip("-")[:60]
     with request.app.state.sessions.begin() as session:
-        if store.get_organisation(session, organisation_id) is None:
+        organisation = store.get_organisation(session, organisation_id)
+        if organisation is None:
             raise NotFound(f"no organisation {organisation_id!r}")
+        postcode = body.location.postcode if body.location else None
+        duplicates = find_duplicates(session, body.name, postcode, organisation.website)
+        if duplicates and not allow_duplicate:
+            raise Conflict(
+                f"{body.name} looks like {duplicates[0]['name']} "
+                f"({', '.join(duplicates[0]['why'])}): edit that entry, or send "
+                "allow_duplicate=true if this is a different service",
+                duplicates=duplicates,
+            )
         service_id = f"svc-{slug}"
         n = 2
         while store.get_service(session, service_id) is not None:

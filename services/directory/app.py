@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.directory import store
 from services.directory.api import router
+from services.directory.api_exchange import router as exchange_router
 from services.directory.api_freshness import router as freshness_router
 from services.directory.api_openreferral import add_openreferral
 from services.directory.demo import load_demo_if_empty
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_common(app, store.SERVICE)
     app.include_router(router)
     app.include_router(freshness_router)
+    app.include_router(exchange_router)
     add_openreferral(app, settings.openreferral_rate_limit)
     add_pages(app)
     runtime.attach(app)

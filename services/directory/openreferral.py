@@ -107,6 +107,7 @@ LANGUAGE_CODES = {
 }
 _LANGUAGE_NAMES = {code: name.title() for name, code in reversed(LANGUAGE_CODES.items())}
 _LANGUAGE_NAMES["bfi"] = "British Sign Language"
+YOUNGEST = 16  # the lowest minimum age a service of ours can have (ServiceIn)
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})")
 
@@ -145,6 +146,7 @@ def organization_summary(org) -> dict:
             "description": org.description or "",
             "email": org.email or None,
             "website": org.website or None,
+            "x_local": _organization_extension(org),
         }
     )
 
@@ -159,7 +161,6 @@ def organization_full(org, services: Iterable[dict]) -> dict:
         "organization_identifiers": [],
         "attributes": [],
         "services": list(services),
-        "x_local": _organization_extension(org),
     }
 
 
@@ -490,7 +491,7 @@ def _cost(service: Mapping) -> str:
         if option.get("amount") == 0 and not text:
             return "free"
         if text:
-            return "free" if str(text).strip().lower() == "free" else str(text)
+            return str(text)
         if option.get("amount") is not None:
             return f"£{option['amount']}"
     return str(service.get("fees") or "")
@@ -519,6 +520,7 @@ def _location_fields(service: Mapping, warnings: list[str]) -> tuple[dict | None
             "lat": location.get("latitude"),
             "lon": location.get("longitude"),
         }
+        _keep_if_british(out, warnings)
         access = []
         for item in location.get("accessibility") or []:
             label = str(item.get("description") or item.get("accessibility") or "")
@@ -529,6 +531,28 @@ def _location_fields(service: Mapping, warnings: list[str]) -> tuple[dict | None
                 warnings.append(f"accessibility {label[:60]!r}: not a feature we record")
         return out, access
     return None, []
+
+
+_UK_POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$", re.IGNORECASE)
+_UK_BOUNDS = {"lat": (49.0, 61.0), "lon": (-9.0, 2.5)}
+
+
+def _keep_if_british(location: dict, warnings: list[str]) -> None:
+    """Drop a venue's postcode or coordinates that cannot be in the UK (with a warning):
+    the service is still worth importing without them."""
+    postcode = location.get("postcode")
+    if postcode and not _UK_POSTCODE.match(str(postcode).strip()):
+        warnings.append(f"postal_code {postcode!r} is not a UK postcode: left out")
+        location["postcode"] = None
+    for key, (low, high) in _UK_BOUNDS.items():
+        value = location.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or not low <= value <= high:
+            name = "latitude" if key == "lat" else "longitude"
+            warnings.append(f"{name} {value!r} is not in the UK: coordinates left out")
+            location["lat"] = location["lon"] = None
+            return
 
 
 def service_from_hsds(service: Mapping, warnings: list[str]) -> dict:
@@ -575,10 +599,18 @@ def service_from_hsds(service: Mapping, warnings: list[str]) -> dict:
         "status": OUR_STATUS[status_text],
         "reopens_on": local.get("reopens_on"),
     }
-    for age in ("min_age", "max_age"):
+    for age, name in (("min_age", "minimum_age"), ("max_age", "maximum_age")):
         value = fields["eligibility"][age]
-        if value is not None:
-            fields["eligibility"][age] = int(value)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RowProblem(f"{name}: not a number of years: {value!r}")
+        value = int(value)
+        if age == "min_age" and value < YOUNGEST:
+            # open to younger people too: for the adults we refer, it starts at our youngest
+            warnings.append(f"minimum_age {value} is below {YOUNGEST}: recorded as {YOUNGEST}")
+            value = YOUNGEST
+        fields["eligibility"][age] = value
     if location is not None:
         fields["location"] = {**location, "ward": local.get("ward")}
     return fields

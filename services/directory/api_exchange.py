@@ -1,0 +1,83 @@
+"""Import and export routes: an administrator uploads another directory's file, anyone
+downloads ours (the same data the public Open Referral API serves, in one file).
+
+Upload size is bounded by ``SP_MAX_REQUEST_BYTES``; larger directories import from their
+feed URL (the command line, ``python -m services.directory.exchange import URL``).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from services.directory.exchange import csv_tables, read_csv, read_json
+from services.directory.importer import export_feed, import_directory
+from shared.auth import Caller, Role, require
+from shared.web import Unprocessable
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["import and export"])
+
+
+@router.post("/imports")
+async def upload_import(
+    request: Request,
+    caller: Caller,
+    file: UploadFile,
+    merge: bool = Query(False, description="Link likely duplicates to our entries."),
+) -> dict:
+    """Import an Open Referral JSON export, a directory.json, or a zip of HSDS CSV files.
+
+    Answers the import report: created, updated, unchanged, merged, every rejected row with
+    its reason, and entries held back as possible duplicates of ours."""
+    require(caller, Role.ADMIN)
+    name = Path(file.filename or "upload").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".json", ".zip"):
+        raise Unprocessable("file: send a .json document or a .zip of HSDS CSV files", field="file")
+    content = await file.read()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(content)
+        try:
+            source = read_csv(path) if suffix == ".zip" else read_json(path)
+        except (ValueError, KeyError) as exc:
+            raise Unprocessable(f"file: {exc}", field="file") from exc
+        except Exception as exc:  # a broken zip names itself badly; say what we could read
+            raise Unprocessable(f"file: not readable ({type(exc).__name__})", field="file") from exc
+        source.name = f"upload:{name}"
+        with request.app.state.sessions.begin() as session:
+            report = import_directory(session, request.app.state.outbox, source, merge=merge)
+    return report.as_dict()
+
+
+@router.get("/exports/openreferral.json")
+def export_json(request: Request) -> JSONResponse:
+    """The whole directory as one Open Referral UK document."""
+    with request.app.state.sessions() as session:
+        feed = export_feed(session, request.app.state.settings.small_number_threshold)
+    return JSONResponse(
+        feed, headers={"Content-Disposition": 'attachment; filename="openreferral.json"'}
+    )
+
+
+@router.get("/exports/hsds.zip")
+def export_csv(request: Request) -> Response:
+    """The whole directory as a zip of HSDS CSV files."""
+    with request.app.state.sessions() as session:
+        feed = export_feed(session, request.app.state.settings.small_number_threshold)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file_name, text in csv_tables(feed).items():
+            archive.writestr(file_name, text)
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="hsds.zip"'},
+    )
