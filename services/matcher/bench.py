@@ -1,4 +1,4 @@
-"""Benchmark the matcher against a naive scan and PostgreSQL pg_trgm on a synthetic directory.
+"""Benchmark the matcher against a naive scan, SQLite FTS5 (bm25) and PostgreSQL pg_trgm.
 
     python -m services.matcher.bench --services 100000 [--referrals 300] [--naive-referrals K]
         [--pg-referrals K] [--no-postgres] [--directory PATH] [--dev PATH] [--seed 7]
@@ -8,6 +8,9 @@ categories, capacities, age limits) with a seeded RNG and spreads them over UK t
 synthetic service remembers the demo service it came from, so the labelled dev referrals can
 still be scored: a copy of a grade-2 service is a grade-2 answer. That gives a quality parity
 check (nDCG@5 for each engine on the same directory) next to the latency figures.
+
+The demo directory and dev referrals are read from ``../shared/data/matching`` beside the
+repository (``--directory``/``--dev`` point elsewhere).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import argparse
 import gc
 import json
 import random
+import re
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -37,7 +42,7 @@ from services.matcher.ranking import (
 )
 from services.matcher.vocabulary import Vocabulary
 
-DEMO = Path("/work/shared/data/matching")
+DEMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "matching"
 TOWNS = {
     "Bexley": (51.45, 0.14),
     "London": (51.51, -0.12),
@@ -199,6 +204,68 @@ class NaiveScan:
         return out
 
 
+class LexicalSearch:
+    """SQLite FTS5 ranked by bm25() (in the standard library): an OR of the needs' words over
+    name, description and categories, with the same hard constraints in SQL."""
+
+    def __init__(self, services: Sequence[ServiceRecord]) -> None:
+        import sqlite3
+
+        self.conn = sqlite3.connect(":memory:")
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE texts USING fts5(body, tokenize='porter unicode61')"
+        )
+        self.conn.execute(
+            "CREATE TABLE facts (id INTEGER PRIMARY KEY, service TEXT, min_age INT, "
+            "max_age INT, genders TEXT, places INT)"
+        )
+        rows = [
+            (
+                i,
+                s.id,
+                s.min_age,
+                s.max_age,
+                "," + ",".join(s.genders) + "," if s.genders else None,
+                s.places_left,
+            )
+            for i, s in enumerate(services, start=1)
+        ]
+        self.conn.executemany("INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self.conn.executemany(
+            "INSERT INTO texts (rowid, body) VALUES (?, ?)",
+            (
+                (i, f"{s.name} {s.description} {' '.join(s.categories)}")
+                for i, s in enumerate(services, start=1)
+            ),
+        )
+        self.conn.commit()
+
+    def rank(self, request: MatchRequest, top: int = 5) -> list[str]:
+        words = dict.fromkeys(w for w in re.findall(r"[a-z]+", request.needs_text.lower()))
+        query = " OR ".join(f'"{w}"' for w in words if len(w) > 2)
+        if not query:
+            return []
+        age_ok = (
+            "f.min_age IS NULL AND f.max_age IS NULL"
+            if request.age is None
+            else "(f.min_age IS NULL OR f.min_age <= :age) "
+            "AND (f.max_age IS NULL OR f.max_age >= :age)"
+        )
+        gender_ok = "f.genders IS NULL" + (
+            "" if request.gender is None else " OR instr(f.genders, :gender) > 0"
+        )
+        rows = self.conn.execute(
+            "SELECT f.service FROM texts JOIN facts f ON f.id = texts.rowid "
+            f"WHERE texts MATCH :q AND {age_ok} AND ({gender_ok}) "
+            "AND (f.places IS NULL OR f.places > 0) ORDER BY bm25(texts) LIMIT :top",
+            {"q": query, "age": request.age, "gender": f",{request.gender},", "top": top},
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class TrigramSearch:
     """PostgreSQL pg_trgm similarity over the same services, in a throwaway schema."""
 
@@ -320,6 +387,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", type=Path, default=DEMO / "referrals_dev.jsonl")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    for path in (args.directory, args.dev):
+        if not path.exists():
+            print(
+                f"bench: {path} not found. The demo data lives in ../shared/data/matching "
+                "beside the repository; point --directory and --dev at it.",
+                file=sys.stderr,
+            )
+            return 2
 
     directory = json.loads(args.directory.read_text(encoding="utf-8"))
     templates = [service_from_directory(s, o) for s, o in directory_services(directory)]
@@ -360,6 +435,14 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(report("naive rapidfuzz scan", lat, quality(ranks, requests[:naive_n], origin)))
     del naive
 
+    start = time.perf_counter()
+    lexical = LexicalSearch(services)
+    print(f"sqlite fts5: loaded and indexed in {time.perf_counter() - start:.1f}s")
+    lat, ranks = timed(lexical.rank, requests)
+    rows.append(report("sqlite fts5 bm25", lat, quality(ranks, requests, origin)))
+    lexical.close()
+    del lexical
+
     if not args.no_postgres:
         try:
             start = time.perf_counter()
@@ -382,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if len(rows) > 1:
         print(f"\nmatcher speed-up over naive scan at p50: {rows[1][1] / rows[0][1]:.0f}x")
+        print(f"matcher speed-up over sqlite fts5 at p50: {rows[2][1] / rows[0][1]:.0f}x")
     print("nDCG@5: dev referrals in Bexley, a synthetic copy earns its template's grade")
     return 0
 
