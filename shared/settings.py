@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     referrals_url: str = "http://127.0.0.1:8001"
     directory_url: str = "http://127.0.0.1:8002"
     matcher_url: str = "http://127.0.0.1:8003"
+    matcher_snapshots: bool = Field(
+        False,
+        description="Keep a snapshot of the matcher's index in data_dir, so a restart serves"
+        " at once instead of rebuilding it from the replica.",
+    )
 
     # Security
     jwt_secret: str | None = Field(

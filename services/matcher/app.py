@@ -23,7 +23,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
-    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
+    snapshots = settings.data_dir / "matcher-index" / settings.instance_id
+    live = LiveIndex(
+        MatchIndex(Vocabulary.load_default()),
+        snapshots if settings.matcher_snapshots else None,
+    )
     runtime.add_consumer(
         "matcher-replica", [DIRECTORY_TOPIC], ReplicaHandlers().by_type, store.processed_events
     )

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from services.matcher import snapshot
 from services.matcher.evaluate import directory_services, request_from_referral
 from services.matcher.metrics_eval import dcg
 from services.matcher.ranking import (
@@ -375,6 +376,63 @@ def report(name: str, latencies: Sequence[float], quality_score: float | None) -
     return f"{name:<22}{len(ms):>6}{p50:>10.2f}{p99:>10.2f}{rate:>12.1f}{q:>12}", p50
 
 
+RESTART_PROBE = """
+import json, sys, time
+start = time.perf_counter()
+from pathlib import Path
+from services.matcher import snapshot
+from services.matcher.bench import rss_bytes
+from services.matcher.ranking import MatchIndex, MatchRequest
+from services.matcher.vocabulary import Vocabulary
+vocabulary = Vocabulary.load_default()
+base = rss_bytes()
+table, position = snapshot.load(Path(sys.argv[1]), vocabulary)
+index = MatchIndex(vocabulary)
+index.replace_table(table)
+index.rank(MatchRequest("r", sys.argv[2], 70, "female", None, 51.45, 0.14))
+serving = time.perf_counter() - start
+print(json.dumps({"serving_s": serving, "index_bytes": rss_bytes() - base}))
+"""
+
+
+def restart_report(index: MatchIndex, requests, folder: Path | None) -> None:
+    """Save the index, start a new process from the snapshot and time it to its first
+    ranking; then time upserts (a service's new version) on the running index."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        target = folder or Path(scratch)
+        start = time.perf_counter()
+        written = snapshot.save(index.table, 0, target)
+        size = sum(f.stat().st_size for f in written.iterdir())
+        print(f"snapshot: written in {time.perf_counter() - start:.1f}s ({size / 2**20:.0f} MiB)")
+        probe = subprocess.run(
+            [sys.executable, "-c", RESTART_PROBE, str(target), requests[0][0].needs_text],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(probe.stdout.strip().splitlines()[-1])
+        print(
+            f"restart from snapshot: serving in {figures['serving_s']:.1f}s (new process, "
+            f"vocabulary load included), replica memory {figures['index_bytes'] / 2**20:.0f} MiB"
+        )
+    records = [r for r in index.table.records if r is not None]
+    rng = random.Random(1)
+    times = []
+    for record in rng.sample(records, min(500, len(records))):
+        changed = replace(record, places_free=(record.places_free or 5) - 1)
+        start = time.perf_counter()
+        index.upsert(changed)
+        times.append(time.perf_counter() - start)
+    ms = sorted(t * 1000 for t in times)
+    print(
+        f"upsert (a new version of a service): p50 {statistics.median(ms):.2f} ms, "
+        f"p99 {ms[round(0.99 * (len(ms) - 1))]:.2f} ms"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, required=True)
@@ -386,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--directory", type=Path, default=DEMO / "directory.json")
     parser.add_argument("--dev", type=Path, default=DEMO / "referrals_dev.jsonl")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--snapshot-dir", help="where to save the index (default: a temp dir)")
     args = parser.parse_args(argv)
     for path in (args.directory, args.dev):
         if not path.exists():
@@ -428,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     lat, ranks = timed(lambda r: [p.service_id for p in index.rank(r).proposals], requests)
     rows.append(report("matcher (index)", lat, quality(ranks, requests, origin)))
+
+    restart_report(index, requests, Path(args.snapshot_dir) if args.snapshot_dir else None)
 
     naive_n = args.naive_referrals or (args.referrals if args.services <= 200_000 else 60)
     naive = NaiveScan(services)

@@ -53,9 +53,16 @@ class Growable:
         self.data = np.full(16, fill, dtype=dtype)
         self.size = 0
 
+    @classmethod
+    def restored(cls, values: np.ndarray) -> Growable:
+        """A column over saved values (a memory map is fine: the first append copies)."""
+        column = cls.__new__(cls)
+        column.data, column.size = values, len(values)
+        return column
+
     def append(self, value: float) -> None:
         if self.size == len(self.data):
-            bigger = np.empty(len(self.data) * 2, dtype=self.data.dtype)
+            bigger = np.empty(max(16, len(self.data) * 2), dtype=self.data.dtype)
             bigger[: self.size] = self.data
             self.data = bigger
         self.data[self.size] = value
@@ -71,6 +78,13 @@ class Posting:
         self.slots = Growable("int32")
         self.scores = Growable("float32")
         self.view: tuple[np.ndarray, np.ndarray] = (self.slots.data[:0], self.scores.data[:0])
+
+    @classmethod
+    def restored(cls, slots: np.ndarray, scores: np.ndarray) -> Posting:
+        posting = cls.__new__(cls)
+        posting.slots, posting.scores = Growable.restored(slots), Growable.restored(scores)
+        posting.view = (slots, scores)
+        return posting
 
     def append(self, slot: int, score: float) -> None:
         self.slots.append(slot)

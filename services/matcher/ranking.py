@@ -137,6 +137,16 @@ class MatchIndex:
     def get(self, service_id: str) -> ServiceRecord | None:
         return self._table.get(service_id)
 
+    @property
+    def table(self) -> ServiceTable:
+        """The stored directory as it is now (for saving a snapshot of it)."""
+        return self._table
+
+    def replace_table(self, table: ServiceTable) -> None:
+        """Serve from ``table`` (one restored from a snapshot) from the next ranking on."""
+        with self._lock:
+            self._table = table
+
     # -- reads --
 
     def rank(self, request: MatchRequest, top: int = 5) -> RankResult:

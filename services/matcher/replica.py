@@ -10,11 +10,12 @@ replica without each re-reading the topic.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.matcher import store
+from services.matcher import snapshot, store
 from services.matcher.ranking import (
     MatchIndex,
     MatchRequest,
@@ -27,6 +28,7 @@ from shared.events import Envelope, ServiceSnapshot, ServiceUpserted, ServiceWit
 __all__ = ["LiveIndex", "ReplicaHandlers", "record_from_snapshot"]
 
 REFRESH_CHUNK = 500
+SNAPSHOT_EVERY = 10_000  # changes applied between snapshots of the index
 
 
 def record_from_snapshot(snapshot: ServiceSnapshot) -> ServiceRecord:
@@ -84,12 +86,44 @@ class ReplicaHandlers:
 
 
 class LiveIndex:
-    """A ``MatchIndex`` kept up to date from the replica change log."""
+    """A ``MatchIndex`` kept up to date from the replica change log.
 
-    def __init__(self, index: MatchIndex) -> None:
+    With ``snapshots``, the index is saved there with the change-log position it includes
+    every ``SNAPSHOT_EVERY`` changes, and a new process starts from the saved index and
+    applies only the changes since, instead of re-reading every service."""
+
+    def __init__(
+        self,
+        index: MatchIndex,
+        snapshots: Path | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> None:
         self.index = index
         self._seen = 0
         self._lock = threading.Lock()
+        self._snapshots = snapshots
+        self._snapshot_every = snapshot_every
+        self._unsaved = 0
+        if snapshots is not None:
+            restored = snapshot.load(snapshots, index.vocabulary)
+            if restored is not None:
+                table, self._seen = restored
+                index.replace_table(table)
+
+    @property
+    def position(self) -> int:
+        """The last replica change applied to the index."""
+        return self._seen
+
+    def save(self) -> None:
+        """Write a snapshot now (no-op without a snapshot folder)."""
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
+        if self._snapshots is not None:
+            snapshot.save(self.index.table, self._seen, self._snapshots)
+            self._unsaved = 0
 
     def rank(self, request: MatchRequest, top: int) -> RankResult:
         """No lock: the index's readers need none while a refresh writes (the lock only
@@ -126,4 +160,7 @@ class LiveIndex:
                     snapshot = ServiceSnapshot.model_validate(row.snapshot)
                     self.index.upsert(record_from_snapshot(snapshot))
             self._seen = changed[-1].seq
+            self._unsaved += len(ids)
+            if self._unsaved >= self._snapshot_every:
+                self._save()
             return len(ids)

@@ -5,8 +5,11 @@ table with too many is rebuilt whole (``compacted``) and swapped in by its owner
 
 from __future__ import annotations
 
+import mmap
+import pickle
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -30,16 +33,61 @@ from services.matcher.records import MatchRequest, Need, ServiceRecord
 from services.matcher.tuning import GENERATOR_WEIGHT, NEARBY_STRONG, STRONG_FIT, TRAIT_FIT
 from services.matcher.vocabulary import ConceptMatch, Vocabulary
 
-__all__ = ["ServiceTable"]
+__all__ = ["ServiceTable", "SlotRecords"]
 
 EXPLAINED_CACHE = 4096  # services whose described concepts are kept for explanations
+
+
+class SlotRecords:
+    """The record in each slot (None once replaced or removed). Records appended since start
+    live in memory; those restored from a snapshot are read from its file when asked for,
+    which a ranking does only for the few services it proposes."""
+
+    def __init__(self) -> None:
+        self._fresh: list[ServiceRecord | None] = []
+        self._restored = 0
+        self._blob: mmap.mmap | bytes = b""
+        self._offsets = np.zeros(1, dtype=np.int64)
+        self._gone: set[int] = set()
+
+    @classmethod
+    def restored(cls, path: Path, offsets: np.ndarray, size: int) -> SlotRecords:
+        records = cls()
+        records._restored, records._offsets = size, offsets
+        if offsets[-1] > 0:
+            with path.open("rb") as handle:
+                records._blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        return records
+
+    def __len__(self) -> int:
+        return self._restored + len(self._fresh)
+
+    def __getitem__(self, slot: int) -> ServiceRecord | None:
+        if slot >= self._restored:
+            return self._fresh[slot - self._restored]
+        start, end = int(self._offsets[slot]), int(self._offsets[slot + 1])
+        if start == end or slot in self._gone:
+            return None
+        return ServiceRecord(*pickle.loads(self._blob[start:end]))
+
+    def __iter__(self) -> Iterator[ServiceRecord | None]:
+        return (self[slot] for slot in range(len(self)))
+
+    def append(self, record: ServiceRecord) -> None:
+        self._fresh.append(record)
+
+    def clear(self, slot: int) -> None:
+        if slot >= self._restored:
+            self._fresh[slot - self._restored] = None
+        else:
+            self._gone.add(slot)
 
 
 class ServiceTable:
     def __init__(self, vocabulary: Vocabulary, audiences: Audiences | None = None) -> None:
         self.vocabulary = vocabulary
         self.audiences = audiences or Audiences(vocabulary)
-        self.records: list[ServiceRecord | None] = []
+        self.records = SlotRecords()
         self._slot_of: dict[str, int] = {}
         self.columns = Columns()
         self._postings: dict[tuple[str, int], Posting] = {}
@@ -107,7 +155,7 @@ class ServiceTable:
     def _kill(self, slot: int) -> None:
         flags = self.columns.flags
         flags.data[slot] = int(flags.data[slot]) & ~ALIVE & 0xFF
-        self.records[slot] = None
+        self.records.clear(slot)
         self._dead += 1
 
     @property
