@@ -1,23 +1,26 @@
 """Every event, its schema version and its topic: the contracts between services.
 
-Read this file to know what flows where.
+Read this file to know what flows where. The table is generated from the services'
+handler registries (``handlers.CONSUMERS``) by ``python -m services.asyncapi``, which
+also writes the AsyncAPI document ``docs/asyncapi.yaml``; a test fails when either is stale.
+A topic marked * is compacted: the broker keeps each key's latest event.
 
 =======================  ==========================  ===========  =====================
-topic                    event                        key          producer -> consumers
+topic                    event                       key          producer -> consumers
 =======================  ==========================  ===========  =====================
-referrals.v1             ReferralSubmitted v1         referral id  referrals -> matcher, directory
-referrals.v1             ReferralUpdated v1           referral id  referrals -> matcher, directory
-referrals.v1             MatchConfirmed v1            referral id  referrals -> directory
-referrals.v1             MatchDeclined v1             referral id  referrals -> directory
-referrals.v1             ReferralOutcomeRecorded v1   referral id  referrals -> directory
-referrals.v1             ReferralClosed v1            referral id  referrals -> directory
-referrals.v1             GpMessageReady v1            referral id  referrals -> GP integrations
-matches.v1               MatchesProposed v3           referral id  matcher -> referrals, directory
-directory.services.v1    ServiceUpserted v2           service id   directory -> matcher (compacted)
-directory.services.v1    ServiceWithdrawn v1          service id   directory -> matcher (compacted)
-directory.notices.v1     ServiceReviewDue v1          service id   directory -> notifiers
-directory.notices.v1     ServiceReported v1           service id   directory -> notifiers
-deadletter.v1            DeadLetter (not an event)    source key   any consumer -> operators
+referrals.v1             ReferralSubmitted v1        referral id  referrals -> matcher
+referrals.v1             ReferralUpdated v1          referral id  referrals -> matcher
+referrals.v1             MatchConfirmed v1           referral id  referrals -> matcher, directory
+referrals.v1             MatchDeclined v1            referral id  referrals -> matcher
+referrals.v1             ReferralOutcomeRecorded v1  referral id  referrals -> directory
+referrals.v1             ReferralClosed v1           referral id  referrals -> (none)
+referrals.v1             GpMessageReady v1           referral id  referrals -> (none)
+matches.v1               MatchesProposed v3          referral id  matcher -> referrals, directory
+directory.services.v1    ServiceUpserted v2          service id   directory -> referrals, matcher (compacted)
+directory.services.v1    ServiceWithdrawn v1         service id   directory -> referrals, matcher (compacted)
+directory.notices.v1     ServiceReviewDue v1         service id   directory -> (none)
+directory.notices.v1     ServiceReported v1          service id   directory -> (none)
+deadletter.v1            DeadLetter (not an event)   source key   any consumer -> operators
 =======================  ==========================  ===========  =====================
 
 Least data on the stream: referral events carry what matching and reporting need (age,
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import json
+import typing
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -46,6 +50,7 @@ __all__ = [
     "DEAD_LETTER_TOPIC",
     "DIRECTORY_NOTICES_TOPIC",
     "DIRECTORY_TOPIC",
+    "EVENT_CLASSES",
     "MATCHES_TOPIC",
     "REFERRALS_TOPIC",
     "TOPICS",
@@ -73,6 +78,7 @@ __all__ = [
     "encode",
     "new_envelope",
     "topic_for",
+    "topic_of_class",
 ]
 
 REFERRALS_TOPIC = "referrals.v1"
@@ -442,6 +448,15 @@ class DeadLetter(BaseModel):
 
 def topic_for(event: _Payload) -> str:
     return _TOPIC_OF[event.type]  # type: ignore[attr-defined]
+
+
+def topic_of_class(cls: type[_Payload]) -> str:
+    """The topic every event of this class travels on."""
+    return _TOPIC_OF[cls.model_fields["type"].default]
+
+
+#: Every event class, in the order of the table above.
+EVENT_CLASSES: tuple[type[_Payload], ...] = typing.get_args(typing.get_args(AnyEvent)[0])
 
 
 def _partition_key(event: _Payload) -> str:

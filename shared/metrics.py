@@ -16,7 +16,9 @@ __all__ = [
     "EVENTS_CONSUMED",
     "EVENTS_DEAD_LETTERED",
     "EVENTS_FAILED",
+    "EVENTS_IGNORED",
     "EVENTS_PRODUCED",
+    "EVENTS_REDELIVERED",
     "HANDLER_DURATION",
     "HTTP_DURATION",
     "HTTP_REQUESTS",
@@ -35,6 +37,14 @@ EVENTS_PRODUCED = Counter(
 )
 EVENTS_CONSUMED = Counter("events_consumed", "Events handled.", ["group", "type"])
 EVENTS_FAILED = Counter("events_failed", "Handler attempts that failed.", ["group", "type"])
+EVENTS_REDELIVERED = Counter(
+    "events_redelivered",
+    "Deliveries of an event this group had already processed (no second effect).",
+    ["group", "type"],
+)
+EVENTS_IGNORED = Counter(
+    "events_ignored", "Events a group's registry says it does not need.", ["group", "type"]
+)
 EVENTS_DEAD_LETTERED = Counter(
     "events_dead_lettered", "Messages sent to the dead-letter topic.", ["group", "type"]
 )

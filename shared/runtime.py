@@ -7,10 +7,11 @@ keeps the result on ``app.state``; nothing here runs at import time.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, Table
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.auth import TokenService
 from shared.bus import EventBus, make_bus
-from shared.bus.consumer import EventConsumer, Handler
+from shared.bus.consumer import EventConsumer, Registry
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.db import make_engine, make_session_factory, migrate
 from shared.settings import Settings
@@ -41,28 +42,34 @@ class Runtime:
     workers: Workers
     consumers: list[EventConsumer] = field(default_factory=list)
 
-    def add_consumer(
-        self,
-        group: str,
-        topics: Sequence[str],
-        handlers: Mapping[str, Handler],
-        processed: Table,
-    ) -> EventConsumer:
+    def add_consumers(
+        self, consumers: Mapping[str, Registry], processed: Table, **dependencies: Any
+    ) -> list[EventConsumer]:
+        """One consumer per group of a service's ``handlers.CONSUMERS``, its handlers'
+        dependencies bound here, at the composition root."""
+        return [
+            self.add_consumer(group, registry.bind(**dependencies), processed)
+            for group, registry in consumers.items()
+        ]
+
+    def add_consumer(self, group: str, registry: Registry, processed: Table) -> EventConsumer:
         consumer = EventConsumer(
             bus=self.bus,
             group=group,
-            topics=topics,
-            handlers=handlers,
+            registry=registry,
             sessions=self.sessions,
             processed=processed,
             max_attempts=self.settings.max_handler_attempts,
             retry_backoff_s=self.settings.retry_backoff_s,
         )
         self.consumers.append(consumer)
+        # No idle wait between polls: the poll itself waits, and a consumer that is not
+        # polling while its group join is in flight can miss the join's reply.
         self.workers.add_loop(
             f"{group}-consumer",
             lambda: consumer.run_once(timeout_s=self.settings.poll_interval_s),
             consumer.close,
+            idle_wait=False,
         )
         return consumer
 

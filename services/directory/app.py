@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services import asyncapi
 from services.directory import store
 from services.directory.api import router
 from services.directory.api_exchange import router as exchange_router
@@ -13,9 +14,8 @@ from services.directory.api_freshness import router as freshness_router
 from services.directory.api_openreferral import add_openreferral
 from services.directory.demo import load_demo_if_empty
 from services.directory.freshness import ReviewClock
-from services.directory.handlers import Handlers
+from services.directory.handlers import CONSUMERS
 from services.directory.pages import add_pages
-from shared.events import MATCHES_TOPIC, REFERRALS_TOPIC
 from shared.runtime import build_runtime
 from shared.settings import Settings
 from shared.web import add_common
@@ -26,12 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
-    runtime.add_consumer(
-        "directory",
-        [REFERRALS_TOPIC, MATCHES_TOPIC],
-        Handlers(runtime.outbox).by_type,
-        store.processed_events,
-    )
+    runtime.add_consumers(CONSUMERS, store.processed_events, outbox=runtime.outbox)
     clock = ReviewClock(runtime.sessions, runtime.outbox, settings.review_after_months)
     runtime.workers.add_loop("directory-reviews-due", clock.run_once)
     if settings.load_demo_data:
@@ -48,5 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exchange_router)
     add_openreferral(app, settings.openreferral_rate_limit)
     add_pages(app)
+    app.include_router(asyncapi.router)
     runtime.attach(app)
     return app

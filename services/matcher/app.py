@@ -7,12 +7,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 
+from services import asyncapi
 from services.matcher import store
-from services.matcher.handlers import ProposalHandlers
+from services.matcher.handlers import CONSUMERS
 from services.matcher.ranking import MatchIndex
-from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.replica import LiveIndex
 from services.matcher.vocabulary import Vocabulary
-from shared.events import DIRECTORY_TOPIC, REFERRALS_TOPIC
 from shared.runtime import build_runtime
 from shared.settings import Settings
 from shared.web import add_common
@@ -28,15 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         MatchIndex(Vocabulary.load_default()),
         snapshots if settings.matcher_snapshots else None,
     )
-    runtime.add_consumer(
-        "matcher-replica", [DIRECTORY_TOPIC], ReplicaHandlers().by_type, store.processed_events
-    )
-    runtime.add_consumer(
-        "matcher",
-        [REFERRALS_TOPIC],
-        ProposalHandlers(live, runtime.outbox).by_type,
-        store.processed_events,
-    )
+    runtime.add_consumers(CONSUMERS, store.processed_events, live=live, outbox=runtime.outbox)
     app = FastAPI(
         title="Matcher",
         description="Ranks directory services against a referral's needs.",
@@ -51,5 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             live.refresh(session)
         return {"services": len(live.index)}
 
+    app.include_router(asyncapi.router)
     runtime.attach(app)
     return app

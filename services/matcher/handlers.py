@@ -11,23 +11,37 @@ from datetime import UTC, date, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from services.matcher import store
+from services.matcher import replica, store
 from services.matcher.ranking import MatchRequest, RankResult
 from services.matcher.replica import LiveIndex
+from shared.bus.consumer import Registry
 from shared.bus.outbox import Outbox
 from shared.events import (
     Envelope,
+    GpMessageReady,
     MatchConfirmed,
     MatchDeclined,
     MatchesProposed,
     NeedFound,
     ProposedMatch,
+    ReferralClosed,
+    ReferralOutcomeRecorded,
     ReferralProfile,
     ReferralSubmitted,
     ReferralUpdated,
+    ServiceUpserted,
+    ServiceWithdrawn,
 )
 
-__all__ = ["ProposalHandlers", "request_from_profile"]
+__all__ = [
+    "CONSUMERS",
+    "HANDLERS",
+    "REPLICA_HANDLERS",
+    "on_match_confirmed",
+    "on_match_declined",
+    "on_referral_changed",
+    "request_from_profile",
+]
 
 TOP = 5
 
@@ -103,70 +117,91 @@ def organisations_of(session: Session, service_ids: list[str]) -> dict[str, str]
     }
 
 
-class ProposalHandlers:
-    def __init__(self, live: LiveIndex, outbox: Outbox, today=date.today) -> None:
-        self.live = live
-        self.outbox = outbox
-        self.today = today
-        self.by_type = {
-            "ReferralSubmitted": self.referral_changed,
-            "ReferralUpdated": self.referral_changed,
-            "MatchConfirmed": self.match_confirmed,
-            "MatchDeclined": self.match_declined,
-        }
+def on_referral_changed(
+    session: Session,
+    event: ReferralSubmitted | ReferralUpdated,
+    env: Envelope,
+    *,
+    live: LiveIndex,
+    outbox: Outbox,
+    today=date.today,
+) -> None:
+    """Rank the replica for the referral and propose; the latest profile wins."""
+    live.refresh(session)
+    request = request_from_profile(event.referral_id, event.profile, today())
+    result = live.rank(request, top=TOP)
+    proposed = proposal_event(
+        event.referral_id,
+        env.event_id,
+        result,
+        event.profile.ward,
+        len(live),
+        organisations_of(session, [p.service_id for p in result.proposals]),
+    )
+    session.execute(
+        delete(store.proposals).where(store.proposals.c.referral_id == event.referral_id)
+    )
+    session.execute(
+        store.proposals.insert().values(
+            referral_id=event.referral_id,
+            profile=event.profile.model_dump(mode="json"),
+            proposals=[p.model_dump(mode="json") for p in proposed.proposals],
+            unmet_needs=list(proposed.unmet_needs),
+            proposed_at=datetime.now(UTC),
+        )
+    )
+    outbox.add(session, proposed)
 
-    def referral_changed(
-        self, session: Session, event: ReferralSubmitted | ReferralUpdated, env: Envelope
-    ) -> None:
-        self.live.refresh(session)
-        request = request_from_profile(event.referral_id, event.profile, self.today())
-        result = self.live.rank(request, top=TOP)
-        proposed = proposal_event(
-            event.referral_id,
-            env.event_id,
-            result,
-            event.profile.ward,
-            len(self.live),
-            organisations_of(session, [p.service_id for p in result.proposals]),
-        )
-        session.execute(
-            delete(store.proposals).where(store.proposals.c.referral_id == event.referral_id)
-        )
-        session.execute(
-            store.proposals.insert().values(
-                referral_id=event.referral_id,
-                profile=event.profile.model_dump(mode="json"),
-                proposals=[p.model_dump(mode="json") for p in proposed.proposals],
-                unmet_needs=list(proposed.unmet_needs),
-                proposed_at=datetime.now(UTC),
-            )
-        )
-        self.outbox.add(session, proposed)
 
-    def match_confirmed(self, session: Session, event: MatchConfirmed, _env: Envelope) -> None:
-        session.execute(
-            store.decisions.insert().values(
-                referral_id=event.referral_id,
-                service_id=event.service_id,
-                decision="confirmed",
-                was_proposed=event.was_proposed,
-                reason="",
-                decided_at=datetime.now(UTC),
-            )
+def on_match_confirmed(session: Session, event: MatchConfirmed, _env: Envelope) -> None:
+    """Remember the link worker's choice, for labelled cases (``decisions.py``)."""
+    session.execute(
+        store.decisions.insert().values(
+            referral_id=event.referral_id,
+            service_id=event.service_id,
+            decision="confirmed",
+            was_proposed=event.was_proposed,
+            reason="",
+            decided_at=datetime.now(UTC),
         )
+    )
 
-    def match_declined(self, session: Session, event: MatchDeclined, _env: Envelope) -> None:
-        session.execute(
-            store.decisions.insert(),
-            [
-                {
-                    "referral_id": event.referral_id,
-                    "service_id": service_id,
-                    "decision": "declined",
-                    "was_proposed": True,
-                    "reason": event.reason,
-                    "decided_at": datetime.now(UTC),
-                }
-                for service_id in event.service_ids
-            ],
-        )
+
+def on_match_declined(session: Session, event: MatchDeclined, _env: Envelope) -> None:
+    """Remember each declined proposal and why."""
+    session.execute(
+        store.decisions.insert(),
+        [
+            {
+                "referral_id": event.referral_id,
+                "service_id": service_id,
+                "decision": "declined",
+                "was_proposed": True,
+                "reason": event.reason,
+                "decided_at": datetime.now(UTC),
+            }
+            for service_id in event.service_ids
+        ],
+    )
+
+
+HANDLERS = {
+    ReferralSubmitted: on_referral_changed,
+    ReferralUpdated: on_referral_changed,
+    MatchConfirmed: on_match_confirmed,
+    MatchDeclined: on_match_declined,
+}
+
+REPLICA_HANDLERS = {
+    ServiceUpserted: replica.on_service_upserted,
+    ServiceWithdrawn: replica.on_service_withdrawn,
+}
+
+#: Consumer group -> what it handles and what it deliberately ignores: outcomes,
+#: closures and messages back to GPs change nothing the matcher ranks by.
+CONSUMERS = {
+    "matcher-replica": Registry(REPLICA_HANDLERS),
+    "matcher": Registry(
+        HANDLERS, ignored=frozenset({ReferralOutcomeRecorded, ReferralClosed, GpMessageReady})
+    ),
+}

@@ -25,7 +25,7 @@ from services.matcher.ranking import (
 )
 from shared.events import Envelope, ServiceSnapshot, ServiceUpserted, ServiceWithdrawn
 
-__all__ = ["LiveIndex", "ReplicaHandlers", "record_from_snapshot"]
+__all__ = ["LiveIndex", "on_service_upserted", "on_service_withdrawn", "record_from_snapshot"]
 
 REFRESH_CHUNK = 500
 SNAPSHOT_EVERY = 10_000  # changes applied between snapshots of the index
@@ -36,53 +36,47 @@ def record_from_snapshot(snapshot: ServiceSnapshot) -> ServiceRecord:
     return service_from_directory(data, {"name": snapshot.organisation_name})
 
 
-class ReplicaHandlers:
-    """Directory events -> replica table rows."""
-
-    def __init__(self) -> None:
-        self.by_type = {"ServiceUpserted": self.upserted, "ServiceWithdrawn": self.withdrawn}
-
-    def _current_revision(self, session: Session, service_id: str) -> int:
-        row = session.execute(
-            select(store.replica_services.c.revision).where(
-                store.replica_services.c.service_id == service_id
-            )
-        ).first()
-        return row.revision if row else 0
-
-    def _write(self, session: Session, service_id: str, revision: int, values: dict) -> None:
-        current = self._current_revision(session, service_id)
-        if revision <= current:
-            return  # an older or repeated state: the replica already has newer
-        table = store.replica_services
-        if current:
-            session.execute(
-                table.update()
-                .where(table.c.service_id == service_id)
-                .values(revision=revision, **values)
-            )
-        else:
-            session.execute(
-                table.insert().values(service_id=service_id, revision=revision, **values)
-            )
-        session.execute(store.replica_changes.insert().values(service_id=service_id))
-
-    def upserted(self, session: Session, event: ServiceUpserted, _env: Envelope) -> None:
-        snapshot = event.service.model_dump(mode="json")
-        # Only active services are proposed: inactive, defunct and temporarily closed
-        # ones leave the index until the directory says they are active again.
-        proposable = event.service.status == "active"
-        self._write(
-            session,
-            event.service.id,
-            event.revision,
-            {"snapshot": snapshot, "withdrawn": not proposable},
+def _current_revision(session: Session, service_id: str) -> int:
+    row = session.execute(
+        select(store.replica_services.c.revision).where(
+            store.replica_services.c.service_id == service_id
         )
+    ).first()
+    return row.revision if row else 0
 
-    def withdrawn(self, session: Session, event: ServiceWithdrawn, _env: Envelope) -> None:
-        self._write(
-            session, event.service_id, event.revision, {"snapshot": None, "withdrawn": True}
+
+def _write(session: Session, service_id: str, revision: int, values: dict) -> None:
+    current = _current_revision(session, service_id)
+    if revision <= current:
+        return  # an older or repeated state: the replica already has newer
+    table = store.replica_services
+    if current:
+        session.execute(
+            table.update()
+            .where(table.c.service_id == service_id)
+            .values(revision=revision, **values)
         )
+    else:
+        session.execute(table.insert().values(service_id=service_id, revision=revision, **values))
+    session.execute(store.replica_changes.insert().values(service_id=service_id))
+
+
+def on_service_upserted(session: Session, event: ServiceUpserted, _env: Envelope) -> None:
+    """Directory events -> replica table rows, newest revision wins."""
+    snapshot = event.service.model_dump(mode="json")
+    # Only active services are proposed: inactive, defunct and temporarily closed
+    # ones leave the index until the directory says they are active again.
+    proposable = event.service.status == "active"
+    _write(
+        session,
+        event.service.id,
+        event.revision,
+        {"snapshot": snapshot, "withdrawn": not proposable},
+    )
+
+
+def on_service_withdrawn(session: Session, event: ServiceWithdrawn, _env: Envelope) -> None:
+    _write(session, event.service_id, event.revision, {"snapshot": None, "withdrawn": True})
 
 
 class LiveIndex:

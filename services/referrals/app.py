@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services import asyncapi
 from services.referrals import store
 from services.referrals.api import ROUTERS
 from services.referrals.domain import DuplicatePolicy
-from services.referrals.handlers import Handlers
+from services.referrals.handlers import CONSUMERS
 from services.referrals.pages import add_pages
 from services.referrals.places import Places
 from services.referrals.users import ActiveUsers, ensure_demo_users
-from shared.events import DIRECTORY_TOPIC, MATCHES_TOPIC
 from shared.runtime import build_runtime
 from shared.settings import Settings
 from shared.web import add_common
@@ -23,9 +23,7 @@ DEMO_GROUP_ORGANISATION = "org-welling-community-hall"  # in the demo directory
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = build_runtime(settings, store.SERVICE, store.outbox, MIGRATIONS)
-    runtime.add_consumer(
-        "referrals", [MATCHES_TOPIC, DIRECTORY_TOPIC], Handlers().by_type, store.processed_events
-    )
+    runtime.add_consumers(CONSUMERS, store.processed_events)
     if settings.load_demo_data:
         with runtime.sessions.begin() as session:
             ensure_demo_users(session, DEMO_GROUP_ORGANISATION)
@@ -46,5 +44,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(asyncapi.router)
     runtime.attach(app)
     return app

@@ -1,62 +1,147 @@
 """Runs event handlers against a subscription: effectively-once, with dead-lettering.
 
-For each message: decode it (undecodable -> dead letter at once), find the handler for
-its type (none -> not this consumer's business, commit and move on), then in ONE
-database transaction check the processed-events table, run the handler (which may add
-outgoing events to the outbox) and record the event id. Only after that commit is the
-bus position committed. A handler that keeps failing is retried ``max_attempts`` times
-and then dead-lettered with its error and the original bytes; the consumer moves on.
+Each consumer group has a ``Registry``: the handler of every event class it consumes,
+keyed by the class, and the classes it deliberately ignores. A message whose event class
+is in neither is dead-lettered, so a handler forgotten or misnamed never drops events
+silently.
+
+Messages are handled a batch at a time. For each poll: decode every message
+(undecodable -> dead letter), then in ONE database transaction read which of the batch's
+event ids this group has already processed, run the handler of each new one (handlers
+may add outgoing events to the outbox) and record their ids. Only after that commit are
+the bus positions committed, once per batch. If any handler of the batch fails, the
+transaction rolls back and the batch is handled again one message at a time: a message
+that keeps failing is retried ``max_attempts`` times and then dead-lettered with its
+error and the original bytes, and the consumer moves on.
 """
 
 from __future__ import annotations
 
 import base64
+import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus.port import EventBus, Message, Record
-from shared.events import DEAD_LETTER_TOPIC, DeadLetter, Envelope, InvalidEvent, decode
+from shared.events import (
+    DEAD_LETTER_TOPIC,
+    DeadLetter,
+    Envelope,
+    InvalidEvent,
+    decode,
+    topic_of_class,
+)
 from shared.metrics import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
     EVENTS_FAILED,
+    EVENTS_IGNORED,
+    EVENTS_REDELIVERED,
     HANDLER_DURATION,
 )
 
-__all__ = ["EventConsumer", "Handler"]
+__all__ = ["DatabaseUnavailable", "EventConsumer", "Handler", "Registry"]
 
 log = logging.getLogger(__name__)
 
 #: A handler gets the session of the transaction it runs in, the payload and its envelope.
-Handler = Callable[[Session, object, Envelope], None]
+#: Its own dependencies are keyword-only parameters, bound by ``Registry.bind``.
+Handler = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What one consumer group does with each event class: handle it, or ignore it."""
+
+    handlers: Mapping[type, Handler]
+    ignored: frozenset[type] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        both = set(self.handlers) & set(self.ignored)
+        if both:
+            raise ValueError(f"handled and ignored at once: {sorted(c.__name__ for c in both)}")
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics carrying the classes this group handles or ignores."""
+        return sorted({topic_of_class(cls) for cls in (*self.handlers, *self.ignored)})
+
+    def bind(self, **dependencies: Any) -> Registry:
+        """The same registry with each handler's keyword-only dependencies supplied.
+
+        Fails at start-up, not on the first message, when a handler needs something the
+        composition root did not give."""
+        bound = {}
+        for cls, handler in self.handlers.items():
+            wanted = {
+                name: p
+                for name, p in inspect.signature(handler).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY
+            }
+            missing = [
+                n for n, p in wanted.items() if p.default is p.empty and n not in dependencies
+            ]
+            if missing:
+                raise TypeError(f"{handler.__name__} needs {missing}, not given to bind()")
+            given = {n: dependencies[n] for n in wanted if n in dependencies}
+            bound[cls] = partial(handler, **given) if given else handler
+        return Registry(bound, self.ignored)
+
+
+@dataclass(slots=True)
+class _Work:
+    message: Message
+    envelope: Envelope
+    handler: Handler
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The consumer's database could not be reached; nothing was handled or committed."""
+
+
+def _is_outage(exc: BaseException) -> bool:
+    cause = exc.cause if isinstance(exc, _BatchFailed) else exc
+    if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+        return True
+    return isinstance(cause, (OperationalError, InterfaceError))
+
+
+class _BatchFailed(Exception):
+    def __init__(self, item: _Work, cause: Exception) -> None:
+        super().__init__(f"{item.envelope.type} {item.envelope.event_id}: {cause}")
+        self.item = item
+        self.cause = cause
 
 
 class EventConsumer:
-    """One consumer group's loop over its topics."""
+    """One consumer group's loop over the topics of its registry."""
 
     def __init__(
         self,
         *,
         bus: EventBus,
         group: str,
-        topics: Sequence[str],
-        handlers: Mapping[str, Handler],
+        registry: Registry,
         sessions: sessionmaker[Session],
         processed: Table,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.05,
+        topics: Sequence[str] | None = None,
     ) -> None:
         self.bus = bus
         self.group = group
-        self.topics = list(topics)
-        self.handlers = dict(handlers)
+        self.registry = registry
+        self.topics = list(topics) if topics is not None else registry.topics
         self.sessions = sessions
         self.processed = processed
         self.max_attempts = max_attempts
@@ -70,12 +155,21 @@ class EventConsumer:
             self._subscription = self.bus.subscribe(self.group, self.topics)
         return self._subscription
 
-    def run_once(self, timeout_s: float = 0.5, max_records: int = 100) -> int:
+    def run_once(self, timeout_s: float = 0.5, max_records: int = 200) -> int:
         """Handle whatever arrives within ``timeout_s``; returns how many messages."""
+        # While a group join is under way, wait for it rather than cutting it short.
+        timeout_s = max(timeout_s, self.subscription.join_wait_s())
         messages = self.subscription.poll(max_records=max_records, timeout_s=timeout_s)
-        for message in messages:
-            self._process(message)
-            self.subscription.commit(message)
+        if messages:
+            try:
+                self.handle(messages)
+                self.subscription.commit(*messages)
+            except BaseException:
+                # Whatever was handled is committed in the database and recorded as
+                # processed; start again from the committed positions, so nothing
+                # polled but not committed is skipped.
+                self.close()
+                raise
         self._polls += 1
         if messages or self._polls % 20 == 1:
             self._report_lag()
@@ -86,20 +180,92 @@ class EventConsumer:
             self._subscription.close()
             self._subscription = None
 
-    def _process(self, message: Message) -> None:
-        try:
-            envelope = decode(message.value)
-        except InvalidEvent as exc:
-            self._dead_letter(message, "unknown", f"invalid event: {exc}", attempts=1)
-            return
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            return
-        for attempt in range(1, self.max_attempts + 1):
+    def handle(self, messages: Sequence[Message]) -> None:
+        """Give each message its effect once (or a dead letter); the caller commits them."""
+        letters: list[DeadLetter] = []
+        work: list[_Work] = []
+        for message in messages:
+            try:
+                envelope = decode(message.value)
+            except InvalidEvent as exc:
+                letters.append(self._letter(message, "unknown", f"invalid event: {exc}", 1))
+                continue
+            cls = type(envelope.payload)
+            handler = self.registry.handlers.get(cls)
+            if handler is not None:
+                work.append(_Work(message, envelope, handler))
+            elif cls in self.registry.ignored:
+                EVENTS_IGNORED.labels(self.group, envelope.type).inc()
+            else:
+                error = f"no handler for {envelope.type} in consumer group {self.group}"
+                letters.append(self._letter(message, envelope.type, error, 1))
+        if work:
+            try:
+                self._handle_together(work)
+            except Exception as exc:
+                if _is_outage(exc):
+                    self._rewind(exc)
+                failed = exc.item if isinstance(exc, _BatchFailed) else None
+                log.info("consumer %s: a batch of %d failed (%s)", self.group, len(work), exc)
+                for item in work:
+                    # The batch was the failing message's first attempt.
+                    letter = self._handle_alone(item, tried=1 if item is failed else 0)
+                    if letter is not None:
+                        letters.append(letter)
+        self._publish_dead_letters(letters)
+
+    def _handle_together(self, work: list[_Work]) -> None:
+        p = self.processed
+        ids = [str(item.envelope.event_id) for item in work]
+        timings: list[tuple[str, float]] = []
+        with self.sessions.begin() as session:
+            seen = set(
+                session.execute(
+                    select(p.c.event_id).where(
+                        p.c.consumer_group == self.group, p.c.event_id.in_(set(ids))
+                    )
+                ).scalars()
+            )
+            done = []
+            redelivered = []
+            for item, event_id in zip(work, ids, strict=True):
+                if event_id in seen:
+                    redelivered.append(item.envelope.type)
+                    continue
+                seen.add(event_id)  # the same event twice in one batch has one effect
+                started = time.perf_counter()
+                try:
+                    item.handler(session, item.envelope.payload, item.envelope)
+                except Exception as exc:
+                    EVENTS_FAILED.labels(self.group, item.envelope.type).inc()
+                    raise _BatchFailed(item, exc) from exc
+                timings.append((item.envelope.type, time.perf_counter() - started))
+                done.append(event_id)
+            if done:
+                now = datetime.now(UTC)
+                session.execute(
+                    p.insert(),
+                    [
+                        {"consumer_group": self.group, "event_id": i, "processed_at": now}
+                        for i in done
+                    ],
+                )
+        for event_type in redelivered:
+            EVENTS_REDELIVERED.labels(self.group, event_type).inc()
+        for event_type, seconds in timings:
+            EVENTS_CONSUMED.labels(self.group, event_type).inc()
+            HANDLER_DURATION.labels(self.group, event_type).observe(seconds)
+
+    def _handle_alone(self, item: _Work, tried: int = 0) -> DeadLetter | None:
+        """Retry one message on its own; a dead letter if it keeps failing."""
+        envelope = item.envelope
+        for attempt in range(1 + tried, self.max_attempts + 1):
             started = time.perf_counter()
             try:
-                self._handle_once(handler, envelope)
+                self._handle_once(item.handler, envelope)
             except Exception as exc:
+                if _is_outage(exc):
+                    self._rewind(exc)
                 EVENTS_FAILED.labels(self.group, envelope.type).inc()
                 log.warning(
                     "consumer %s: %s %s failed (attempt %d): %s",
@@ -111,27 +277,23 @@ class EventConsumer:
                 )
                 if attempt == self.max_attempts:
                     error = f"{type(exc).__name__}: {exc}"
-                    self._dead_letter(message, envelope.type, error, attempts=attempt)
-                    return
+                    return self._letter(item.message, envelope.type, error, attempt)
                 time.sleep(self.retry_backoff_s * attempt)
             else:
                 EVENTS_CONSUMED.labels(self.group, envelope.type).inc()
                 HANDLER_DURATION.labels(self.group, envelope.type).observe(
                     time.perf_counter() - started
                 )
-                return
+                return None
+        return None
 
     def _handle_once(self, handler: Handler, envelope: Envelope) -> None:
         event_id = str(envelope.event_id)
         p = self.processed
         try:
             with self.sessions.begin() as session:
-                seen = session.execute(
-                    select(p.c.event_id).where(
-                        p.c.consumer_group == self.group, p.c.event_id == event_id
-                    )
-                ).first()
-                if seen:
+                if self._seen(session, event_id):
+                    EVENTS_REDELIVERED.labels(self.group, envelope.type).inc()
                     return
                 handler(session, envelope.payload, envelope)
                 session.execute(
@@ -143,23 +305,28 @@ class EventConsumer:
                 )
         except IntegrityError:
             # Another consumer of the group recorded this event first: its effect stands.
-            if not self._already_processed(event_id):
-                raise
+            with self.sessions() as session:
+                if not self._seen(session, event_id):
+                    raise
 
-    def _already_processed(self, event_id: str) -> bool:
+    def _rewind(self, exc: Exception) -> None:
+        """The database is unreachable: no message is at fault, so none is retried to
+        death. ``run_once`` drops the subscription, whose next poll starts again from the
+        committed positions, and the worker loop waits and tries again."""
+        log.warning("consumer %s: database unavailable (%s); will resume", self.group, exc)
+        raise DatabaseUnavailable(str(exc)) from exc
+
+    def _seen(self, session: Session, event_id: str) -> bool:
         p = self.processed
-        with self.sessions() as session:
-            return (
-                session.execute(
-                    select(p.c.event_id).where(
-                        p.c.consumer_group == self.group, p.c.event_id == event_id
-                    )
-                ).first()
-                is not None
-            )
+        query = select(p.c.event_id).where(
+            p.c.consumer_group == self.group, p.c.event_id == event_id
+        )
+        return session.execute(query).first() is not None
 
-    def _dead_letter(self, message: Message, event_type: str, error: str, attempts: int) -> None:
-        letter = DeadLetter(
+    def _letter(self, message: Message, event_type: str, error: str, attempts: int) -> DeadLetter:
+        EVENTS_DEAD_LETTERED.labels(self.group, event_type).inc()
+        log.error("consumer %s: dead-lettered %s: %s", self.group, message.position, error)
+        return DeadLetter(
             source_topic=message.topic,
             source_key=message.key,
             source_position=message.position,
@@ -169,11 +336,15 @@ class EventConsumer:
             original_b64=base64.b64encode(message.value).decode(),
             failed_at=datetime.now(UTC),
         )
-        self.bus.publish(
-            [Record(DEAD_LETTER_TOPIC, message.key, letter.model_dump_json().encode())]
-        )
-        EVENTS_DEAD_LETTERED.labels(self.group, event_type).inc()
-        log.error("consumer %s: dead-lettered %s: %s", self.group, message.position, error)
+
+    def _publish_dead_letters(self, letters: list[DeadLetter]) -> None:
+        if letters:
+            self.bus.publish(
+                [
+                    Record(DEAD_LETTER_TOPIC, letter.source_key, letter.model_dump_json().encode())
+                    for letter in letters
+                ]
+            )
 
     def _report_lag(self) -> None:
         try:

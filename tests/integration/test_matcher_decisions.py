@@ -13,9 +13,9 @@ from services.matcher import store
 from services.matcher.app import MIGRATIONS
 from services.matcher.decisions import export
 from services.matcher.evaluate import main as evaluate
-from services.matcher.handlers import ProposalHandlers
+from services.matcher.handlers import CONSUMERS
 from services.matcher.ranking import MatchIndex
-from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.replica import LiveIndex, on_service_upserted
 from services.matcher.vocabulary import Vocabulary
 from shared.bus.outbox import Outbox
 from shared.db import make_engine, make_session_factory, migrate
@@ -42,8 +42,8 @@ def test_decisions_export_as_labelled_cases(tmp_path):
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     sessions = make_session_factory(engine)
     live = LiveIndex(MatchIndex(Vocabulary.load_default()))
-    handlers = ProposalHandlers(live, Outbox(store.outbox, "matcher@test"), today=date.today)
-    replica = ReplicaHandlers()
+    outbox = Outbox(store.outbox, "matcher@test")
+    handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today).handlers
     with sessions.begin() as session:
         for service_id, name, description, categories in SERVICES:
             snapshot = ServiceSnapshot(
@@ -58,13 +58,13 @@ def test_decisions_export_as_labelled_cases(tmp_path):
                 places_free=10,
             )
             event = ServiceUpserted(revision=1, service=snapshot)
-            replica.upserted(session, event, new_envelope(event, "directory@test"))
+            on_service_upserted(session, event, new_envelope(event, "directory@test"))
         submitted = ReferralSubmitted(
             referral_id="r-1",
             practice_ods="G83001",
             profile=ReferralProfile(age=70, needs_text="lonely and in debt", ward="Erith"),
         )
-        handlers.referral_changed(session, submitted, new_envelope(submitted, "referrals@test"))
+        handlers[ReferralSubmitted](session, submitted, new_envelope(submitted, "referrals@test"))
         confirmed = MatchConfirmed(
             referral_id="r-1",
             connection_id=str(uuid.uuid4()),
@@ -72,11 +72,11 @@ def test_decisions_export_as_labelled_cases(tmp_path):
             mode="signposting",
             was_proposed=False,
         )
-        handlers.match_confirmed(session, confirmed, new_envelope(confirmed, "referrals@test"))
+        handlers[MatchConfirmed](session, confirmed, new_envelope(confirmed, "referrals@test"))
         declined = MatchDeclined(
             referral_id="r-1", service_ids=("svc-cuppa",), reason="dislikes groups"
         )
-        handlers.match_declined(session, declined, new_envelope(declined, "referrals@test"))
+        handlers[MatchDeclined](session, declined, new_envelope(declined, "referrals@test"))
 
     with sessions() as session:
         proposed = session.execute(select(store.proposals)).one()
@@ -133,7 +133,6 @@ def test_the_live_index_applies_more_changes_than_one_statement_may_name(tmp_pat
     engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     sessions = make_session_factory(engine)
-    handlers = ReplicaHandlers()
     count = replica_module.REFRESH_CHUNK * 2 + 7
     with sessions.begin() as session:
         for n in range(count):
@@ -141,7 +140,7 @@ def test_the_live_index_applies_more_changes_than_one_statement_may_name(tmp_pat
                 id=f"svc-{n}", organisation_id="org-1", organisation_name="Org", name=f"Club {n}"
             )
             event = ServiceUpserted(revision=1, service=snapshot)
-            handlers.upserted(session, event, new_envelope(event, "directory@test"))
+            on_service_upserted(session, event, new_envelope(event, "directory@test"))
     live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     with sessions() as session:
         assert live.refresh(session) == count

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from services.matcher import store
 from services.matcher.app import MIGRATIONS
-from services.matcher.handlers import ProposalHandlers
+from services.matcher.handlers import CONSUMERS
 from services.matcher.ranking import MatchIndex
-from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.replica import LiveIndex, on_service_upserted
 from services.matcher.vocabulary import Vocabulary
 from shared.bus.outbox import Outbox
 from shared.db import make_engine, make_session_factory, migrate
@@ -39,12 +39,9 @@ def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognise
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     sessions = make_session_factory(engine)
-    handlers = ProposalHandlers(
-        LiveIndex(MatchIndex(Vocabulary.load_default())),
-        Outbox(store.outbox, "matcher@test"),
-        date.today,
-    )
-    replica = ReplicaHandlers()
+    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
+    outbox = Outbox(store.outbox, "matcher@test")
+    handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today).handlers
     with sessions.begin() as session:
         for service_id, name, description, categories in SERVICES:
             snapshot = ServiceSnapshot(
@@ -58,7 +55,7 @@ def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognise
                 capacity_per_week=10,
             )
             event = ServiceUpserted(revision=1, service=snapshot)
-            replica.upserted(session, event, new_envelope(event, "directory@test"))
+            on_service_upserted(session, event, new_envelope(event, "directory@test"))
         submitted = ReferralSubmitted(
             referral_id="r-1",
             practice_ods="G83001",
@@ -68,7 +65,7 @@ def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognise
                 ward="Erith",
             ),
         )
-        handlers.referral_changed(session, submitted, new_envelope(submitted, "referrals@test"))
+        handlers[ReferralSubmitted](session, submitted, new_envelope(submitted, "referrals@test"))
 
     with sessions() as session:
         raw = session.execute(select(store.outbox.c.value)).scalar_one()

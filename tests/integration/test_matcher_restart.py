@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.matcher.app import MIGRATIONS
 from services.matcher.ranking import MatchIndex, MatchRequest
-from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.replica import LiveIndex, on_service_upserted
 from services.matcher.vocabulary import Vocabulary
 from shared.db import make_engine, make_session_factory, migrate
 from shared.events import Eligibility, ServiceSnapshot, ServiceUpserted, new_envelope
@@ -23,7 +23,7 @@ def upsert(session, service_id: str, name: str, description: str, category: str)
         capacity_per_week=10,
     )
     event = ServiceUpserted(revision=1, service=snapshot)
-    ReplicaHandlers().upserted(session, event, new_envelope(event, "directory@test"))
+    on_service_upserted(session, event, new_envelope(event, "directory@test"))
 
 
 def test_a_restart_serves_from_the_snapshot_and_applies_only_later_changes(tmp_path):

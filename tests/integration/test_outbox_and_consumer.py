@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
-from shared.bus.consumer import EventConsumer
+from shared.bus.consumer import EventConsumer, Registry
 from shared.bus.outbox import Outbox, OutboxRelay, outbox_table, processed_events_table
 from shared.bus.port import Record
 from shared.bus.sqllog import SqlEventLog
@@ -19,7 +19,10 @@ from shared.events import (
     REFERRALS_TOPIC,
     DeadLetter,
     ReferralClosed,
+    ReferralOutcomeRecorded,
     decode,
+    encode,
+    new_envelope,
 )
 
 metadata = MetaData()
@@ -103,8 +106,7 @@ def test_a_relay_crash_after_publishing_loses_nothing_and_duplicates_nothing(par
     consumer = EventConsumer(
         bus=bus,
         group="closer",
-        topics=[REFERRALS_TOPIC],
-        handlers={"ReferralClosed": lambda s, e, env: effects.append(e.referral_id)},
+        registry=Registry({ReferralClosed: lambda s, e, env: effects.append(e.referral_id)}),
         sessions=sessions,
         processed=processed,
     )
@@ -112,12 +114,11 @@ def test_a_relay_crash_after_publishing_loses_nothing_and_duplicates_nothing(par
     assert effects == ["r1"], "two deliveries, one effect"
 
 
-def _consumer(bus, sessions, handler, attempts=3):
+def _consumer(bus, sessions, handler, attempts=3, ignored=()):
     return EventConsumer(
         bus=bus,
         group="closer",
-        topics=[REFERRALS_TOPIC],
-        handlers={"ReferralClosed": handler},
+        registry=Registry({ReferralClosed: handler}, ignored=frozenset(ignored)),
         sessions=sessions,
         processed=processed,
         max_attempts=attempts,
@@ -196,3 +197,83 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_after_n_attempts(parts):
     assert letter.attempts == 3
     assert "service s-1 does not exist" in letter.error
     assert decode(letter.original).payload.referral_id == "bad"
+
+
+def test_an_event_the_registry_does_not_name_is_dead_lettered_not_dropped(parts):
+    _engine, sessions, bus = parts
+    effects = []
+    outcome = ReferralOutcomeRecorded(
+        referral_id="r3", connection_id="c1", service_id="s1", outcome="attended"
+    )
+    bus.publish(
+        [
+            Record(REFERRALS_TOPIC, "r3", encode(new_envelope(outcome, "test"))),
+            Record(REFERRALS_TOPIC, "r4", _event_bytes("r4")),
+        ]
+    )
+    _drain(_consumer(bus, sessions, lambda s, e, env: effects.append(e.referral_id)))
+    assert effects == ["r4"]
+    (letter,) = _dead_letters(bus)
+    assert letter.error == "no handler for ReferralOutcomeRecorded in consumer group closer"
+    assert decode(letter.original).payload == outcome
+
+
+def test_an_event_the_registry_ignores_is_passed_over_without_a_dead_letter(parts):
+    _engine, sessions, bus = parts
+    effects = []
+    outcome = ReferralOutcomeRecorded(
+        referral_id="r3", connection_id="c1", service_id="s1", outcome="attended"
+    )
+    bus.publish(
+        [
+            Record(REFERRALS_TOPIC, "r3", encode(new_envelope(outcome, "test"))),
+            Record(REFERRALS_TOPIC, "r4", _event_bytes("r4")),
+        ]
+    )
+    consumer = _consumer(
+        bus,
+        sessions,
+        lambda s, e, env: effects.append(e.referral_id),
+        ignored=[ReferralOutcomeRecorded],
+    )
+    _drain(consumer)
+    assert effects == ["r4"]
+    assert _dead_letters(bus) == []
+    assert consumer.subscription.lag() == {REFERRALS_TOPIC: 0}, "both committed"
+
+
+@pytest.mark.postgres
+def test_several_relays_on_one_outbox_publish_each_row_once(pg_url):
+    import threading
+
+    engine = make_engine(pg_url)
+    metadata.create_all(engine)
+    bus = SqlEventLog(engine)
+    bus.create_tables()
+    sessions = make_session_factory(engine)
+    outbox = Outbox(outbox_rows, "test")
+    for n in range(30):
+        with sessions.begin() as session:
+            for m in range(20):
+                outbox.add(session, ReferralClosed(referral_id=f"r{n}-{m}", reason="x"))
+    relays = [OutboxRelay(engine, outbox_rows, bus, "test") for _ in range(4)]
+    start = threading.Barrier(len(relays))
+
+    def relay_until_empty(relay: OutboxRelay) -> None:
+        start.wait()
+        while relay.backlog():
+            relay.run_once(batch=25)
+
+    threads = [threading.Thread(target=relay_until_empty, args=(r,)) for r in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    subscription = bus.subscribe("inspector", [REFERRALS_TOPIC])
+    published = []
+    while batch := subscription.poll(max_records=500, timeout_s=0.2):
+        published += [decode(m.value).payload.referral_id for m in batch]
+    engine.dispose()
+    written = [f"r{n}-{m}" for n in range(30) for m in range(20)]
+    assert len(published) == len(set(published)) == 600, "no row published twice"
+    assert published == written, "in the order written"

@@ -11,7 +11,7 @@ import pytest
 from services.matcher import store
 from services.matcher.app import MIGRATIONS
 from services.matcher.ranking import MatchIndex, MatchRequest
-from services.matcher.replica import LiveIndex, ReplicaHandlers
+from services.matcher.replica import LiveIndex, on_service_upserted
 from services.matcher.vocabulary import Vocabulary
 from shared.db import make_engine, make_session_factory, migrate
 from shared.events import (
@@ -46,7 +46,7 @@ def test_the_matcher_proposes_only_active_services(tmp_path, status, proposed):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     sessions = make_session_factory(engine)
-    replica, live = ReplicaHandlers(), LiveIndex(MatchIndex(Vocabulary.load_default()))
+    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     request = MatchRequest(
         referral_id="r-1",
         needs_text="in debt and behind on bills",
@@ -59,11 +59,11 @@ def test_the_matcher_proposes_only_active_services(tmp_path, status, proposed):
     )
     with sessions.begin() as session:
         active = ServiceUpserted(revision=1, service=_snapshot("active"))
-        replica.upserted(session, active, new_envelope(active, "directory@test"))
+        on_service_upserted(session, active, new_envelope(active, "directory@test"))
         live.refresh(session)
         assert [p.service_id for p in live.rank(request, top=3).proposals] == ["svc-debt"]
         changed = ServiceUpserted(revision=2, service=_snapshot(status))
-        replica.upserted(session, changed, new_envelope(changed, "directory@test"))
+        on_service_upserted(session, changed, new_envelope(changed, "directory@test"))
         live.refresh(session)
         found = [p.service_id for p in live.rank(request, top=3).proposals]
         row = session.execute(store.replica_services.select()).one()
