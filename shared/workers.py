@@ -23,19 +23,28 @@ class Workers:
         self.idle_wait_s = idle_wait_s
 
     def add_loop(
-        self, name: str, run_once: Callable[[], int], close: Callable[[], None] | None = None
+        self,
+        name: str,
+        run_once: Callable[[], int],
+        close: Callable[[], None] | None = None,
+        *,
+        idle_wait: bool = True,
     ) -> None:
-        """Call ``run_once`` repeatedly; wait a little whenever it found nothing to do."""
-        thread = threading.Thread(target=self._loop, args=(name, run_once), name=name, daemon=True)
+        """Call ``run_once`` repeatedly; with ``idle_wait``, wait a little whenever it found
+        nothing to do (loops whose ``run_once`` blocks while waiting pass False)."""
+        wait_s = self.idle_wait_s if idle_wait else 0.0
+        thread = threading.Thread(
+            target=self._loop, args=(name, run_once, wait_s), name=name, daemon=True
+        )
         self._threads.append(thread)
         if close:
             self._closers.append(close)
 
-    def _loop(self, name: str, run_once: Callable[[], int]) -> None:
+    def _loop(self, name: str, run_once: Callable[[], int], idle_wait_s: float) -> None:
         while not self._stop.is_set():
             try:
-                if not run_once():
-                    self._stop.wait(self.idle_wait_s)
+                if not run_once() and idle_wait_s:
+                    self._stop.wait(idle_wait_s)
             except Exception:
                 log.exception("worker %s failed; retrying in 1 s", name)
                 self._stop.wait(1.0)

@@ -142,7 +142,9 @@ class KafkaBus:
             request_timeout_ms=self.request_timeout_ms,
         )
         consumer.subscribe(topics=[self.prefix + topic for topic in topics])
-        return KafkaSubscription(consumer, self.prefix, topics)
+        return KafkaSubscription(
+            consumer, self.prefix, topics, join_wait_ms=self.session_timeout_ms
+        )
 
     def close(self) -> None:
         if self._producer is not None:
@@ -158,13 +160,21 @@ def _create_if_missing(admin: KafkaAdminClient, topics: dict[str, dict]) -> None
 class KafkaSubscription:
     """One member of a Kafka consumer group; the group splits the partitions among members."""
 
-    def __init__(self, consumer: KafkaConsumer, prefix: str, topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        prefix: str,
+        topics: Sequence[str],
+        join_wait_ms: int = 10_000,
+    ) -> None:
         self._consumer = consumer
         self._prefix = prefix
         self._topics = list(topics)
+        self._join_wait_ms = join_wait_ms
+        self._pending: dict[TopicPartition, int] = {}
 
     def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Message]:
-        """The first polls also join the group, which may take a few seconds."""
+        """The first polls also join the group (see ``join_wait_s``)."""
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [
             Message(
@@ -178,11 +188,50 @@ class KafkaSubscription:
             for record in records
         ]
 
-    def commit(self, message: Message) -> None:
-        """Kafka stores the next offset to read, hence ``offset + 1``."""
-        partition = TopicPartition(self._prefix + message.topic, message.partition)
-        offset = OffsetAndMetadata(message.offset + 1, "", _UNKNOWN_LEADER_EPOCH)
-        self._consumer.commit({partition: offset})
+    def commit(self, *messages: Message) -> None:
+        """Mark these messages, and all before them in their partitions, as done.
+
+        Asynchronous: the handlers' effects are already committed and recorded as
+        processed, so a commit lost to a crash or a rebalance only means a redelivery
+        that the processed-events table absorbs. ``close`` commits synchronously.
+        Kafka stores the next offset to read, hence ``offset + 1``."""
+        offsets = {}
+        for message in messages:
+            partition = TopicPartition(self._prefix + message.topic, message.partition)
+            next_offset = message.offset + 1
+            if next_offset > self._pending.get(partition, -1):
+                self._pending[partition] = next_offset
+                offsets[partition] = OffsetAndMetadata(next_offset, "", _UNKNOWN_LEADER_EPOCH)
+        if offsets:
+            self._consumer.commit_async(offsets, callback=self._committed)
+
+    def _committed(self, offsets, response) -> None:
+        if isinstance(response, Exception):
+            log.info("async offset commit failed (redelivery will follow): %s", response)
+
+    def _commit_pending(self) -> None:
+        """Commit the last handled offsets of partitions still owned, waiting for it."""
+        owned = self._consumer.assignment()
+        offsets = {
+            partition: OffsetAndMetadata(offset, "", _UNKNOWN_LEADER_EPOCH)
+            for partition, offset in self._pending.items()
+            if partition in owned
+        }
+        if offsets:
+            try:
+                self._consumer.commit(offsets, timeout_ms=5000)
+            except KafkaError as error:
+                log.info("final offset commit failed (redelivery will follow): %s", error)
+
+    def join_wait_s(self) -> float:
+        """The session timeout while this member is (re)joining its group, else 0.
+
+        A join round (JoinGroup, then SyncGroup) must be driven to its end by a waiting
+        poll: members of one group polling briefly restart each other's rounds, and
+        none of them is ever assigned. So the consumer loop polls this long then."""
+        coordinator = self._consumer._coordinator  # kafka-python exposes no public state
+        joining = coordinator.need_rejoin() or not coordinator.stable()
+        return self._join_wait_ms / 1000 if joining else 0.0
 
     def assigned_partitions(self) -> set[tuple[str, int]]:
         """(topic, partition) pairs this member owns now; empty until its first polls join."""
@@ -208,4 +257,5 @@ class KafkaSubscription:
 
     def close(self) -> None:
         """Leave the group at once, so the remaining members take over without waiting."""
+        self._commit_pending()
         self._consumer.close(autocommit=False)

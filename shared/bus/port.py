@@ -44,11 +44,15 @@ class Subscription(Protocol):
     def poll(self, max_records: int = 100, timeout_s: float = 1.0) -> list[Message]:
         """Next messages after those already returned; [] when none arrive in time."""
 
-    def commit(self, message: Message) -> None:
-        """Mark ``message`` and everything before it in its partition as done."""
+    def commit(self, *messages: Message) -> None:
+        """Mark ``messages`` and everything before each in its partition as done."""
 
     def lag(self) -> dict[str, int]:
         """Messages not yet committed, per topic (best effort)."""
+
+    def join_wait_s(self) -> float:
+        """How long the next poll should be allowed to wait so that a group join under
+        way completes (0 when the member is settled, or there is no group)."""
 
     def close(self) -> None: ...
 

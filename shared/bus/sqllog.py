@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.bus.port import Message, Record
-from shared.db import make_engine
+from shared.db import make_engine, reader
 
 __all__ = ["SqlEventLog", "metadata"]
 
@@ -72,6 +72,7 @@ class SqlEventLog:
         )
         self.prefix = prefix
         self._is_postgres = self.engine.dialect.name == "postgresql"
+        self.reader = reader(self.engine)
 
     def create_tables(self) -> None:
         """Test and tooling helper; production paths run the Alembic migration."""
@@ -110,7 +111,7 @@ class SqlSubscription:
         self._fetched = self._committed_positions()
 
     def _committed_positions(self) -> dict[str, int]:
-        with self._log.engine.connect() as conn:
+        with self._log.reader.connect() as conn:
             rows = conn.execute(
                 select(event_log_positions.c.topic, event_log_positions.c.position).where(
                     event_log_positions.c.consumer_group == self._group,
@@ -128,6 +129,10 @@ class SqlSubscription:
                 return messages
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
+    def join_wait_s(self) -> float:
+        """There is no group to join."""
+        return 0.0
+
     def _read(self, max_records: int) -> list[Message]:
         after = min(self._fetched.values())
         query = (
@@ -136,7 +141,7 @@ class SqlSubscription:
             .order_by(event_log.c.id)
             .limit(max_records * 2)
         )
-        with self._log.engine.connect() as conn:
+        with self._log.reader.connect() as conn:
             rows = conn.execute(query).all()
         messages = []
         for row_id, topic, key, value in rows:
@@ -153,26 +158,34 @@ class SqlSubscription:
     def _logical(self, topic: str) -> str:
         return topic[len(self._log.prefix) :]
 
-    def commit(self, message: Message) -> None:
+    def commit(self, *messages: Message) -> None:
+        """One statement per topic: the highest position among ``messages``."""
+        highest: dict[str, int] = {}
+        for message in messages:
+            physical = self._log.prefix + message.topic
+            highest[physical] = max(highest.get(physical, 0), message.offset)
+        if not highest:
+            return
         postgres = self._log._is_postgres
         insert = postgresql.insert if postgres else sqlite.insert
         greatest = func.greatest if postgres else func.max  # SQLite's 2-arg max is scalar
-        stmt = insert(event_log_positions).values(
-            consumer_group=self._group,
-            topic=self._log.prefix + message.topic,
-            position=message.offset,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["consumer_group", "topic"],
-            set_={"position": greatest(event_log_positions.c.position, stmt.excluded.position)},
-        )
         with self._log.engine.begin() as conn:
-            conn.execute(stmt)
+            for topic, position in highest.items():
+                stmt = insert(event_log_positions).values(
+                    consumer_group=self._group, topic=topic, position=position
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["consumer_group", "topic"],
+                    set_={
+                        "position": greatest(event_log_positions.c.position, stmt.excluded.position)
+                    },
+                )
+                conn.execute(stmt)
 
     def lag(self) -> dict[str, int]:
         committed = self._committed_positions()
         lags = {}
-        with self._log.engine.connect() as conn:
+        with self._log.reader.connect() as conn:
             for topic, position in committed.items():
                 count = conn.execute(
                     select(func.count())
