@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_session_factory", "migrate", "run_migrations"]
+__all__ = ["make_engine", "make_session_factory", "migrate", "reader", "run_migrations"]
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -23,11 +23,32 @@ def make_engine(url: str, **kwargs) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Let SQLAlchemy, not pysqlite, manage transactions, so BEGIN takes the write lock.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # Let SQLAlchemy, not pysqlite, manage transactions, so BEGIN takes the write lock
+        # at once (a deferred transaction that later writes fails instead of waiting);
+        # connections of ``reader(engine)`` only read, and take no lock at all.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip per checkout, i.e. per request and per batch. A
+    # connection the server dropped fails its statement instead, and the pool is
+    # invalidated so the retry (the next request, or the consumer's next attempt) gets
+    # a fresh one; pool_recycle retires connections before idle timeouts close them.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 1800)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for reading only: on SQLite its transactions take no write lock,
+    so readers (the event log's subscribers, the outbox relay) never queue behind
+    writers under WAL."""
+    return engine.execution_options(sqlite_read_only=True)
+
+
+def _sqlite_begin(conn) -> None:
+    read_only = conn.get_execution_options().get("sqlite_read_only")
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

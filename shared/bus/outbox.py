@@ -12,6 +12,7 @@ the event ids they have handled, in the handler's own transaction.
 from __future__ import annotations
 
 import logging
+import zlib
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -26,11 +27,13 @@ from sqlalchemy import (
     Table,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
 
 from shared.bus.port import EventBus, Record
+from shared.db import reader
 from shared.events import encode, new_envelope, topic_for
 from shared.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG
 
@@ -88,41 +91,70 @@ class Outbox:
 
 
 class OutboxRelay:
-    """Publishes unsent outbox rows, oldest first, then marks them sent."""
+    """Publishes unsent outbox rows, oldest first, then marks them sent.
+
+    Several processes of one service (scaled-out matchers) share one outbox, and each
+    runs a relay. On PostgreSQL a relay publishes only while it holds the outbox's
+    advisory lock, in the transaction that reads and marks the rows, so each row is
+    published once and in order; the others find the lock taken and wait their turn.
+    (``FOR UPDATE SKIP LOCKED`` would let two relays publish different rows at once,
+    but out of order for one key.) On SQLite, where the bus may be the same file and
+    allows one writer at a time, reading, publishing and marking are separate short
+    transactions; embedded mode runs one relay per outbox.
+    """
 
     def __init__(self, engine: Engine, table: Table, bus: EventBus, service: str) -> None:
         self.engine = engine
         self.table = table
         self.bus = bus
         self.service = service
+        self._postgres = engine.dialect.name == "postgresql"
+        self._lock_key = zlib.crc32(table.name.encode())
 
-    def run_once(self, batch: int = 200) -> int:
+    def run_once(self, batch: int = 500) -> int:
         """Publish up to ``batch`` events; returns how many were published."""
-        t = self.table
-        # Read, publish, then mark in separate short transactions: the bus may be the
-        # same SQLite file, which allows one writer at a time. Two relays of one service
-        # may publish a row twice; consumers are idempotent, so that costs nothing.
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.event_type)
-                .where(t.c.published_at.is_(None))
-                .order_by(t.c.id)
-                .limit(batch)
-            ).all()
-        if not rows:
-            OUTBOX_BACKLOG.labels(self.service).set(0)
-            return 0
-        self.bus.publish([Record(r.topic, r.key, r.value) for r in rows])
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(t)
-                .where(t.c.id.in_([r.id for r in rows]))
-                .values(published_at=datetime.now(UTC))
-            )
-            backlog = conn.execute(
-                select(func.count()).select_from(t).where(t.c.published_at.is_(None))
-            ).scalar_one()
+        if self._postgres:
+            with self.engine.begin() as conn:
+                locked = conn.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": self._lock_key}
+                ).scalar_one()
+                if not locked:
+                    return 0
+                rows = self._unsent(conn, batch)
+                if rows:
+                    self.bus.publish([Record(r.topic, r.key, r.value) for r in rows])
+                    self._mark(conn, rows)
+        else:
+            with reader(self.engine).connect() as conn:
+                rows = self._unsent(conn, batch)
+            if rows:
+                self.bus.publish([Record(r.topic, r.key, r.value) for r in rows])
+                with self.engine.begin() as conn:
+                    self._mark(conn, rows)
         for r in rows:
             EVENTS_PRODUCED.labels(self.service, r.topic, r.event_type).inc()
-        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        OUTBOX_BACKLOG.labels(self.service).set(self.backlog() if len(rows) == batch else 0)
         return len(rows)
+
+    def _unsent(self, conn, batch: int) -> list:
+        t = self.table
+        return conn.execute(
+            select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.event_type)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.id)
+            .limit(batch)
+        ).all()
+
+    def _mark(self, conn, rows) -> None:
+        t = self.table
+        conn.execute(
+            update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=datetime.now(UTC))
+        )
+
+    def backlog(self) -> int:
+        """Events written but not yet published (for metrics and tests)."""
+        t = self.table
+        with reader(self.engine).connect() as conn:
+            return conn.execute(
+                select(func.count()).select_from(t).where(t.c.published_at.is_(None))
+            ).scalar_one()
