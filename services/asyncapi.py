@@ -82,9 +82,8 @@ def event_table() -> str:
         version = cls.model_fields["version"].default
         readers = ", ".join(_consuming_services(cls)) or "(none)"
         flow = f"{PRODUCERS[topic]} -> {readers}"
-        if topic in COMPACTED_TOPICS:
-            flow += " (compacted)"
-        rows.append(f"{topic:<23}  {cls.__name__ + f' v{version}':<26}  {_key(cls):<11}  {flow}")
+        shown = f"{topic} *" if topic in COMPACTED_TOPICS else topic
+        rows.append(f"{shown:<23}  {cls.__name__ + f' v{version}':<26}  {_key(cls):<11}  {flow}")
     rows.append(
         f"{DEAD_LETTER_TOPIC:<23}  {'DeadLetter (not an event)':<26}  {'source key':<11}  "
         "any consumer -> operators"

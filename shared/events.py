@@ -16,8 +16,8 @@ referrals.v1             ReferralOutcomeRecorded v1  referral id  referrals -> d
 referrals.v1             ReferralClosed v1           referral id  referrals -> (none)
 referrals.v1             GpMessageReady v1           referral id  referrals -> (none)
 matches.v1               MatchesProposed v3          referral id  matcher -> referrals, directory
-directory.services.v1    ServiceUpserted v2          service id   directory -> referrals, matcher (compacted)
-directory.services.v1    ServiceWithdrawn v1         service id   directory -> referrals, matcher (compacted)
+directory.services.v1 *  ServiceUpserted v2          service id   directory -> referrals, matcher
+directory.services.v1 *  ServiceWithdrawn v1         service id   directory -> referrals, matcher
 directory.notices.v1     ServiceReviewDue v1         service id   directory -> (none)
 directory.notices.v1     ServiceReported v1          service id   directory -> (none)
 deadletter.v1            DeadLetter (not an event)   source key   any consumer -> operators
