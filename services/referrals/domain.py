@@ -131,7 +131,7 @@ class Status(StrEnum):
 class Action(StrEnum):
     PROPOSE = "propose"  # the matcher's proposals arrived
     EDIT = "edit"  # needs changed: match again
-    CONTACT = "contact"  # a link worker reached the person
+    CONTACT = "contact"  # a link worker tried to reach the person, or reached them
     CONNECT = "connect"  # a connection to a group was confirmed
     DECLINE = "decline"  # proposals declined
     RECORD_OUTCOME = "record_outcome"

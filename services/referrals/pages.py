@@ -40,7 +40,7 @@ shell = Shell("referrals", HERE / "templates", sign_in_here=True)
 STATUS_WORDS = {
     Status.SUBMITTED: "Received: finding groups",
     Status.MATCHES_PROPOSED: "Groups proposed",
-    Status.CONTACTED: "Link worker in touch",
+    Status.CONTACTED: "Link worker contacting them",
     Status.CONNECTED: "Connected to a group",
     Status.CLOSED: "Closed",
 }

@@ -105,10 +105,10 @@ def test_a_referral_goes_from_first_contact_to_the_message_back_to_the_gp(
     row.get_by_role("link", name=person.name).click()
     _log_attempt(page, "Reached them")
     expect(page.locator("#contact-flag")).to_be_hidden()
-    expect(page.locator("#about")).to_contain_text("Link worker in touch")
+    expect(page.locator("#about")).to_contain_text("Link worker contacting them")
     page.get_by_role("button", name="Record wellbeing").click()
     expect(page.locator('[data-field="ons4.life_satisfaction"] .field-error')).to_contain_text(
-        "required"
+        "Answer “Overall, how satisfied are you with your life nowadays?”"
     )
     _record_wellbeing(
         page,
@@ -194,3 +194,61 @@ def test_the_worklist_page_leaves_the_json_worklist_on_the_same_path(
     assert answer.headers["content-type"].startswith("application/json")
     assert isinstance(answer.json(), list)
     assert page.headers["content-type"].startswith("text/html")
+
+
+def test_acting_on_a_referral_takes_it_and_says_so_beside_the_action(
+    page: Page, running_system: RunningSystem
+):
+    person = _new_person()
+    referral_id = _refer_through_the_api(running_system, person)
+    sign_in(page, running_system, "linkworker")
+    page.goto(f"{running_system.referrals}/referrals/{referral_id}")
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text(person.name)
+    expect(summary).to_contain_text("nobody has taken it yet")
+    expect(summary.get_by_role("link", name="Try to reach them")).to_have_attribute(
+        "href", "#contact"
+    )
+
+    _log_attempt(page, "No answer")
+    message = page.locator("#contact-form + #message")
+    expect(message).to_contain_text("Contact attempt logged: No answer")
+    expect(message).to_be_focused()
+    expect(summary).to_contain_text("with you")
+    expect(summary).to_contain_text("Link worker contacting them")
+    page.screenshot(path=running_system.screenshots / "referral_summary.png")
+
+    page.goto(f"{running_system.referrals}/worklist")
+    page.get_by_label("Name or NHS number").fill(person.family_name)
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#referral-list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("lonely since husband died")  # the needs snippet
+    expect(rows.first).to_contain_text("G83001")
+    expect(rows.first).to_contain_text("You")
+    page.get_by_label("Name or NHS number").fill("")
+    page.get_by_label("Mine only").check()
+    expect(page.locator("#list-status")).not_to_contain_text("Loading")
+    for worker in page.locator("#referral-list tbody tr td:last-child").all_inner_texts():
+        assert worker == "You"
+
+
+def test_a_half_filled_wellbeing_form_names_every_missing_answer(
+    page: Page, running_system: RunningSystem
+):
+    referral_id = _refer_through_the_api(running_system, _new_person())
+    sign_in(page, running_system, "linkworker")
+    page.goto(f"{running_system.referrals}/referrals/{referral_id}")
+    form = page.locator("#wellbeing-form")
+    form.get_by_role("group", name=ONS4["life_satisfaction"]).get_by_label("5", exact=True).check()
+    form.get_by_role("group", name=ONS4["anxiety"]).get_by_label("6", exact=True).check()
+    form.get_by_text("Add the SWEMWBS (optional)").click()
+    form.locator("fieldset.statement").first.locator('input[value="3"]').check()
+    form.get_by_role("button", name="Record wellbeing").click()
+
+    errors = page.locator("#wellbeing-errors li")
+    expect(errors).to_have_count(2 + 6)
+    expect(errors.nth(0)).to_contain_text(ONS4["worthwhile"])
+    expect(errors.nth(1)).to_contain_text(ONS4["happiness"])
+    expect(errors.nth(2)).to_contain_text("I've been feeling useful")
+    expect(page.locator("#wellbeing-errors")).to_be_focused()

@@ -305,9 +305,11 @@ def test_a_password_change_ends_the_accounts_sessions(api: Api):
 # --- worklist, contact attempts, assignment, caseload ----------------------------------
 
 
-def test_the_worklist_orders_by_urgency_then_waiting_and_shows_flags(api: Api):
+def test_the_worklist_puts_flagged_first_and_failed_contacts_move_the_status(api: Api):
     routine = api.refer()
     urgent = api.refer({**OTHER_PERSON, "urgency": "urgent"})
+    items = api.call("linkworker", "GET", "/worklist").json()
+    assert [i["id"] for i in items] == [urgent, routine]  # most urgent, then waiting
     for _ in range(3):
         response = api.call(
             "linkworker",
@@ -317,12 +319,17 @@ def test_the_worklist_orders_by_urgency_then_waiting_and_shows_flags(api: Api):
         )
         assert response.status_code == 201, response.text
     assert response.json()["flagged"] is True
+    assert response.json()["status"] == "contacted"  # trying to reach them is work
     items = api.call("linkworker", "GET", "/worklist").json()
-    assert [i["id"] for i in items] == [urgent, routine]
-    assert items[0]["waiting_days"] == 0 and items[0]["flagged"] is False
-    assert items[1]["flagged"] is True
-    assert items[1]["flag_reason"] == "3 contact attempts without reaching the person"
-    assert api.call("linkworker", "GET", "/worklist?status=contacted").json() == []
+    assert [i["id"] for i in items] == [routine, urgent]  # flagged first
+    assert items[1]["waiting_days"] == 0 and items[1]["flagged"] is False
+    assert items[0]["flagged"] is True
+    assert items[0]["flag_reason"] == "3 contact attempts without reaching the person"
+    assert items[0]["practice_ods"] == "G83001"
+    assert items[0]["needs_snippet"]
+    assert [
+        i["id"] for i in api.call("linkworker", "GET", "/worklist?status=contacted").json()
+    ] == [routine]
     assert api.call("gp", "GET", "/worklist").status_code == 403
 
     reached = api.call(
@@ -332,9 +339,20 @@ def test_the_worklist_orders_by_urgency_then_waiting_and_shows_flags(api: Api):
         json={"date": date.today().isoformat(), "method": "phone", "result": "reached"},
     )
     assert reached.json()["status"] == "contacted" and reached.json()["flagged"] is False
-    assert [
-        i["id"] for i in api.call("linkworker", "GET", "/worklist?status=contacted").json()
-    ] == [routine]
+
+
+def test_the_worklist_finds_people_by_name_or_nhs_number(api: Api):
+    margaret = api.refer()
+    other = api.refer(OTHER_PERSON)
+
+    def found(q: str) -> list[str]:
+        return [i["id"] for i in api.call("linkworker", "GET", "/worklist", params={"q": q}).json()]
+
+    given, family = REFERRAL["given_name"], REFERRAL["family_name"]
+    assert found(f"{given.lower()} {family[:3]}") == [margaret]
+    nhs = OTHER_PERSON["nhs_number"]
+    assert found(f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}") == [other]
+    assert found("nobody-called-this") == []
 
 
 def test_practice_staff_see_what_became_of_their_referrals(api: Api):

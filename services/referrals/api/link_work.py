@@ -1,8 +1,8 @@
 """Link workers' routes: the worklist, caseloads and assignment, contact attempts, and
 closing a referral.
 
-Assignment and contact attempts are this service's own state: they emit no event. A
-reached contact moves the referral through ``domain.transition``.
+Assignment and contact attempts are this service's own state: they emit no event.
+Every attempt, reached or not, moves the referral through ``domain.transition``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from services.referrals.access import audit, load_referral, move
 from services.referrals.api.deps import Caller, Outbox, Session
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
-    REACHED_CONTACT_RESULTS,
     Action,
     IllegalTransition,
     Status,
@@ -54,8 +53,9 @@ def worklist(
     session: Session,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     ward: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Name or NHS number")] = None,
 ) -> list[dict]:
-    """The team's open referrals, most urgent first, then longest waiting."""
+    """The team's open referrals, flagged first, then most urgent, then longest waiting."""
     require(caller, Role.LINK_WORKER)
     r = store.referrals.c
     query = select(store.referrals)
@@ -68,7 +68,12 @@ def worklist(
     rows = session.execute(query).all()
     connections = store.connections_of(session, [row.id for row in rows])
     names = store.user_names(session, [row.assigned_to for row in rows])
-    rows = sorted(rows, key=lambda row: worklist_key(row.urgency, store.aware(row.created_at)))
+    if q:
+        rows = [row for row in rows if _finds(q, row)]
+    rows = sorted(
+        rows,
+        key=lambda row: (not row.flagged, worklist_key(row.urgency, store.aware(row.created_at))),
+    )
     return [
         {
             "id": row.id,
@@ -83,9 +88,24 @@ def worklist(
             "assigned_to_name": names.get(row.assigned_to),
             "connected_to": [c.service_name for c in connections[row.id]],
             "created_at": row.created_at,
+            "practice_ods": row.practice_ods,
+            "needs_snippet": _snippet(row.needs_text),
         }
         for row in rows
     ]
+
+
+def _finds(q: str, row) -> bool:
+    """A worklist search: every word in the name, or the NHS number (spaces ignored)."""
+    digits = q.replace(" ", "").replace("-", "")
+    if digits.isdigit():
+        return digits in row.nhs_number
+    name = f"{row.given_name} {row.family_name}".lower()
+    return all(word in name for word in q.lower().split())
+
+
+def _snippet(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 @router.get("/caseload")
@@ -197,9 +217,7 @@ def record_contact_attempt(
                 at=store.now(),
             )
         )
-        new_status = Status(row.status)
-        if body.result in REACHED_CONTACT_RESULTS:
-            new_status = move(session, caller, row, Action.CONTACT)
+        new_status = move(session, caller, row, Action.CONTACT)  # trying is working on it
         results = [a.result for a in store.contact_attempts_of(session, referral_id)]
         flag = contact_flag(results)
         session.execute(

@@ -8,7 +8,6 @@
   const root = document.getElementById("referral");
   const id = encodeURIComponent(root.dataset.id);
   const me = root.dataset.me;
-  const message = document.getElementById("message");
   const names = new Map(); // link worker id -> name, from the team's caseload
   let namesLoaded = null;
 
@@ -22,20 +21,9 @@
     return namesLoaded;
   }
 
-  /** Send a change; on success say so and reload the referral, else show why. */
-  async function send(url, body, form, success) {
-    sp.notify(message, "");
-    const answer = await sp.api("POST", url, body);
-    if (!answer.ok) {
-      const rest = form ? sp.showErrors(form, answer.data) : answer.data?.detail;
-      if (rest) sp.notify(message, rest, "error");
-      return null;
-    }
-    if (form) sp.clearErrors(form);
-    root.dispatchEvent(new CustomEvent("referral-reload"));
-    sp.notify(message, success, "success");
-    return answer.data;
-  }
+  /** Send a change through referral.js (which takes the referral first if nobody has,
+   *  reloads it, and says how it went beside `where`). */
+  const send = (url, body, form, success, where) => window.referralPage.act("POST", url, body, form, success, where);
 
   // --- who is working on it --------------------------------------------------------------
 
@@ -138,7 +126,7 @@
   // --- wiring ----------------------------------------------------------------------------
 
   document.getElementById("take-referral").addEventListener("click", () =>
-    send(`/referrals/${id}/assign`, {}, null, "You have taken this referral."));
+    send(`/referrals/${id}/assign`, {}, null, "You have taken this referral.", () => document.getElementById("assigned-to")));
 
   const contactForm = document.getElementById("contact-form");
   contactForm.addEventListener("submit", (event) => {
@@ -146,15 +134,41 @@
     const field = (name) => contactForm.elements.namedItem(name).value;
     const body = { date: field("date") || null, method: field("method"), result: field("result") };
     const words = optionWords("contact-result")[body.result];
-    send(`/referrals/${id}/contact-attempts`, body, contactForm, `Contact attempt logged: ${words}.`);
+    send(`/referrals/${id}/contact-attempts`, body, contactForm, `Contact attempt logged: ${words}.`, () => contactForm);
   });
 
   const wellbeingForm = document.getElementById("wellbeing-form");
+  /** Every unanswered question, by name: the four ONS questions, and the SWEMWBS
+   *  statements once any of them is answered (all seven or none). */
+  function missingAnswers(form, body) {
+    const missing = [];
+    for (const fieldset of form.querySelectorAll('fieldset[data-field^="ons4."]')) {
+      const item = fieldset.dataset.field.slice(5);
+      if (body.ons4[item] === undefined) missing.push({ field: fieldset.dataset.field, message: `Answer “${fieldset.querySelector("legend").textContent.trim()}”` });
+    }
+    if (body.swemwbs) {
+      body.swemwbs.forEach((answer, i) => {
+        if (answer !== null) return;
+        const statement = form.querySelector(`fieldset[data-field="swemwbs.${i}"] legend`).textContent.trim();
+        missing.push({ field: `swemwbs.${i}`, message: `Answer “${statement}”, or clear the SWEMWBS` });
+      });
+    }
+    return missing;
+  }
+
   wellbeingForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = wellbeingAnswers(wellbeingForm);
     const stage = body.stage === "follow_up" ? "follow-up" : "first contact";
-    const saved = await send(`/referrals/${id}/wellbeing`, body, wellbeingForm, `Wellbeing at ${stage} recorded.`);
+    const missing = missingAnswers(wellbeingForm, body);
+    const summary = document.getElementById("wellbeing-errors");
+    if (missing.length) {
+      if (body.swemwbs) document.getElementById("swemwbs-details").open = true;
+      sp.showMessages(wellbeingForm, missing, summary);
+      return;
+    }
+    summary.hidden = true;
+    const saved = await send(`/referrals/${id}/wellbeing`, body, wellbeingForm, `Wellbeing at ${stage} recorded.`, () => document.getElementById("wellbeing-heading"));
     if (!saved && wellbeingForm.querySelector('[data-field="swemwbs"].has-error')) {
       document.getElementById("swemwbs-details").open = true;
     }

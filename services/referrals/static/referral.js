@@ -10,6 +10,7 @@
   const root = document.getElementById("referral");
   const id = encodeURIComponent(root.dataset.id);
   const acts = root.dataset.acts === "yes";
+  const isLinkWorker = root.dataset.role === "link_worker";
   const purpose = encodeURIComponent(root.dataset.purpose);
   const pageStatus = document.getElementById("page-status");
   const message = document.getElementById("message");
@@ -54,6 +55,38 @@
     );
   }
 
+  /** Who, what they need, where it stands and, for link workers, the next step. */
+  function renderSummary(r) {
+    const needs = r.needs_text.length > 160 ? `${r.needs_text.slice(0, 160).replace(/\s+\S*$/, "")}…` : r.needs_text;
+    const who = `${r.given_name} ${r.family_name}, ${r.age}${r.ward ? `, ${r.ward} ward` : ""}`;
+    const step = acts ? nextStep(r) : null;
+    document.getElementById("summary-facts").replaceChildren(
+      ...row("Who", who),
+      ...row("Needs", needs),
+      ...row("Status", sp.statusTag(r.status), " ", sp.urgencyTag(r.urgency),
+        r.flagged ? [" ", sp.h("span", { class: "tag urgency-urgent" }, "Flagged")] : null,
+        acts ? ` · ${r.assigned_to ? `with ${r.assigned_to === root.dataset.me ? "you" : r.assigned_to_name || "another link worker"}` : "nobody has taken it yet"}` : ""),
+      ...(step ? row("Next step", sp.h("a", { class: "next-step", href: `#${step.target}` }, step.text)) : []),
+    );
+  }
+
+  /** The one thing to do next on this referral, and the section where it is done. */
+  function nextStep(r) {
+    if (r.status === "closed") return null;
+    const reached = (r.contact_attempts || []).some((a) => a.result === "reached" || a.result === "declined");
+    const waiting = r.connections.find((c) => c.mode === "referral" && c.organisation_id && !c.group_response);
+    const noOutcome = r.connections.find((c) => !c.outcome);
+    if (!reached && r.connections.length === 0) {
+      return r.flagged
+        ? { text: `Check their contact details with the practice: ${r.flag_reason}`, target: "contact" }
+        : { text: "Try to reach them, and log the attempt", target: "contact" };
+    }
+    if (r.connections.length === 0) return { text: "Confirm a proposed group, or search the directory", target: "proposals-heading" };
+    if (waiting) return { text: `Wait for ${waiting.service_name} to answer, or chase them`, target: "connections-heading" };
+    if (noOutcome) return { text: `Record what happened at ${noOutcome.service_name}`, target: "connections-heading" };
+    return { text: "Record follow-up wellbeing and close the referral", target: "wellbeing" };
+  }
+
   function renderNeeds(r) {
     document.getElementById("needs-text").textContent = r.needs_text;
     const found = (r.needs_found || []).map((n) => `${n.phrase} → ${sp.words(n.concept)}`);
@@ -67,7 +100,8 @@
   function connectButtons(serviceId, serviceName, organisationId = null) {
     const connect = (mode) => () =>
       act("POST", `/referrals/${id}/connections`, { service_id: serviceId, service_name: serviceName, mode, organisation_id: organisationId }, null,
-        `${serviceName}: ${mode === "referral" ? "referral confirmed" : "signposting recorded"}.`);
+        `${serviceName}: ${mode === "referral" ? "referral confirmed" : "signposting recorded"}.`,
+        () => document.querySelector(`#connections li[data-service-id="${CSS.escape(serviceId)}"]`));
     return sp.h("div", { class: "actions" },
       sp.h("button", { type: "button", onclick: connect("referral") }, "Confirm as referral"),
       sp.h("button", { type: "button", class: "secondary", onclick: connect("signposting") }, "Confirm as signposting"),
@@ -137,7 +171,8 @@
       event.preventDefault();
       if (!select.value) return;
       act("POST", `/referrals/${id}/connections/${encodeURIComponent(c.id)}/outcome`, { outcome: select.value }, form,
-        `Outcome recorded for ${c.service_name}: ${outcomeWords(select.value)}.`);
+        `Outcome recorded for ${c.service_name}: ${outcomeWords(select.value)}.`,
+        () => document.querySelector(`#connections li[data-connection-id="${CSS.escape(c.id)}"]`));
     });
     return open ? form : null;
   }
@@ -174,7 +209,7 @@
     document.getElementById("no-connections").hidden = r.connections.length > 0;
     document.getElementById("connections").replaceChildren(
       ...r.connections.map((c) =>
-        sp.h("li", { class: "card" },
+        sp.h("li", { class: "card", "data-connection-id": c.id, "data-service-id": c.service_id },
           sp.h("h3", {}, c.service_name),
           sp.h("p", { class: "meta" },
             `${c.mode === "referral" ? "Referred" : "Signposted"} on ${sp.date(c.created_at)}`,
@@ -217,6 +252,7 @@
     }
     const r = answer.data;
     current = r;
+    renderSummary(r);
     renderAbout(r);
     renderNeeds(r);
     renderProposals(r);
@@ -231,22 +267,43 @@
     }
   }
 
-  /** Send an action; on success reload and say so, on failure show why next to the field. */
-  async function act(method, url, body, form, success) {
+  /** Put the page's one message just after `where` (the form or card acted on) and
+   *  move the focus to it, so it is read out and seen where the person is looking. */
+  function say(text, kind, where) {
+    const anchor = (typeof where === "function" ? where() : where) || document.getElementById("summary");
+    anchor.after(message);
+    sp.notify(message, text, kind);
+    if (text) message.focus();
+  }
+
+  /** A link worker acting on a referral nobody has taken takes it: the caseload and the
+   *  worklist then say who is working on it. */
+  async function takeIfUnassigned() {
+    if (!isLinkWorker || !current || current.assigned_to || current.status === "closed") return;
+    await sp.api("POST", `/referrals/${id}/assign`, {});
+  }
+
+  /** Send an action; on success reload and say so beside it, on failure show why next to
+   *  the field (or beside the action). Returns the API's answer when it succeeded. */
+  async function act(method, url, body, form, success, where = null) {
     sp.notify(message, "");
+    if (!url.endsWith("/assign")) await takeIfUnassigned();
     const answer = await sp.api(method, url, body);
+    const place = where || form;
     if (answer.ok) {
       if (form) {
         sp.clearErrors(form);
         form.reset();
       }
       await load();
-      sp.notify(message, success, "success");
-      return;
+      say(success, "success", place);
+      return answer.data;
     }
     const rest = form ? sp.showErrors(form, answer.data) : answer.data?.detail;
-    if (rest) sp.notify(message, rest, "error");
+    if (rest) say(rest, "error", place);
+    return null;
   }
+  window.referralPage = { act, say };
 
   function wireForms() {
     const decline = document.getElementById("decline-form");
@@ -261,7 +318,8 @@
       });
       if (!sure) return;
       act("POST", `/referrals/${id}/decline`, { service_ids: picked.length ? picked : null, reason: decline.reason.value.trim() }, decline,
-        picked.length ? `Declined ${picked.length} proposal${picked.length === 1 ? "" : "s"}.` : "Declined the undecided proposals.");
+        picked.length ? `Declined ${picked.length} proposal${picked.length === 1 ? "" : "s"}.` : "Declined the undecided proposals.",
+        () => document.getElementById("proposals"));
     });
 
     const close = document.getElementById("close-form");
@@ -276,7 +334,8 @@
         confirmLabel: missing.length ? "Close anyway" : "Yes, close it",
       });
       if (!sure) return;
-      act("POST", `/referrals/${id}/close`, { reason: close.reason.value.trim() }, close, "The referral is closed.");
+      act("POST", `/referrals/${id}/close`, { reason: close.reason.value.trim() }, close, "The referral is closed.",
+        () => document.getElementById("summary"));
     });
 
     const search = document.getElementById("search-form");

@@ -1,6 +1,7 @@
-// The link workers' worklist: GET /worklist (the team's referrals, most urgent first,
-// then longest waiting, flagged ones marked) and, above it, GET /caseload (each link
-// worker's load against the guidance of 200-250 people a year).
+// The link workers' worklist: GET /worklist (the team's referrals, flagged first, then
+// most urgent, then longest waiting; searched by name or NHS number on the server, "mine
+// only" here) and, above it, GET /caseload (each link worker's load against the
+// guidance of 200-250 people a year).
 "use strict";
 
 (() => {
@@ -57,24 +58,25 @@
       : null;
     const worker = r.assigned_to ? (r.assigned_to === me ? "You" : names.get(r.assigned_to) || "Another link worker") : sp.h("span", { class: "empty" }, "Nobody yet");
     return sp.h("tr", { class: r.flagged ? "flagged" : null },
-      sp.h("td", {}, person, flag),
+      sp.h("td", {}, person, flag, r.needs_snippet ? sp.h("div", { class: "needs-snippet" }, r.needs_snippet) : null),
       sp.h("td", {}, sp.urgencyTag(r.urgency)),
       sp.h("td", { class: "number" }, r.status === "closed" ? "—" : plural(r.waiting_days, "day")),
       sp.h("td", {}, sp.words(r.ward)),
+      sp.h("td", {}, r.practice_ods || "—"),
       sp.h("td", {}, sp.statusTag(r.status)),
       sp.h("td", {}, worker),
     );
   }
 
   async function load(filters) {
-    const query = new URLSearchParams(Object.entries(filters).filter(([, v]) => v));
+    const query = new URLSearchParams(Object.entries(filters).filter(([k, v]) => v && k !== "mine"));
     status.textContent = "Loading…";
     const [answer] = await Promise.all([sp.api("GET", `/worklist?${query}`), caseloadLoaded]);
     if (!answer.ok) {
       status.textContent = `Could not load the worklist: ${answer.data?.detail || answer.status}`;
       return;
     }
-    const rows = answer.data;
+    const rows = filters.mine ? answer.data.filter((r) => r.assigned_to === me) : answer.data;
     const wards = [...new Set(rows.map((r) => r.ward).filter(Boolean))].sort();
     if (!filters.ward) document.getElementById("wards").replaceChildren(...wards.map((w) => sp.h("option", { value: w })));
     table.querySelector("tbody").replaceChildren(...rows.map(worklistRow));
@@ -86,14 +88,22 @@
   caseloadLoaded = loadCaseload();
   const params = new URLSearchParams(window.location.search);
   const filters = document.getElementById("filters");
+  const chosen = () => ({
+    q: filters.q.value.trim(),
+    status: filters.status.value,
+    ward: filters.ward.value.trim(),
+    mine: filters.mine.checked ? "yes" : "",
+  });
+  filters.q.value = params.get("q") || "";
   filters.status.value = params.get("status") || "";
   filters.ward.value = params.get("ward") || "";
+  filters.mine.checked = params.get("mine") === "yes";
   filters.addEventListener("submit", (event) => {
     event.preventDefault();
-    const chosen = { status: filters.status.value, ward: filters.ward.value.trim() };
-    const query = new URLSearchParams(Object.entries(chosen).filter(([, v]) => v));
+    const query = new URLSearchParams(Object.entries(chosen()).filter(([, v]) => v));
     history.replaceState(null, "", `?${query}`);
-    load(chosen);
+    load(chosen());
   });
-  load({ status: params.get("status") || "", ward: params.get("ward") || "" });
+  filters.mine.addEventListener("change", () => filters.requestSubmit());
+  load(chosen());
 })();
