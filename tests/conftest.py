@@ -64,3 +64,21 @@ def make_settings(database_url: str, tmp_path: Path, **overrides) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+CHROMIUM = Path(os.environ.get("SP_TEST_CHROMIUM", "/usr/bin/chromium"))
+INSTALL_CHROMIUM = "make browser-deps"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say it loudly when the browser tests were skipped for want of Chromium, with the
+    one command that installs it: a quiet 's' among hundreds of dots is easy to miss."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    browser = [r for r in skipped if "tests/browser/" in r.nodeid]
+    if browser and not CHROMIUM.exists():
+        terminalreporter.section("browser tests not run", sep="=", yellow=True, bold=True)
+        terminalreporter.line(
+            f"{len(browser)} browser tests were skipped: Chromium is not installed at {CHROMIUM}.",
+            yellow=True,
+        )
+        terminalreporter.line(f"Install it with:  {INSTALL_CHROMIUM}", bold=True)

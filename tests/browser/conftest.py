@@ -26,9 +26,8 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.referrals.users import create_user
-from tests.conftest import make_settings
+from tests.conftest import CHROMIUM, INSTALL_CHROMIUM, make_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -91,7 +90,7 @@ def _listening_sockets(offsets: dict[str, int]) -> tuple[int, dict[str, socket.s
 @pytest.fixture(scope="session")
 def running_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM} ({INSTALL_CHROMIUM})")
     from services.__main__ import PORT_OFFSETS, build_apps
 
     tmp = tmp_path_factory.mktemp("browser-system")
