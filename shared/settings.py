@@ -97,9 +97,6 @@ class Settings(BaseSettings):
     review_after_months: int = Field(
         6, ge=1, description="Months after an entry was assured that its review falls due."
     )
-    reports_to_lower_ranking: int = Field(
-        2, ge=1, description="Different people's open out-of-date reports that demote an entry."
-    )
 
     @property
     def event_log_url(self) -> str:
