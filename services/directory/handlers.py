@@ -134,7 +134,8 @@ def on_match_confirmed(
             confirmed_on=today(),
         )
     )
-    publish_service(session, outbox, event.service_id, today())
+    if event.mode == "referral":  # signposting takes no place
+        publish_service(session, outbox, event.service_id, today())
 
 
 def on_outcome_recorded(
@@ -151,7 +152,12 @@ def on_outcome_recorded(
         .where(store.connections.c.connection_id == event.connection_id)
         .values(outcome=event.outcome, outcome_on=today())
     )
-    if event.outcome in ("no_capacity", "declined_by_patient"):
+    mode = session.execute(
+        select(store.connections.c.mode).where(
+            store.connections.c.connection_id == event.connection_id
+        )
+    ).scalar()
+    if mode == "referral" and event.outcome in ("no_capacity", "declined_by_patient"):
         publish_service(session, outbox, event.service_id, today())
 
 

@@ -172,11 +172,13 @@ def get_organisation(session: Session, organisation_id: str):
 def places_taken_by_service(
     session: Session, week_start: date, week_end: date, service_ids: list[str] | None = None
 ) -> dict[str, int]:
-    """Per service, connections confirmed that week that still hold a place (one query)."""
+    """Per service, referral connections confirmed that week that still hold a place (one
+    query). Signposting gives the person information and takes no place."""
     c = connections.c
     query = (
         select(c.service_id, func.count())
         .where(
+            c.mode == "referral",
             c.confirmed_on >= week_start,
             c.confirmed_on <= week_end,
             c.outcome.is_(None) | c.outcome.not_in(("no_capacity", "declined_by_patient")),

@@ -167,3 +167,30 @@ def test_several_people_agreeing_is_what_the_snapshot_carries_and_a_review_resol
     group.post(f"/services/{SERVICE}/review", json={"answer": "running"})
     assert _events(app, "ServiceUpserted")[-1].service.open_reports == 0
     assert group.get("/entry-reports").json() == []
+
+
+def _confirm(app, connection_id: str, mode: str) -> None:
+    from services.directory.handlers import on_match_confirmed
+    from shared.events import MatchConfirmed, new_envelope
+
+    event = MatchConfirmed(
+        referral_id=f"r-{connection_id}",
+        connection_id=connection_id,
+        service_id=SERVICE,
+        mode=mode,
+        was_proposed=True,
+    )
+    with app.state.sessions.begin() as session:
+        on_match_confirmed(
+            session, event, new_envelope(event, "referrals@test"), outbox=app.state.outbox
+        )
+
+
+def test_a_signposting_connection_takes_no_place_and_a_referral_one_does(app):
+    worker = _client(app, Role.LINK_WORKER, "lw")
+    before = worker.get(f"/services/{SERVICE}").json()["places_free"]
+    _confirm(app, "c-signpost", "signposting")
+    assert worker.get(f"/services/{SERVICE}").json()["places_free"] == before
+    _confirm(app, "c-referral", "referral")
+    assert worker.get(f"/services/{SERVICE}").json()["places_free"] == before - 1
+    assert _events(app, "ServiceUpserted")[-1].service.places_free == before - 1
