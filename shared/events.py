@@ -12,7 +12,7 @@ referrals.v1             ReferralSubmitted v1        referral id  referrals -> m
 referrals.v1             ReferralUpdated v1          referral id  referrals -> matcher
 referrals.v1             MatchConfirmed v1           referral id  referrals -> matcher, directory
 referrals.v1             MatchDeclined v1            referral id  referrals -> matcher
-referrals.v1             ReferralOutcomeRecorded v1  referral id  referrals -> directory
+referrals.v1             ReferralOutcomeRecorded v2  referral id  referrals -> directory
 referrals.v1             ReferralClosed v1           referral id  referrals -> (none)
 referrals.v1             GpMessageReady v1           referral id  referrals -> (none)
 matches.v1               MatchesProposed v3          referral id  matcher -> referrals, directory
@@ -173,13 +173,17 @@ class MatchDeclined(_Payload):
 
 
 class ReferralOutcomeRecorded(_Payload):
+    """v2 added who recorded it: the link worker, or the group the person went to."""
+
     type: Literal["ReferralOutcomeRecorded"] = "ReferralOutcomeRecorded"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     referral_id: str
     connection_id: str
     service_id: str
     outcome: Outcome
     ward: str | None = None
+    recorded_by: str | None = Field(None, description="v2: the user id of whoever recorded it.")
+    recorded_by_role: Literal["link_worker", "group"] | None = None
 
 
 class ReferralClosed(_Payload):
@@ -403,11 +407,16 @@ def _service_upserted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "version": 2, "service": service}
 
 
+def _outcome_recorded_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    return {**payload, "version": 2, "recorded_by": None, "recorded_by_role": None}
+
+
 #: (type, old version) -> function turning that payload dict into the next version's.
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("MatchesProposed", 1): _matches_proposed_v1_to_v2,
     ("MatchesProposed", 2): _matches_proposed_v2_to_v3,
     ("ServiceUpserted", 1): _service_upserted_v1_to_v2,
+    ("ReferralOutcomeRecorded", 1): _outcome_recorded_v1_to_v2,
 }
 
 

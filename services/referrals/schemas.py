@@ -170,6 +170,11 @@ class ConnectionIn(BaseModel):
         description="Put the person on the waiting list of a service that is full, "
         "temporarily closed or withdrawn (refused otherwise, with the reason)",
     )
+    summary_for_group: text(1000) | None = Field(
+        None,
+        description="What the group needs to know to help, in the link worker's words "
+        "(the group never sees the GP's referral text)",
+    )
     service_name: line(300) | None = Field(
         None, description="Ignored: the name comes from the directory"
     )
@@ -262,3 +267,16 @@ class GroupResponseIn(BaseModel):
         json_schema_extra={"examples": [{"reason": "we have a place on Thursday afternoons"}]},
     )
     reason: text(1000) | None = None
+    because_full: bool = Field(
+        False,
+        strict=True,
+        description="Declining because the service is full: the answer offers to update its"
+        " places in the directory, so it stops being proposed",
+    )
+
+
+class GroupOutcomeIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"outcome": "attended"}]}
+    )
+    outcome: Literal["attended", "did_not_attend", "completed"]

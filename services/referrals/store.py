@@ -139,6 +139,11 @@ connections = Table(
     UniqueConstraint("referral_id", "service_id", name="uq_referrals_connection_service"),
     # the link worker chose to join a full or closed service's waiting list (0004)
     Column("waiting_list", Boolean, nullable=False, default=False, server_default=false()),
+    # what the link worker tells the group (never the GP's free text), and who recorded the
+    # outcome: a link worker or the group (0006)
+    Column("summary_for_group", Text),
+    Column("outcome_by", String(64)),
+    Column("outcome_by_role", String(30)),
 )
 
 # An Idempotency-Key belongs to the practice that sent it: another practice's same key

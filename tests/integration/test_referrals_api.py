@@ -8,6 +8,7 @@ by its real consumer, one poll at a time."""
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -26,6 +27,7 @@ from shared.events import (
     ServiceSnapshot,
     ServiceUpserted,
     ServiceWithdrawn,
+    decode,
     encode,
     new_envelope,
 )
@@ -503,13 +505,13 @@ def test_a_group_sees_contact_details_only_with_consent_to_share(api: Api):
 
     listed = api.call("group", "GET", "/group/referrals").json()
     assert sorted(i["service_name"] for i in listed) == ["Garden Club", "Walking Group"]
-    assert {i["person"] for i in listed} == {"M.", "K."}
+    assert {i["person"] for i in listed} == {"Margaret", "Kwame"}  # first names only
 
     seen = api.call("group", "GET", f"/group/connections/{to_group}").json()
     assert seen["person"] == "Margaret Okafor"
     assert seen["contact"] == {"preferred": "phone", "detail": "020 7946 0018"}
     hidden = api.call("group", "GET", f"/group/connections/{private_connection}").json()
-    assert hidden["person"] == "K." and hidden["contact"] is None
+    assert hidden["person"] == "Kwame" and hidden["contact"] is None
     assert hidden["contact_note"] == "consent does not cover contact details"
     assert "group_read" in _audit_actions(api, shared)
     assert "group_read" in _audit_actions(api, private)
@@ -529,12 +531,67 @@ def test_a_group_accepts_or_declines_with_a_reason(api: Api):
         json={"reason": "full until May"},
     )
     assert declined.json()["response"] == "declined"
-    assert api.call("group", "POST", f"/group/connections/{connection}/accept").status_code == 409
     assert api.call("group", "POST", f"/group/connections/{other_org}/accept").status_code == 404
     detail = api.call("linkworker", "GET", f"/referrals/{referral}").json()
     answered = next(c for c in detail["connections"] if c["id"] == connection)
     assert answered["group_response"] == "declined"
     assert answered["group_response_reason"] == "full until May"
+    # a place came up: the group changes its answer
+    changed = api.call("group", "POST", f"/group/connections/{connection}/accept")
+    assert changed.status_code == 200 and changed.json()["response"] == "accepted"
+    detail = api.call("linkworker", "GET", f"/referrals/{referral}").json()
+    assert next(c for c in detail["connections"] if c["id"] == connection)["group_response"] == (
+        "accepted"
+    )
+
+
+def test_declining_because_full_offers_to_update_the_services_places(api: Api):
+    referral = api.refer()
+    connection = api.connect(referral, "Garden Club", organisation_id=GROUP_ORG)
+    declined = api.call(
+        "group",
+        "POST",
+        f"/group/connections/{connection}/decline",
+        json={"reason": "no places left this term", "because_full": True},
+    ).json()
+    assert declined["update_capacity"]["service_id"]
+
+
+def test_a_group_records_attendance_with_the_link_workers_outcome_event_and_can_correct_it(
+    api: Api,
+):
+    referral = api.refer()
+    connection = api.connect(referral, "Garden Club", organisation_id=GROUP_ORG)
+    seen = api.call("group", "GET", f"/group/connections/{connection}").json()
+    assert "needs" not in seen and "lonely" not in json.dumps(seen)  # never the GP's text
+    assert seen["need_categories"] == REFERRAL.get("need_categories", [])
+    attended = api.call(
+        "group", "POST", f"/group/connections/{connection}/outcome", json={"outcome": "attended"}
+    )
+    assert attended.status_code == 200, attended.text
+    bad = api.call(
+        "group", "POST", f"/group/connections/{connection}/outcome", json={"outcome": "moved"}
+    )
+    assert bad.status_code == 422
+    api.call(
+        "group", "POST", f"/group/connections/{connection}/outcome", json={"outcome": "completed"}
+    )
+    with api.client.app.state.sessions() as session:
+        rows = session.execute(
+            select(store.outbox.c.value).where(
+                store.outbox.c.event_type == "ReferralOutcomeRecorded"
+            )
+        ).scalars()
+        events = [decode(v).payload for v in rows]
+    assert [(e.outcome, e.recorded_by_role) for e in events] == [
+        ("attended", "group"),
+        ("completed", "group"),
+    ]
+    assert all(e.recorded_by and e.connection_id == connection for e in events)
+    detail = api.call("linkworker", "GET", f"/referrals/{referral}").json()
+    assert next(c for c in detail["connections"] if c["id"] == connection)["outcome"] == (
+        "completed"
+    )
 
 
 # --- FHIR intake -----------------------------------------------------------------------

@@ -83,3 +83,17 @@ def test_a_version_1_service_upserted_is_upcast_with_no_reports_and_no_reopening
     assert again.schema_version == 2
     assert again.payload.service.reopens_on is None and again.payload.service.open_reports == 0
     assert again.payload.service.status == "temporarily_closed"
+
+
+def test_a_version_1_outcome_is_upcast_with_nobody_named_as_recording_it():
+    from shared.events import ReferralOutcomeRecorded
+
+    event = ReferralOutcomeRecorded(
+        referral_id="r-1", connection_id="c-1", service_id="svc-1", outcome="attended"
+    )
+    doc = json.loads(encode(new_envelope(event, "referrals@test")))
+    doc["schema_version"] = doc["payload"]["version"] = 1
+    for field in ("recorded_by", "recorded_by_role"):
+        del doc["payload"][field]
+    again = decode(json.dumps(doc).encode())
+    assert again.schema_version == 2 and again.payload.recorded_by_role is None

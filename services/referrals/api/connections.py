@@ -54,6 +54,7 @@ def connect(
                 mode=body.mode,
                 organisation_id=service.organisation_id,
                 waiting_list=body.waiting_list,
+                summary_for_group=body.summary_for_group,
                 was_proposed=proposal is not None,
                 created_by=caller.user_id,
                 created_at=store.now(),
@@ -175,7 +176,12 @@ def record_outcome(
         session.execute(
             update(store.connections)
             .where(store.connections.c.id == connection_id)
-            .values(outcome=body.outcome, outcome_at=store.now())
+            .values(
+                outcome=body.outcome,
+                outcome_at=store.now(),
+                outcome_by=caller.user_id,
+                outcome_by_role="link_worker",
+            )
         )
         outbox.add(
             session,
@@ -185,6 +191,8 @@ def record_outcome(
                 service_id=connection.service_id,
                 outcome=body.outcome,
                 ward=row.ward,
+                recorded_by=caller.user_id,
+                recorded_by_role="link_worker",
             ),
         )
     return {"connection_id": connection_id, "outcome": body.outcome}

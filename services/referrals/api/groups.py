@@ -1,10 +1,14 @@
 """Community groups' routes: the referrals made to their organisation's services, their
-answer, and the person's details as far as consent allows.
+answer (which they can change), what became of each, and the person's details as far as
+consent allows.
 
 Only connections in mode ``referral`` reach a group (signposting is information given to
-the person). A group member sees the person's name and contact details only when a link
-worker confirmed the connection (the connection exists) and the person consented to
-share them; otherwise a first initial and why. Every read is audited.
+the person). A group sees what it needs to help: the person's first name, their need
+categories and the summary the link worker wrote for the group, never the GP's referral
+text. Full name and contact details only when a link worker confirmed the connection
+(the connection exists) and the person consented to share them. Every read is audited.
+A group records attended / did not attend / completed with the same
+``ReferralOutcomeRecorded`` event a link worker's outcome emits, saying who recorded it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import store
-from services.referrals.access import audit
-from services.referrals.api.deps import Caller, Session
-from services.referrals.schemas import GroupResponseIn
+from services.referrals.access import audit, move
+from services.referrals.api.deps import Caller, Outbox, Session
+from services.referrals.domain import Action
+from services.referrals.schemas import GroupOutcomeIn, GroupResponseIn
 from shared.auth import Principal, Role, require
+from shared.events import ReferralOutcomeRecorded
 from shared.web import Conflict, NotFound, Unprocessable
 
 router = APIRouter(prefix="/group", tags=["groups"])
@@ -41,7 +47,13 @@ def _connection(session: OrmSession, caller: Principal, connection_id: str, *, l
     organisation = _organisation(caller)
     c, r = store.connections.c, store.referrals.c
     query = (
-        select(store.connections, r.given_name, r.family_name, r.status.label("referral_status"))
+        select(
+            store.connections,
+            r.given_name,
+            r.family_name,
+            r.status.label("referral_status"),
+            r.ward.label("referral_ward"),
+        )
         .join(store.referrals, c.referral_id == r.id)
         .where(c.id == connection_id, c.mode == "referral")
     )
@@ -60,10 +72,11 @@ def _line(row) -> dict:
         "service_id": row.service_id,
         "service_name": row.service_name,
         "referred_at": row.created_at,
-        "person": f"{row.given_name[:1]}.",
+        "person": row.given_name,
         "response": row.group_response,
         "response_reason": row.group_response_reason,
         "outcome": row.outcome,
+        "outcome_by_role": row.outcome_by_role,
     }
 
 
@@ -90,7 +103,8 @@ def group_connection(connection_id: str, caller: Caller, session: Session) -> di
         row = _connection(session, caller, connection_id)
         person = store.referral(session, row.referral_id)
         out = _line(row)
-        out["needs"] = person.needs_text if person.consent_to_share else None
+        out["need_categories"] = list(person.need_categories or [])
+        out["summary"] = row.summary_for_group
         out["languages"] = person.languages
         out["accessibility_needs"] = person.accessibility_needs
         if person.consent_to_share:
@@ -117,6 +131,46 @@ def _contact(person) -> dict:
     return {"preferred": preferred, "detail": detail}
 
 
+@router.post("/connections/{connection_id}/outcome")
+def record_group_outcome(
+    connection_id: str, body: GroupOutcomeIn, caller: Caller, session: Session, outbox: Outbox
+) -> dict:
+    """What became of the referral: attended, did not attend, or completed. The group can
+    correct it later; each answer is an outcome event, as when a link worker records it."""
+    with session.begin():
+        row = _connection(session, caller, connection_id, lock=True)
+        if row.group_response == "declined":
+            raise Conflict("the group declined this referral: accept it first", allowed=["accept"])
+        referral = session.execute(
+            select(store.referrals).where(store.referrals.c.id == row.referral_id)
+        ).one()
+        move(session, caller, referral, Action.RECORD_OUTCOME)
+        session.execute(
+            update(store.connections)
+            .where(store.connections.c.id == connection_id)
+            .values(
+                outcome=body.outcome,
+                outcome_at=store.now(),
+                outcome_by=caller.user_id,
+                outcome_by_role="group",
+            )
+        )
+        outbox.add(
+            session,
+            ReferralOutcomeRecorded(
+                referral_id=row.referral_id,
+                connection_id=connection_id,
+                service_id=row.service_id,
+                outcome=body.outcome,
+                ward=row.referral_ward,
+                recorded_by=caller.user_id,
+                recorded_by_role="group",
+            ),
+        )
+        audit(session, caller, row.referral_id, "group_outcome", body.outcome)
+    return {"connection_id": connection_id, "outcome": body.outcome, "recorded_by_role": "group"}
+
+
 @router.post("/connections/{connection_id}/{answer}")
 def answer_referral(
     connection_id: str,
@@ -125,17 +179,18 @@ def answer_referral(
     session: Session,
     body: GroupResponseIn | None = None,
 ) -> dict:
-    """The group takes the person on, or declines with a reason."""
+    """The group takes the person on, or declines with a reason; it can change its answer.
+    Declining because the service is full offers to update its places in the directory."""
     reason = body.reason if body else None
     if answer == "decline" and not (reason and len(reason.strip()) >= 3):
         raise Unprocessable("reason: say why the group declines (3+ characters)", field="reason")
     with session.begin():
         row = _connection(session, caller, connection_id, lock=True)
-        if row.group_response:
-            raise Conflict(f"the group already answered: {row.group_response}")
         if row.referral_status == "closed":
             raise Conflict("the referral is closed", allowed=[])
         response = "accepted" if answer == "accept" else "declined"
+        if row.group_response == response and row.group_response_reason == reason:
+            return {"connection_id": connection_id, "response": response, "reason": reason}
         session.execute(
             update(store.connections)
             .where(store.connections.c.id == connection_id)
@@ -146,5 +201,14 @@ def answer_referral(
                 group_responded_at=store.now(),
             )
         )
-        audit(session, caller, row.referral_id, f"group_{answer}", "group response")
-    return {"connection_id": connection_id, "response": response, "reason": reason}
+        changed = "changed answer" if row.group_response else "group response"
+        audit(session, caller, row.referral_id, f"group_{answer}", changed)
+    out = {"connection_id": connection_id, "response": response, "reason": reason}
+    if answer == "decline" and body is not None and body.because_full:
+        out["update_capacity"] = {
+            "service_id": row.service_id,
+            "say": "Set the service's places a week (0 when full) in the directory: a full "
+            "service is offered only as a waiting list.",
+            "href": "/my-services",
+        }
+    return out

@@ -1,6 +1,7 @@
 // One referral to a community group: GET /group/connections/{id}. The person's name and
 // contact details appear only when the API gives them (they consented to share); the
-// group accepts, or declines with a reason, once.
+// group accepts, or declines with a reason (and can change its answer), and records what
+// happened: they came, did not come, or completed it.
 "use strict";
 
 (() => {
@@ -22,7 +23,8 @@
       ...row("Service", c.service_name),
       ...row("Referred", sp.date(c.referred_at)),
       ...row("Contact", ...contact),
-      ...(c.needs ? row("Needs", c.needs) : []),
+      ...row("Needs", list(c.need_categories)),
+      ...(c.summary ? row("From the link worker", c.summary) : []),
       ...row("Languages", list(c.languages)),
       ...row("Accessibility needs", list(c.accessibility_needs)),
       ...row("Outcome", c.outcome ? sp.words(c.outcome) : "Not recorded yet"),
@@ -34,6 +36,8 @@
         : ["You have not answered yet."]),
     );
     document.getElementById("answer-actions").hidden = Boolean(c.response);
+    document.getElementById("change-answer").hidden = !c.response;
+    document.getElementById("outcome").hidden = c.response !== "accepted";
   }
 
   async function load() {
@@ -56,14 +60,26 @@
       return;
     }
     await load();
-    sp.notify(message, kind === "accept" ? "Accepted: the link worker can see your answer." : "Declined: the link worker can see why.", "success");
+    const full = answer.data?.update_capacity ? " Set your places a week to 0 on the directory's 'Our services' page so it is offered only as a waiting list." : "";
+    sp.notify(message, kind === "accept" ? "Accepted: the link worker can see your answer." : `Declined: the link worker can see why.${full}`, "success");
   }
+
+  const OUTCOME_WORDS = { attended: "they came", did_not_attend: "they did not come", completed: "they completed it" };
+  document.querySelectorAll(".record-outcome").forEach((button) => button.addEventListener("click", async () => {
+    const answer = await sp.api("POST", `/group/connections/${id}/outcome`, { outcome: button.dataset.outcome });
+    if (!answer.ok) return sp.notify(message, answer.data?.detail || "That did not work.", "error");
+    await load();
+    sp.notify(message, `Recorded: ${OUTCOME_WORDS[button.dataset.outcome]}.`, "success");
+  }));
+  document.getElementById("change-answer").addEventListener("click", () => {
+    document.getElementById("answer-actions").hidden = false;
+  });
 
   document.getElementById("accept").addEventListener("click", () => respond("accept", {}, null));
   const decline = document.getElementById("decline-form");
   decline.addEventListener("submit", (event) => {
     event.preventDefault();
-    respond("decline", { reason: decline.reason.value.trim() }, decline);
+    respond("decline", { reason: decline.reason.value.trim(), because_full: decline.because_full.checked }, decline);
   });
   load();
 })();
