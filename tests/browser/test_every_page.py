@@ -26,7 +26,9 @@ pytestmark = pytest.mark.browser
 
 def _token(system: RunningSystem, username: str) -> dict[str, str]:
     answer = httpx.post(
-        f"{system.referrals}/auth/token", data={"username": username, "password": PASSWORD}
+        timeout=30,
+        url=f"{system.referrals}/auth/token",
+        data={"username": username, "password": PASSWORD},
     )
     return {"Authorization": f"Bearer {answer.raise_for_status().json()['access_token']}"}
 
@@ -41,7 +43,8 @@ def _a_referral_to_a_group(system: RunningSystem) -> tuple[str, str, str]:
     service = organisation["services"][0]
     referral_id = _refer_through_the_api(system, _new_person())
     answer = httpx.post(
-        f"{system.referrals}/referrals/{referral_id}/connections",
+        timeout=30,
+        url=f"{system.referrals}/referrals/{referral_id}/connections",
         headers=_token(system, "linkworker"),
         json={
             "service_id": service["id"],
@@ -66,7 +69,7 @@ def _check(page: Page, url: str, problems: list[str], ready: str = "main h1") ->
     page.on("request", note)
     page.goto(url)
     expect(page.locator(ready).first).to_be_visible()
-    page.wait_for_function("!document.body.innerText.includes('Loading…')")
+    expect(page.get_by_text("Loading…")).to_have_count(0)
     width = page.viewport_size["width"]
     where = f"{url} at {width} px"
     problems.extend(f"{where}: {v}" for v in accessibility_violations(page))
@@ -156,14 +159,14 @@ def test_unknown_and_forbidden_paths_are_pages_for_browsers_and_json_for_program
 ):
     s = running_system
     for base in (s.referrals, s.directory):
-        html = httpx.get(f"{base}/no-such-page", headers={"Accept": "text/html"})
+        html = httpx.get(timeout=30, url=f"{base}/no-such-page", headers={"Accept": "text/html"})
         assert html.status_code == 404
         assert html.headers["content-type"].startswith("text/html")
         assert "Page not found" in html.text
-        api = httpx.get(f"{base}/no-such-page")
+        api = httpx.get(timeout=30, url=f"{base}/no-such-page")
         assert api.status_code == 404
         assert api.json() == {"detail": "Not Found"}
-        icon = httpx.get(f"{base}/favicon.ico")
+        icon = httpx.get(timeout=30, url=f"{base}/favicon.ico")
         assert icon.status_code == 200
         assert icon.headers["content-type"].startswith("image/svg+xml")
 

@@ -85,10 +85,13 @@ def test_the_practice_list_marks_messages_back_nobody_has_read(
     person = _new_person()
     referral_id = _refer_through_the_api(s, person)
     token = httpx.post(
-        f"{s.referrals}/auth/token", data={"username": "linkworker", "password": PASSWORD}
+        timeout=30,
+        url=f"{s.referrals}/auth/token",
+        data={"username": "linkworker", "password": PASSWORD},
     ).json()["access_token"]
     closed = httpx.post(
-        f"{s.referrals}/referrals/{referral_id}/close",
+        timeout=30,
+        url=f"{s.referrals}/referrals/{referral_id}/close",
         headers={"Authorization": f"Bearer {token}"},
         json={"reason": "They moved away"},
     )

@@ -261,3 +261,9 @@ def test_a_group_member_keeps_their_services_up_to_date(page: Page, running_syst
     first.get_by_role("button", name="Save changes").click()
     expect(first.get_by_role("status")).to_contain_text("Saved")
     expect(first.locator(".service-facts")).to_contain_text("of 12 places free")
+
+    first.get_by_label("Places each week").fill("8")  # in one step, without the long form
+    first.get_by_role("button", name="Save places").click()
+    expect(first.get_by_role("status")).to_contain_text("Saved")
+    expect(first.get_by_role("status")).to_be_focused()
+    expect(first.locator(".service-facts")).to_contain_text("of 8 places free")

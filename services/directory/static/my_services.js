@@ -101,6 +101,7 @@
     const item = template.content.firstElementChild.cloneNode(true);
     uniqueIds(item, s.id);
     const notice = item.querySelector(".notice");
+    notice.tabIndex = -1;
     const form = item.querySelector(".edit-form");
     const show = (current) => {
       s = current;
@@ -110,6 +111,26 @@
     };
     show(s);
     showFreshness(item, s, notice, show);
+
+    // Places a week, in one step: the rest of the entry is sent as it was loaded.
+    const places = item.querySelector(".places-form");
+    const placesInput = places.elements.namedItem("capacity_per_week");
+    placesInput.value = s.capacity_per_week ?? "";
+    places.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      sp.notify(notice, "");
+      const wanted = number(placesInput.value);
+      const answer = await sp.api("PUT", `/services/${encodeURIComponent(s.id)}`, { ...entry(form, s), capacity_per_week: wanted });
+      if (!answer.ok) {
+        const rest = sp.showErrors(places, answer.data);
+        return sp.notify(notice, rest || "Enter the number of places, like 12, or leave it empty for no fixed number.", "error");
+      }
+      sp.clearErrors(places);
+      show(answer.data);
+      placesInput.value = answer.data.capacity_per_week ?? "";
+      sp.notify(notice, `Saved: ${facts(answer.data).split(" · ")[1]}.`, "success");
+      notice.focus();
+    });
 
     item.querySelector(".confirm").setAttribute("aria-label", `${s.name} is still accurate`);
     item.querySelector(".confirm").addEventListener("click", async () => {
