@@ -187,15 +187,11 @@ def _repeat_of(session: Session, caller: Principal, key: str, body: ReferralIn) 
 def _duplicate_of(
     session: Session, policy: DuplicatePolicy, caller: Principal, body: ReferralIn, now: datetime
 ) -> dict | None:
-    r = store.referrals.c
-    rows = session.execute(
-        select(store.referrals).where(
-            r.practice_ods == caller.practice_ods,
-            r.status != Status.CLOSED,
-            r.created_at >= now - timedelta(days=policy.window_days),
-            (r.nhs_number == body.nhs_number) | (r.birth_date == body.birth_date),
-        )
-    ).all()
+    store.lock_person(session, caller.practice_ods, body.nhs_number, body.birth_date)
+    since = now - timedelta(days=policy.window_days)
+    rows = store.open_referrals_like(
+        session, caller.practice_ods, body.nhs_number, body.birth_date, since
+    )
     new = KnownReferral(
         id="",
         practice_ods=caller.practice_ods or "",

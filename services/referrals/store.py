@@ -6,7 +6,8 @@ handlers share (``record_transition`` is the one writer of the status history)."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import zlib
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -17,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Row,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -95,6 +98,9 @@ referrals = Table(
     Column("assigned_at", DateTime(timezone=True)),
     Column("flagged", Boolean, nullable=False, default=False, server_default=false()),
     Column("flag_reason", Text),
+    # The duplicate check's two ways of finding the same person (0006).
+    Index("ix_referrals_practice_nhs_created", "practice_ods", "nhs_number", "created_at"),
+    Index("ix_referrals_practice_birth_created", "practice_ods", "birth_date", "created_at"),
 )
 
 proposals = Table(
@@ -331,3 +337,39 @@ def record_transition(
             at=now(),
         )
     )
+
+
+def lock_person(session: Session, practice_ods: str, nhs_number: str, birth_date: date) -> None:
+    """Serialise intake of one person at one practice until the transaction ends, so two
+    near-simultaneous submissions cannot both miss each other in the duplicate check.
+
+    PostgreSQL: transaction-scoped advisory locks on the two keys the check matches on
+    (NHS number; date of birth), taken in a fixed order so two intakes never deadlock.
+    SQLite: every write transaction begins IMMEDIATE, holding the database's one write
+    lock from the check to the commit, which serialises intakes already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        {
+            zlib.crc32(f"referral-person:{practice_ods}:nhs:{nhs_number}".encode()),
+            zlib.crc32(f"referral-person:{practice_ods}:born:{birth_date.isoformat()}".encode()),
+        }
+    )
+    for key in keys:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def open_referrals_like(
+    session: Session, practice_ods: str, nhs_number: str, birth_date: date, since: datetime
+) -> list[Row]:
+    """The practice's open referrals since ``since`` with this NHS number or this date of
+    birth: two index range reads (an OR in one query would defeat the NHS-number index)."""
+    r = referrals.c
+    recent = (r.practice_ods == practice_ods, r.created_at >= since, r.status != "closed")
+    by_nhs = select(referrals).where(*recent, r.nhs_number == nhs_number)
+    by_birth = select(referrals).where(*recent, r.birth_date == birth_date)
+    found = {}
+    for query in (by_nhs, by_birth):
+        for row in session.execute(query):
+            found.setdefault(row.id, row)
+    return list(found.values())
