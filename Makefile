@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format evaluate bench browser-deps clean
+.PHONY: run run-kafka load test lint format evaluate bench browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## start every service on one machine (SQLite + SQL event log)
 	$(PY) -m services
+
+MATCHERS     ?= 1
+LOAD_SECONDS ?= 30
+LOAD_RATE    ?= 150
+LOAD_BUSES   ?= sql,kafka
+
+run-kafka: $(STAMP)  ## the production shape: Tansu broker, a PostgreSQL database per service, each service its own process (MATCHERS=N)
+	$(PY) -m tools.cluster --matchers $(MATCHERS)
+
+load: $(STAMP)  ## a bounded load run on each bus; ends with one summary line per bus
+	$(PY) -m tools.load --seconds $(LOAD_SECONDS) --rate $(LOAD_RATE) --buses $(LOAD_BUSES) --matchers $(MATCHERS)
 
 test: $(STAMP)  ## lint, then every test (needs PostgreSQL on 127.0.0.1:5432)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,45 @@
+"""The short form of ``make load``: a few seconds of traffic on each bus, ending with
+the one summary line per bus that scripts read, and nothing lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LINE = re.compile(
+    r"^(sql|kafka): \d+\.\d referrals/s accepted, proposals p50 \d+ ms p99 \d+ ms,"
+    r" lost (\d+), doubled (\d+)$"
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.load,
+    pytest.mark.skipif(
+        os.environ.get("SP_TEST_LOAD") != "1",
+        reason="set SP_TEST_LOAD=1: each bus takes 1-4 minutes, beyond the suite's budget",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "bus", ["sql", pytest.param("kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])]
+)
+def test_a_short_load_run_prints_its_summary_and_loses_nothing(bus):
+    run = subprocess.run(
+        [sys.executable, "-m", "tools.load", "--seconds", "5", "--rate", "10", "--buses", bus],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [line for line in run.stdout.splitlines() if LINE.match(line)]
+    assert len(lines) == 1, run.stdout + run.stderr
+    bus_name, lost, doubled = LINE.match(lines[0]).groups()
+    assert (bus_name, lost, doubled) == (bus, "0", "0"), lines[0]
+    assert run.returncode == 0, run.stdout + run.stderr

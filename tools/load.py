@@ -1,0 +1,356 @@
+"""A bounded load run against the whole system, on each bus in turn.
+
+    python -m tools.load --seconds 30 --rate 150            (``make load``)
+
+For each bus it starts the system in a scratch folder (``sql``: the embedded default on
+SQLite; ``kafka``: the production shape, Tansu and a PostgreSQL database per service),
+then drives its HTTP API open-loop for ``--seconds``: GP staff submit referrals at
+``--rate`` a second (people, needs and postcodes from the demo referrals, each person
+new), link workers read referrals and their worklist, confirm a proposal for one
+referral in twenty and record its outcome. Afterwards it waits for the pipeline to drain
+and counts from the databases, not from logs:
+
+* accepted: referrals the API answered 201, over the seconds offered;
+* submission -> proposals: from the referral's ``created_at`` to the moment the
+  referrals service recorded its proposals (its status history), p50/p90/p99;
+* lost: accepted referrals without proposals once drained;
+* doubled: referrals for which the matcher emitted more than one ``MatchesProposed``.
+
+It ends with one line per bus, in this exact form, for scripts to read:
+``sql: 120.3 referrals/s accepted, proposals p50 80 ms p99 640 ms, lost 0, doubled 0``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, func, select
+
+from tools.cluster import Cluster, Embedded
+
+__all__ = ["Outcome", "main", "measure", "summary_line"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_REFERRALS = ROOT / "tests" / "data" / "referrals_demo.jsonl"
+GIVEN = ["Ann", "Bola", "Chen", "Dev", "Eve", "Femi", "Gita", "Hal", "Ines", "Jo", "Kofi", "Lin"]
+FAMILY = ["Adeyemi", "Brown", "Clarke", "Das", "Evans", "Fofana", "Green", "Hughes", "Iqbal"]
+
+
+def nhs_number(rng: random.Random) -> str:
+    """A random NHS number with a valid Modulus 11 check digit."""
+    while True:
+        digits = [rng.randint(0, 9) for _ in range(9)]
+        check = 11 - sum(d * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+        if check != 10:
+            return "".join(map(str, digits)) + str(0 if check == 11 else check)
+
+
+class People:
+    """New people with the demo referrals' needs and postcodes, never the same twice."""
+
+    def __init__(self, seed: int = 11) -> None:
+        self.rng = random.Random(seed)
+        self.demo = [json.loads(line) for line in DEMO_REFERRALS.read_text().splitlines()]
+        self.n = 0
+
+    def referral(self) -> dict:
+        self.n += 1
+        demo = self.rng.choice(self.demo)
+        age = max(18, min(95, demo.get("age") or 50))
+        born = date(date.today().year - age, 1 + self.n % 12, 1 + self.n % 28)
+        return {
+            "given_name": self.rng.choice(GIVEN),
+            "family_name": f"{self.rng.choice(FAMILY)}-{self.n}",
+            "nhs_number": nhs_number(self.rng),
+            "birth_date": born.isoformat(),
+            "gender": demo.get("gender") or "female",
+            "postcode": demo["postcode"],
+            "phone": "020 7946 0018",
+            "preferred_contact": "phone",
+            "languages": demo.get("languages") or ["English"],
+            "accessibility_needs": demo.get("accessibility_needs") or [],
+            "needs": demo["needs"],
+            "urgency": "routine",
+            "consent_to_refer": True,
+            "consent_to_share": True,
+        }
+
+
+@dataclass
+class Outcome:
+    bus: str
+    seconds: float
+    accepted: int
+    latencies_ms: list[float]
+    lost: int
+    doubled: int
+    errors: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary_line(o: Outcome) -> str:
+    return (
+        f"{o.bus}: {o.rate:.1f} referrals/s accepted, proposals p50 {o.percentile(0.5):.0f} ms"
+        f" p99 {o.percentile(0.99):.0f} ms, lost {o.lost}, doubled {o.doubled}"
+    )
+
+
+async def _token(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    answer = await client.post("/auth/token", data={"username": username, "password": "demo"})
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+class Driver:
+    """Open-loop traffic: each request starts on schedule, whether or not earlier ones
+    have finished (so a slow system shows as latency, not as a politely lower rate)."""
+
+    def __init__(self, base_url: str, rate: float, seconds: float, max_in_flight: int = 256):
+        self.base_url = base_url
+        self.rate = rate
+        self.seconds = seconds
+        self.people = People()
+        self.accepted: list[str] = []
+        self.errors: dict[str, int] = {}
+        self.requests = 0
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task] = set()
+
+    def _count_error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+    async def _call(self, client, method, url, **kwargs) -> httpx.Response | None:
+        async with self._slots:
+            self.requests += 1
+            try:
+                return await client.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                self._count_error(f"{method} {url.split('/')[1]}: {type(exc).__name__}")
+                return None
+
+    async def _submit(self, client, gp, lw) -> None:
+        answer = await self._call(
+            client, "POST", "/referrals", json=self.people.referral(), headers=gp
+        )
+        if answer is None:
+            return
+        if answer.status_code != 201:
+            self._count_error(f"POST /referrals {answer.status_code}")
+            return
+        referral_id = answer.json()["id"]
+        self.accepted.append(referral_id)
+        if len(self.accepted) % 20 == 0:
+            self._spawn(self._connect_later(client, lw, referral_id))
+
+    async def _connect_later(self, client, lw, referral_id: str) -> None:
+        """A link worker confirms the first proposal a little later, then the outcome."""
+        for _ in range(20):
+            await asyncio.sleep(1.0)
+            answer = await self._call(client, "GET", f"/referrals/{referral_id}", headers=lw)
+            if answer is not None and answer.status_code == 200 and answer.json()["proposals"]:
+                break
+        else:
+            return
+        service_id = answer.json()["proposals"][0]["service_id"]
+        made = await self._call(
+            client,
+            "POST",
+            f"/referrals/{referral_id}/connections",
+            json={"service_id": service_id, "mode": "signposting"},
+            headers=lw,
+        )
+        if made is None or made.status_code != 201:
+            self._count_error(f"POST connections {getattr(made, 'status_code', '-')}")
+            return
+        connection = made.json()["connection_id"]
+        done = await self._call(
+            client,
+            "POST",
+            f"/referrals/{referral_id}/connections/{connection}/outcome",
+            json={"outcome": "attended"},
+            headers=lw,
+        )
+        if done is None or done.status_code != 200:
+            self._count_error(f"POST outcome {getattr(done, 'status_code', '-')}")
+
+    async def _read(self, client, lw) -> None:
+        if self.accepted:
+            referral_id = random.choice(self.accepted[-200:])
+            await self._call(client, "GET", f"/referrals/{referral_id}", headers=lw)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> float:
+        limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30, limits=limits) as client:
+            gp, lw = await _token(client, "gp"), await _token(client, "linkworker")
+            started = time.monotonic()
+            n = 0
+            while (elapsed := time.monotonic() - started) < self.seconds:
+                due = int(elapsed * self.rate) + 1
+                while n < due:
+                    n += 1
+                    self._spawn(self._submit(client, gp, lw))
+                    if n % 2 == 0:
+                        self._spawn(self._read(client, lw))
+                    if n % max(1, int(self.rate)) == 0:
+                        self._spawn(self._call(client, "GET", "/worklist?status=new", headers=lw))
+                await asyncio.sleep(min(0.01, 1 / self.rate))
+            offered = time.monotonic() - started
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            return offered
+
+
+def count(urls: dict[str, str], ids: list[str]) -> tuple[list[float], int, int]:
+    """Latencies (ms), lost and doubled, read from the services' databases."""
+    from services.matcher import store as matcher_store
+    from services.referrals import store as referrals_store
+
+    r, h = referrals_store.referrals, referrals_store.status_history
+    engine = create_engine(urls["referrals"])
+    with engine.connect() as conn:
+        created = dict(conn.execute(select(r.c.id, r.c.created_at)).all())
+        proposed = dict(
+            conn.execute(
+                select(h.c.referral_id, func.min(h.c.at))
+                .where(h.c.to_status == "matches_proposed")
+                .group_by(h.c.referral_id)
+            ).all()
+        )
+    engine.dispose()
+    o = matcher_store.outbox
+    engine = create_engine(urls["matcher"])
+    with engine.connect() as conn:
+        per_referral = dict(
+            conn.execute(
+                select(o.c.key, func.count())
+                .where(o.c.event_type == "MatchesProposed")
+                .group_by(o.c.key)
+            ).all()
+        )
+    engine.dispose()
+    latencies = [
+        (_aware(proposed[i]) - _aware(created[i])).total_seconds() * 1000
+        for i in ids
+        if i in proposed
+    ]
+    lost = sum(1 for i in ids if i not in proposed)
+    doubled = sum(1 for i in ids if per_referral.get(i, 0) > 1)
+    return latencies, lost, doubled
+
+
+def _aware(moment):
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def drain(urls: dict[str, str], ids: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _, lost, _ = count(urls, ids)
+        if lost == 0:
+            return
+        time.sleep(1)
+
+
+def wait_for_replica(matcher_url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{matcher_url}/replica", timeout=5).json()["services"] >= 100:
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the matcher's replica never filled")
+
+
+def measure(system, bus: str, matcher_url: str, seconds: float, rate: float) -> Outcome:
+    """Drive a started system and count what happened."""
+    wait_for_replica(matcher_url)
+    driver = Driver(system.referrals_url, rate, seconds)
+    offered = asyncio.run(driver.run())
+    urls = system.database_urls()
+    drain(urls, driver.accepted, timeout_s=max(60.0, seconds))
+    latencies, lost, doubled = count(urls, driver.accepted)
+    return Outcome(
+        bus, offered, len(driver.accepted), latencies, lost, doubled, driver.errors, driver.requests
+    )
+
+
+def run_bus(bus: str, seconds: float, rate: float, matchers: int, pg: str) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix=f"load-{bus}-") as scratch:
+        workdir = Path(scratch)
+        if bus == "sql":
+            system = Embedded(workdir).start()
+            matcher_url = f"http://127.0.0.1:{system.port + 3}"
+        else:
+            system = Cluster(workdir, pg_server=pg, matchers=matchers).start()
+            matcher_url = f"http://127.0.0.1:{system.matcher_port(0)}"
+        try:
+            return measure(system, bus, matcher_url, seconds, rate)
+        finally:
+            system.stop()
+            if bus == "kafka":
+                system.drop_databases()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30, help="how long to offer load")
+    parser.add_argument("--rate", type=float, default=150, help="referrals offered per second")
+    parser.add_argument("--buses", default="sql,kafka", help="comma-separated: sql, kafka")
+    parser.add_argument("--matchers", type=int, default=1, help="matcher processes (kafka)")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL server for the kafka run (a database per service is made)",
+    )
+    args = parser.parse_args(argv)
+    outcomes = []
+    for bus in args.buses.split(","):
+        outcome = run_bus(bus.strip(), args.seconds, args.rate, args.matchers, args.postgres)
+        outcomes.append(outcome)
+        lat = outcome.latencies_ms
+        print(
+            f"[{outcome.bus}] offered {args.rate:g}/s for {outcome.seconds:.1f} s,"
+            f" {outcome.requests} requests, accepted {outcome.accepted},"
+            f" p90 {outcome.percentile(0.9):.0f} ms,"
+            f" max {max(lat) if lat else float('nan'):.0f} ms,"
+            f" mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms,"
+            f" errors {outcome.errors or 0}",
+            flush=True,
+        )
+    for outcome in outcomes:
+        print(summary_line(outcome))
+    return 0 if all(o.lost == 0 and o.doubled == 0 for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
