@@ -98,7 +98,7 @@ referrals = Table(
     Column("assigned_at", DateTime(timezone=True)),
     Column("flagged", Boolean, nullable=False, default=False, server_default=false()),
     Column("flag_reason", Text),
-    # The duplicate check's two ways of finding the same person (0006).
+    # The duplicate check's two ways of finding the same person (0007).
     Index("ix_referrals_practice_nhs_created", "practice_ods", "nhs_number", "created_at"),
     Index("ix_referrals_practice_birth_created", "practice_ods", "birth_date", "created_at"),
 )

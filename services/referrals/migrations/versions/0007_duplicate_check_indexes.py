@@ -1,14 +1,14 @@
 """the duplicate check reads by index: a practice's referrals by NHS number and by date
 of birth, newest first
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
