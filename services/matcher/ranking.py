@@ -56,6 +56,7 @@ from services.matcher.records import (
 )
 from services.matcher.service_table import ServiceTable
 from services.matcher.tuning import (
+    ADAPTED_BOOST,
     CATEGORY_NEED_CONFIDENCE,
     CAUSE_CONFIDENCE,
     COVERAGE,
@@ -67,6 +68,7 @@ from services.matcher.tuning import (
     REASON_FIT,
     SAME_LANGUAGE_FIT,
     SHORTLIST,
+    STRONG_FIT,
     SYMPTOM_WEIGHT,
     SYMPTOMS,
     UNMET_CONFIDENCE,
@@ -176,6 +178,9 @@ class MatchIndex:
                 # a group in the person's own language answers a language barrier too
                 fits[:, column] = np.maximum(fits[:, column], SAME_LANGUAGE_FIT * speaks)
         unmet = self._unmet(scored, fits)
+        adapted = self._adapted(scored, fits)
+        if adapted is not None:
+            multiplier *= adapted
         weights = np.array([n.weight for n in scored], dtype=np.float32)
         weighted = fits * weights
         best = weighted.max(axis=1) if len(weighted) else np.zeros(0, dtype=np.float32)
@@ -253,6 +258,26 @@ class MatchIndex:
             c for c, w in sorted(concept.categories.items(), key=lambda kv: -kv[1]) if w >= 0.3
         )
         return ExtractedNeed(need.hit.phrase, concept.id, categories, round(need.hit.confidence, 3))
+
+    def _adapted(self, needs: list[Need], fits: np.ndarray) -> np.ndarray | None:
+        """A lift for services answering both a fact about the person (a wheelchair user)
+        and what they want (sport): an adapted version is what a link worker looks for."""
+        concepts = self.vocabulary.concepts
+        facts = [c for c, n in enumerate(needs) if n.direct and concepts[n.hit.concept].access_fact]
+        wants = [
+            c
+            for c, n in enumerate(needs)
+            if n.direct
+            and n.hit.confidence >= CAUSE_CONFIDENCE
+            and concepts[n.hit.concept].kind in ("need", "interest")
+            and not concepts[n.hit.concept].access_fact
+        ]
+        if not facts or not wants or not len(fits):
+            return None
+        both = (fits[:, facts].max(axis=1) >= STRONG_FIT) & (
+            fits[:, wants].max(axis=1) >= STRONG_FIT
+        )
+        return np.where(both, ADAPTED_BOOST, 1.0).astype(np.float32)
 
     def _unmet(self, needs: list[Need], fits: np.ndarray) -> list[str]:
         unmet = []
@@ -338,6 +363,9 @@ class MatchIndex:
         parts: dict[str, np.ndarray] = {}
         soft_factors(cols, chosen, request, prefs, origin, table.languages, table.access, parts)
         table.audiences.group_fit(cols, chosen, request, needs, parts)
+        adapted = self._adapted(scored, fits[np.array([p.index for p in picks])])
+        if adapted is not None and (adapted != 1.0).any():
+            parts["adapted"] = adapted
         weights = np.array([n.weight for n in scored], dtype=np.float32)
         out = []
         previous = math.inf

@@ -80,6 +80,7 @@ class Concept:
     about_others: float = 1.0  # confidence left when the words describe someone else
     qualifies: bool = False  # an audience that only narrows others (an age group)
     answered_with: tuple[str, ...] = ()  # a service answers it only as well as one of these
+    access_fact: bool = False  # a fact about how the person gets about, hears or sees
 
 
 class Vocabulary(ReferralReading, ServiceReading):
@@ -208,6 +209,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             about_others=float(raw.get("about_others", 1.0)),
             qualifies=bool(raw.get("qualifies", False)),
             answered_with=tuple(raw.get("answered_with", ())),
+            access_fact=bool(raw.get("access_fact", False)),
         )
         self.concepts[concept.id] = concept
         for entry in raw.get("triggers", ()):

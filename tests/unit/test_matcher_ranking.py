@@ -607,3 +607,22 @@ def test_ranking_takes_no_lock_while_a_refresh_holds_the_live_index():
     request = MatchRequest("r", "lonely", 45, "male", None, 51.45, 0.14)
     with live._lock:  # as a refresh applying directory changes does
         assert live.rank(request, top=3).proposals
+
+
+def test_a_wheelchair_user_who_wants_sport_is_offered_the_adapted_sport_first():
+    directory = [
+        service("run", "Park run club", "A friendly running club for all.", ("physical activity",)),
+        service("football", "Football for fitness", "Kick-about football sessions.", ("sport",)),
+        service(
+            "adapted",
+            "Wheelchair basketball",
+            "Sport for wheelchair users and people with limited mobility.",
+            ("sport",),
+        ),
+    ]
+    request = MatchRequest(
+        "r", "wheelchair user, would love to get into sport", 30, "male", None, 51.45, 0.14
+    )
+    result = MatchIndex(VOCABULARY, directory).rank(request)
+    assert result.proposals[0].service_id == "adapted"
+    assert result.proposals[0].breakdown.get("adapted", 1.0) > 1.0
