@@ -8,13 +8,16 @@ A topic marked * is compacted: the broker keeps each key's latest event.
 =======================  ==========================  ===========  =====================
 topic                    event                       key          producer -> consumers
 =======================  ==========================  ===========  =====================
-referrals.v1             ReferralSubmitted v1        referral id  referrals -> matcher
+referrals.v1             ReferralSubmitted v1        referral id  referrals -> matcher, directory
 referrals.v1             ReferralUpdated v1          referral id  referrals -> matcher
 referrals.v1             MatchConfirmed v1           referral id  referrals -> matcher, directory
 referrals.v1             MatchDeclined v1            referral id  referrals -> matcher
 referrals.v1             ReferralOutcomeRecorded v2  referral id  referrals -> directory
-referrals.v1             ReferralClosed v1           referral id  referrals -> (none)
+referrals.v1             ReferralClosed v1           referral id  referrals -> directory
 referrals.v1             GpMessageReady v1           referral id  referrals -> (none)
+referrals.v1             ReferralContacted v1        referral id  referrals -> directory
+referrals.v1             GroupAnswered v1            referral id  referrals -> directory
+referrals.v1             WellbeingChanged v1         referral id  referrals -> directory
 matches.v1               MatchesProposed v3          referral id  matcher -> referrals, directory
 directory.services.v1 *  ServiceUpserted v2          service id   directory -> referrals, matcher
 directory.services.v1 *  ServiceWithdrawn v1         service id   directory -> referrals, matcher
@@ -58,12 +61,14 @@ __all__ = [
     "DeadLetter",
     "Envelope",
     "GpMessageReady",
+    "GroupAnswered",
     "InvalidEvent",
     "MatchConfirmed",
     "MatchDeclined",
     "MatchesProposed",
     "ProposedMatch",
     "ReferralClosed",
+    "ReferralContacted",
     "ReferralOutcomeRecorded",
     "ReferralProfile",
     "ReferralSubmitted",
@@ -74,6 +79,7 @@ __all__ = [
     "ServiceStatus",
     "ServiceUpserted",
     "ServiceWithdrawn",
+    "WellbeingChanged",
     "decode",
     "encode",
     "new_envelope",
@@ -203,6 +209,42 @@ class GpMessageReady(_Payload):
     referral_id: _Id
     practice_ods: _Label
     codes_only: bool = Field(description="The person did not consent to share details.")
+
+
+class ReferralContacted(_Payload):
+    """A link worker reached the person for the first time (for waiting times)."""
+
+    type: Literal["ReferralContacted"] = "ReferralContacted"
+    version: Literal[1] = 1
+    referral_id: _Id
+
+
+class GroupAnswered(_Payload):
+    """The group answered a referral made to it (for provider responsiveness)."""
+
+    type: Literal["GroupAnswered"] = "GroupAnswered"
+    version: Literal[1] = 1
+    referral_id: _Id
+    connection_id: _Id
+    service_id: _Id
+    organisation_id: _Id | None = None
+    accepted: bool
+
+
+class WellbeingChanged(_Payload):
+    """Follow-up minus first contact, per ONS4 item and for the SWEMWBS metric score.
+
+    Changes only, never the scores themselves: enough for outcome reports, nothing
+    more about the person."""
+
+    type: Literal["WellbeingChanged"] = "WellbeingChanged"
+    version: Literal[1] = 1
+    referral_id: _Id
+    life_satisfaction: int = Field(ge=-10, le=10)
+    worthwhile: int = Field(ge=-10, le=10)
+    happiness: int = Field(ge=-10, le=10)
+    anxiety: int = Field(ge=-10, le=10, description="Lower is better: a fall is an improvement.")
+    swemwbs_metric: float | None = Field(None, ge=-28, le=28)
 
 
 # --- matches.v1 -----------------------------------------------------------------------
@@ -368,6 +410,9 @@ AnyEvent = Annotated[
     | ReferralOutcomeRecorded
     | ReferralClosed
     | GpMessageReady
+    | ReferralContacted
+    | GroupAnswered
+    | WellbeingChanged
     | MatchesProposed
     | ServiceUpserted
     | ServiceWithdrawn
@@ -384,6 +429,9 @@ _TOPIC_OF: dict[str, str] = {
     "ReferralOutcomeRecorded": REFERRALS_TOPIC,
     "ReferralClosed": REFERRALS_TOPIC,
     "GpMessageReady": REFERRALS_TOPIC,
+    "ReferralContacted": REFERRALS_TOPIC,
+    "GroupAnswered": REFERRALS_TOPIC,
+    "WellbeingChanged": REFERRALS_TOPIC,
     "MatchesProposed": MATCHES_TOPIC,
     "ServiceUpserted": DIRECTORY_TOPIC,
     "ServiceWithdrawn": DIRECTORY_TOPIC,

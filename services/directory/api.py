@@ -1,5 +1,5 @@
-"""The directory's HTTP API: groups keep their entries, everyone searches, commissioners
-see capacity and emerging needs.
+"""The directory's HTTP API: groups keep their entries, everyone searches (commissioners'
+reports are in ``api_reports.py``).
 
 Every change to a service commits together with the ``ServiceUpserted`` or
 ``ServiceWithdrawn`` event that tells the matcher about it.
@@ -9,28 +9,19 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, or_, select, update
 
 from services.directory import store
-from services.directory.domain import (
-    CapacityRow,
-    DemandRow,
-    NeedRow,
-    capacity_report,
-    demand_by_ward,
-    places_free,
-    unmet_needs_report,
-    week_bounds,
-)
+from services.directory.domain import places_free, week_bounds
 from services.directory.duplicates import find_duplicates
 from services.directory.freshness import is_review_due
 from services.directory.handlers import publish_service
 from services.directory.openreferral import hsds_uuid
-from shared.auth import Caller, Principal, Role, require
+from shared.auth import Caller, Principal, Role
 from shared.events import ServiceStatus, ServiceWithdrawn
 from shared.settings import Settings
 from shared.validation import WebLink, line, text
@@ -39,7 +30,6 @@ from shared.web import Conflict, Forbidden, NotFound
 router = APIRouter()
 
 #: A day a report may be asked for: years this service could have data for.
-ReportDay = Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2999, 12, 31))]
 Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 Delivery = Literal["in_person", "phone", "online", "home"]
 Accessibility = Literal[
@@ -234,8 +224,22 @@ def _organisation_names(session) -> dict[str, str]:
     }
 
 
-def _services_out(session, rows, settings: Settings) -> list[dict]:
-    """Services as the API shows them, with this week's places free (a few queries in all)."""
+def availability(capacity_per_week: int | None, free: int | None, threshold: int) -> str:
+    """Places this week in words, which is all most readers see: an exact number of
+    places free beside the capacity would tell how many people were just connected."""
+    if capacity_per_week is None:
+        return "no limit"
+    if free == 0:
+        return "full"
+    return "few places" if free is not None and free < threshold else "places available"
+
+
+def _services_out(session, rows, settings: Settings, caller: Principal | None = None) -> list[dict]:
+    """Services as the API shows them, with this week's places (a few queries in all).
+
+    The exact ``places_free`` goes only to the service's own organisation and to
+    administrators (``caller`` None: the organisation editing it); everyone else gets
+    ``availability``."""
     monday, sunday = week_bounds(date.today())
     taken = store.places_taken_by_service(session, monday, sunday, [r.id for r in rows])
     orgs = _organisation_names(session)
@@ -256,12 +260,22 @@ def _services_out(session, rows, settings: Settings) -> list[dict]:
             {"id": r.id, "kind": r.kind, "note": r.note, "reported_at": r.reported_at.isoformat()}
             for r in mine
         ]
+        item["availability"] = availability(
+            row.capacity_per_week, free, settings.small_number_threshold
+        )
+        exact = (
+            caller is None
+            or caller.role is Role.ADMIN
+            or (caller.organisation_id == row.organisation_id)
+        )
+        if not exact:
+            item["places_free"] = None
         out.append(item)
     return out
 
 
-def _service_out(session, row, settings: Settings) -> dict:
-    return _services_out(session, [row], settings)[0]
+def _service_out(session, row, settings: Settings, caller: Principal | None = None) -> dict:
+    return _services_out(session, [row], settings, caller)[0]
 
 
 @router.get("/services", tags=["directory"])
@@ -290,7 +304,7 @@ def search_services(
         rows = session.execute(query.order_by(s.name)).all()
         if category:
             rows = [r for r in rows if category in r.categories]
-        return _services_out(session, rows[:limit], request.app.state.settings)
+        return _services_out(session, rows[:limit], request.app.state.settings, caller)
 
 
 @router.get("/services/{service_id}", tags=["directory"])
@@ -299,7 +313,7 @@ def get_service(service_id: str, request: Request, caller: Caller) -> dict:
         row = store.get_service(session, service_id)
         if row is None or row.withdrawn:
             raise NotFound(f"no service {service_id!r}")
-        return _service_out(session, row, request.app.state.settings)
+        return _service_out(session, row, request.app.state.settings, caller)
 
 
 @router.get("/organisations", tags=["directory"])
@@ -441,79 +455,3 @@ def withdraw_service(
             ),
         )
         return {"service_id": service_id, "withdrawn": True}
-
-
-def _capacity_rows(session, monday: date, sunday: date) -> list[CapacityRow]:
-    """Each service's weekly capacity, demand (times proposed) and places taken."""
-    s, p = store.services.c, store.proposals_seen.c
-    proposed = {
-        service_id: n
-        for service_id, n in session.execute(
-            select(p.service_id, func.count())
-            .where(p.seen_on >= monday, p.seen_on <= sunday)
-            .group_by(p.service_id)
-        )
-    }
-    orgs = _organisation_names(session)
-    taken = store.places_taken_by_service(session, monday, sunday)
-    return [
-        CapacityRow(
-            service_id=r.id,
-            name=r.name,
-            organisation=orgs.get(r.organisation_id, ""),
-            categories=tuple(r.categories),
-            ward=r.ward,
-            capacity_per_week=r.capacity_per_week,
-            proposed=proposed.get(r.id, 0),
-            taken=taken.get(r.id, 0),
-        )
-        for r in session.execute(select(store.services).where(s.withdrawn.is_(False)))
-    ]
-
-
-def _report_reader(caller: Principal) -> None:
-    require(caller, Role.COMMISSIONER, Role.LINK_WORKER)
-
-
-@router.get("/reports/capacity", tags=["reports"])
-def capacity(request: Request, caller: Caller, week_of: ReportDay = None) -> dict:
-    """Demand against capacity this week, per service and per need category."""
-    _report_reader(caller)
-    monday, sunday = week_bounds(week_of or date.today())
-    threshold = request.app.state.settings.small_number_threshold
-    with request.app.state.sessions() as session:
-        rows = _capacity_rows(session, monday, sunday)
-    report = capacity_report(rows, threshold)
-    return {"week": {"from": monday, "to": sunday}, "suppression_threshold": threshold, **report}
-
-
-@router.get("/reports/unmet-needs", tags=["reports"])
-def unmet_needs(
-    request: Request,
-    caller: Caller,
-    since: date | None = None,
-) -> dict:
-    """Needs that found no good match: where community capacity must grow."""
-    _report_reader(caller)
-    n = store.needs_seen.c
-    query = select(n.concept, n.phrase, n.ward, n.met)
-    if since:
-        query = query.where(n.seen_on >= since)
-    with request.app.state.sessions() as session:
-        rows = [NeedRow(r.concept, r.phrase, r.ward, r.met) for r in session.execute(query)]
-    return unmet_needs_report(rows, request.app.state.settings.small_number_threshold)
-
-
-@router.get("/reports/demand", tags=["reports"])
-def demand(request: Request, caller: Caller, since: ReportDay = None) -> dict:
-    """Needs found against local weekly capacity, by need category and ward: the gaps."""
-    _report_reader(caller)
-    monday, sunday = week_bounds(date.today())
-    n = store.needs_seen.c
-    query = select(n.categories, n.ward, n.met)
-    if since:
-        query = query.where(n.seen_on >= since)
-    with request.app.state.sessions() as session:
-        needs = [DemandRow(tuple(r.categories), r.ward, r.met) for r in session.execute(query)]
-        services = _capacity_rows(session, monday, sunday)
-    return demand_by_ward(needs, services, request.app.state.settings.small_number_threshold)

@@ -12,6 +12,7 @@ from services.directory.api import router
 from services.directory.api_exchange import router as exchange_router
 from services.directory.api_freshness import router as freshness_router
 from services.directory.api_openreferral import add_openreferral
+from services.directory.api_reports import router as reports_router
 from services.directory.demo import load_demo_if_empty
 from services.directory.freshness import ReviewClock
 from services.directory.handlers import CONSUMERS
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_common(app, store.SERVICE)
     app.include_router(router)
+    app.include_router(reports_router)
     app.include_router(freshness_router)
     app.include_router(exchange_router)
     add_openreferral(app, settings.openreferral_rate_limit)

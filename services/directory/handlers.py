@@ -6,6 +6,7 @@ writes, the events it emits and the processed-event record commit together.
 
 from __future__ import annotations
 
+import inspect
 from datetime import date
 
 from sqlalchemy import delete, select, update
@@ -13,17 +14,17 @@ from sqlalchemy.orm import Session
 
 from services.directory import store
 from services.directory.domain import places_free, week_bounds
-from shared.bus.consumer import Registry
+from services.directory.readmodel import InsightProjector
+from shared.bus.consumer import Handler, Registry
 from shared.bus.outbox import Outbox
 from shared.events import (
     Envelope,
     GpMessageReady,
+    GroupAnswered,
     MatchConfirmed,
     MatchDeclined,
     MatchesProposed,
-    ReferralClosed,
     ReferralOutcomeRecorded,
-    ReferralSubmitted,
     ReferralUpdated,
     ServiceUpserted,
 )
@@ -31,6 +32,7 @@ from shared.events import (
 __all__ = [
     "CONSUMERS",
     "HANDLERS",
+    "on_group_answered",
     "on_match_confirmed",
     "on_matches_proposed",
     "on_outcome_recorded",
@@ -57,11 +59,9 @@ def publish_service(session: Session, outbox: Outbox, service_id: str, today: da
     outbox.add(session, ServiceUpserted(revision=revision, service=snap))
 
 
-def on_matches_proposed(
-    session: Session, event: MatchesProposed, _env: Envelope, *, today=date.today
-) -> None:
+def on_matches_proposed(session: Session, event: MatchesProposed, env: Envelope) -> None:
     """Remember demand: the needs found (met or not) and the services proposed."""
-    seen_on = today()
+    seen_on = env.occurred_at.date()
     session.execute(
         delete(store.needs_seen).where(store.needs_seen.c.referral_id == event.referral_id)
     )
@@ -114,7 +114,7 @@ def on_matches_proposed(
 
 
 def on_match_confirmed(
-    session: Session, event: MatchConfirmed, _env: Envelope, *, outbox: Outbox, today=date.today
+    session: Session, event: MatchConfirmed, env: Envelope, *, outbox: Outbox, today=date.today
 ) -> None:
     """A place is taken: record it in the ledger and republish the service's capacity."""
     exists = session.execute(
@@ -131,7 +131,8 @@ def on_match_confirmed(
             service_id=event.service_id,
             mode=event.mode,
             ward=event.ward,
-            confirmed_on=today(),
+            confirmed_on=env.occurred_at.date(),
+            confirmed_at=env.occurred_at,
         )
     )
     if event.mode == "referral":  # signposting takes no place
@@ -141,7 +142,7 @@ def on_match_confirmed(
 def on_outcome_recorded(
     session: Session,
     event: ReferralOutcomeRecorded,
-    _env: Envelope,
+    env: Envelope,
     *,
     outbox: Outbox,
     today=date.today,
@@ -150,7 +151,7 @@ def on_outcome_recorded(
     session.execute(
         update(store.connections)
         .where(store.connections.c.connection_id == event.connection_id)
-        .values(outcome=event.outcome, outcome_on=today())
+        .values(outcome=event.outcome, outcome_on=env.occurred_at.date())
     )
     mode = session.execute(
         select(store.connections.c.mode).where(
@@ -161,19 +162,53 @@ def on_outcome_recorded(
         publish_service(session, outbox, event.service_id, today())
 
 
+def on_group_answered(session: Session, event: GroupAnswered, env: Envelope) -> None:
+    """The group's answer, for its responsiveness (time to answer, share accepted)."""
+    session.execute(
+        update(store.connections)
+        .where(store.connections.c.connection_id == event.connection_id)
+        .values(
+            answered_at=env.occurred_at,
+            accepted=event.accepted,
+            organisation_id=event.organisation_id,
+        )
+    )
+
+
 HANDLERS = {
     MatchesProposed: on_matches_proposed,
     MatchConfirmed: on_match_confirmed,
     ReferralOutcomeRecorded: on_outcome_recorded,
+    GroupAnswered: on_group_answered,
 }
 
+
+def _then(first: Handler, second: Handler) -> Handler:
+    """``first`` (which may take bound dependencies) and then ``second``, in one
+    transaction: the directory's own state, then the reports' read model."""
+
+    def both(session, event, envelope, **dependencies):
+        first(session, event, envelope, **dependencies)
+        second(session, event, envelope)
+
+    both.__signature__ = inspect.signature(first)  # what Registry.bind supplies
+    both.__doc__ = first.__doc__
+    return both
+
+
+def _with_read_model(handlers: dict, projections: dict) -> dict:
+    out = dict(handlers)
+    for cls, project in projections.items():
+        out[cls] = _then(out[cls], project) if cls in out else project
+    return out
+
+
 #: Consumer group -> what it handles and what it deliberately ignores: the directory
-#: learns demand from proposals, not from submissions, and declines take no place.
+#: learns demand from proposals and each referral's journey for the reports (see
+#: readmodel.py); declines take no place.
 CONSUMERS = {
     "directory": Registry(
-        HANDLERS,
-        ignored=frozenset(
-            {ReferralSubmitted, ReferralUpdated, MatchDeclined, ReferralClosed, GpMessageReady}
-        ),
+        _with_read_model(HANDLERS, InsightProjector().handlers),
+        ignored=frozenset({ReferralUpdated, MatchDeclined, GpMessageReady}),
     )
 }

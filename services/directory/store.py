@@ -125,6 +125,11 @@ connections = Table(
     Column("confirmed_on", Date, nullable=False, index=True),
     Column("outcome", String(30)),
     Column("outcome_on", Date),
+    # For reports of waiting times and groups' responsiveness (migration 0002):
+    Column("confirmed_at", DateTime(timezone=True), index=True),
+    Column("organisation_id", String(100)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("accepted", Boolean),
 )
 
 # Demand as the matcher saw it: one row per need found in a referral.

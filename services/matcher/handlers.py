@@ -19,18 +19,21 @@ from shared.bus.outbox import Outbox
 from shared.events import (
     Envelope,
     GpMessageReady,
+    GroupAnswered,
     MatchConfirmed,
     MatchDeclined,
     MatchesProposed,
     NeedFound,
     ProposedMatch,
     ReferralClosed,
+    ReferralContacted,
     ReferralOutcomeRecorded,
     ReferralProfile,
     ReferralSubmitted,
     ReferralUpdated,
     ServiceUpserted,
     ServiceWithdrawn,
+    WellbeingChanged,
 )
 
 __all__ = [
@@ -202,6 +205,16 @@ REPLICA_HANDLERS = {
 CONSUMERS = {
     "matcher-replica": Registry(REPLICA_HANDLERS),
     "matcher": Registry(
-        HANDLERS, ignored=frozenset({ReferralOutcomeRecorded, ReferralClosed, GpMessageReady})
+        HANDLERS,
+        ignored=frozenset(
+            {
+                ReferralOutcomeRecorded,
+                ReferralClosed,
+                GpMessageReady,
+                ReferralContacted,
+                GroupAnswered,
+                WellbeingChanged,
+            }
+        ),
     ),
 }

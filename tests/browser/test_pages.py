@@ -187,18 +187,6 @@ def test_a_link_worker_confirms_a_proposal_and_records_that_they_attended(
     expect(found.first.get_by_role("button", name="Confirm as signposting")).to_be_visible()
 
 
-def test_a_commissioner_reads_capacity_and_unmet_needs(page: Page, running_system: RunningSystem):
-    sign_in(page, running_system, "commissioner")
-    expect(page).to_have_url(f"{running_system.directory}/reports")
-    expect(page.get_by_role("heading", name="Capacity by category")).to_be_visible()
-    categories = page.locator("#categories tbody tr")
-    expect(categories.first).to_be_visible()
-    expect(page.locator("#categories tbody")).to_contain_text("social connection")
-    expect(page.locator("#services tbody tr").first).to_be_visible()
-    expect(page.locator("#report-status")).to_be_empty()
-    page.screenshot(path=running_system.screenshots / "reports.png")
-
-
 def test_anyone_signed_in_can_search_the_directory(page: Page, running_system: RunningSystem):
     page.goto(f"{running_system.referrals}/")
     page.screenshot(path=running_system.screenshots / "sign_in.png")

@@ -169,7 +169,7 @@ def test_the_directory_refuses_oversized_services_and_unsafe_links(directory):
     )
 
 
-def test_a_capacity_report_for_the_year_9999_is_a_422(directory):
+def test_a_report_for_the_year_9999_is_a_422(directory):
     commissioner = _as(directory, Role.COMMISSIONER)
-    response = directory.get("/reports/capacity?week_of=9999-12-31", headers=commissioner)
-    _refused(response, "week_of")
+    response = directory.get("/reports/demand?from=9999-12-01&to=9999-12-31", headers=commissioner)
+    _refused(response, "from")

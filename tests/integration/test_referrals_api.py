@@ -744,10 +744,13 @@ def carry_a_referral_from_fhir_intake_to_the_gp_message(api: Api) -> None:
                 .order_by(store.outbox.c.id)
             ).scalars()
         )
-    assert events == [
+    assert events == [  # what reports need, and never a score or a name
         "ReferralSubmitted",
+        "ReferralContacted",
         "MatchConfirmed",
+        "GroupAnswered",
         "ReferralOutcomeRecorded",
+        "WellbeingChanged",
         "ReferralClosed",
         "GpMessageReady",
     ]

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.directory.domain import (
-    CapacityRow,
-    DemandRow,
-    NeedRow,
-    capacity_report,
-    demand_by_ward,
-    places_free,
-    suppress,
-    unmet_needs_report,
-    week_bounds,
-)
+from services.directory.domain import places_free, suppress, week_bounds
+from services.directory.insights import Period, PeriodError, period_for, publish_figures
 
 
 def test_capacity_is_counted_monday_to_sunday():
@@ -35,59 +26,55 @@ def test_small_counts_are_suppressed_but_zero_and_large_are_shown():
     assert suppress(5, 5) == 5
 
 
-def _row(service_id, categories, capacity, proposed, taken):
-    return CapacityRow(
-        service_id, service_id, "Org", categories, "Erith", capacity, proposed, taken
-    )
+def test_small_months_are_left_out_and_the_figure_says_it_is_a_lower_bound():
+    monthly = {"a": {"2026-07": 8, "2026-08": 3}, "b": {"2026-07": 2}, "c": {"2026-07": 0}}
+    shown = publish_figures(monthly, [], ["2026-07", "2026-08"], threshold=5)
+    assert shown["a"] == {"value": 8, "suppressed": False, "at_least": True}
+    assert shown["b"] == {"value": None, "suppressed": True, "at_least": False}
+    assert shown["c"] == {"value": 0, "suppressed": False, "at_least": False}
 
 
-def test_capacity_report_adds_up_by_category_and_flags_demand_over_capacity():
-    report = capacity_report(
-        [
-            _row("a", ("food",), 10, 12, 10),
-            _row("b", ("food", "money and debt"), 0, 6, 0),
-        ],
-        threshold=5,
-    )
-    food = next(c for c in report["categories"] if c["category"] == "food")
-    assert food["capacity_per_week"] == 10
-    assert food["demand"] == {"value": 18, "suppressed": False}
-    assert food["services_full"] == 2
-    assert food["demand_over_capacity"] is True
-    money = next(c for c in report["categories"] if c["category"] == "money and debt")
-    assert money["places_taken"] == {"value": 0, "suppressed": False}
-    service_a = report["services"][0]
-    assert service_a["full"] is True and service_a["places_free"] == 0
-
-
-def test_unmet_needs_are_grouped_and_rare_ones_reveal_no_words():
-    rows = [NeedRow("immigration advice", "immigration appeal", "Erith", False)] * 6
-    rows += [NeedRow("court interpreter", "bsl interpreter for court", "Crayford", False)]
-    rows += [NeedRow("loneliness", "lonely", "Erith", True)]
-    report = unmet_needs_report(rows, threshold=5)
-    needs = {n["need"]: n for n in report["unmet_needs"]}
-    assert set(needs) == {"immigration advice", "court interpreter"}
-    assert needs["immigration advice"]["referrals"]["value"] == 6
-    assert needs["immigration advice"]["phrases"] == ["immigration appeal"]
-    assert needs["court interpreter"]["referrals"] == {"value": None, "suppressed": True}
-    assert needs["court interpreter"]["phrases"] == []
-
-
-def test_demand_by_ward_finds_gaps_where_needs_outnumber_local_places():
-    needs = [DemandRow(("money and debt",), "Erith", True)] * 6
-    needs += [DemandRow(("housing",), "Erith", False)]
-    services = [
-        _row("advice", ("money and debt",), 4, 0, 1),
-        CapacityRow("helpline", "helpline", "Org", ("money and debt",), None, 50, 0, 0),
-    ]
-    cells = {
-        (c["category"], c["ward"]): c for c in demand_by_ward(needs, services, threshold=5)["cells"]
+def test_a_line_with_a_total_never_has_a_lone_suppressed_cell_or_a_sum_of_ones():
+    month = ["2026-07"]
+    line = (["w1", "w2", "w3"], "total")
+    lone = {
+        "w1": {"2026-07": 2},
+        "w2": {"2026-07": 9},
+        "w3": {"2026-07": 6},
+        "total": {"2026-07": 17},
     }
-    debt = cells[("money and debt", "Erith")]
-    assert debt["needs"] == {"value": 6, "suppressed": False}
-    assert debt["capacity_per_week"] == 4, "ward-less services are not counted as local"
-    assert debt["places_free"] == 3
-    assert debt["gap"] is True
-    housing = cells[("housing", "Erith")]
-    assert housing["unmet"] == {"value": None, "suppressed": True}
-    assert housing["gap"] is True
+    shown = publish_figures(lone, [line], month, threshold=5)
+    assert shown["w1"]["suppressed"] and shown["w3"]["suppressed"] and not shown["w2"]["suppressed"]
+    ones = {
+        "w1": {"2026-07": 1},
+        "w2": {"2026-07": 1},
+        "w3": {"2026-07": 6},
+        "total": {"2026-07": 8},
+    }
+    shown = publish_figures(ones, [line], month, threshold=5)
+    assert shown["w3"]["suppressed"], "1 + 1 hidden beside a total would say both are 1"
+
+
+def test_periods_are_whole_months_and_the_previous_one_is_as_long():
+    today = date(2026, 11, 25)
+    assert period_for(today, "this_month") == Period(date(2026, 11, 1), 1)
+    assert period_for(today, "last_quarter") == Period(date(2026, 7, 1), 3)
+    twelve = period_for(today, "last_12_months")
+    assert (twelve.first, twelve.last) == (date(2025, 12, 1), date(2026, 11, 30))
+    assert twelve.previous() == Period(date(2024, 12, 1), 12)
+    snapped = period_for(today, start=date(2026, 2, 14), end=date(2026, 3, 2))
+    assert (snapped.first, snapped.last, snapped.months) == (date(2026, 2, 1), date(2026, 3, 31), 2)
+
+
+def test_a_period_must_have_both_ends_in_order():
+    for start, end, field in [
+        (date(2026, 2, 1), None, "to"),
+        (None, date(2026, 2, 1), "from"),
+        (date(2026, 3, 1), date(2026, 2, 1), "to"),
+    ]:
+        try:
+            period_for(date(2026, 11, 25), start=start, end=end)
+        except PeriodError as exc:
+            assert exc.field == field
+        else:
+            raise AssertionError("accepted a bad period")

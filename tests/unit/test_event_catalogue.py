@@ -56,10 +56,11 @@ def test_the_document_receives_exactly_what_each_registry_handles():
 def test_the_table_names_the_real_consumers():
     table = asyncapi.event_table()
     rows = {line.split()[1]: line for line in table.splitlines() if line.startswith("referrals")}
-    assert rows["ReferralSubmitted"].endswith("referrals -> matcher")
+    assert rows["ReferralSubmitted"].endswith("referrals -> matcher, directory")  # reports
     assert rows["MatchConfirmed"].endswith("referrals -> matcher, directory")
     assert rows["MatchDeclined"].endswith("referrals -> matcher")
-    assert rows["ReferralClosed"].endswith("referrals -> (none)")
+    assert rows["ReferralClosed"].endswith("referrals -> directory")
+    assert rows["WellbeingChanged"].endswith("referrals -> directory")
 
 
 def test_every_group_handles_or_deliberately_ignores_each_event_on_its_topics():

@@ -11,7 +11,7 @@
 
   function card(s) {
     const place = s.location ? [s.location.address, s.location.postcode, s.location.ward && `${s.location.ward} ward`].filter(Boolean).join(", ") : "";
-    const places = s.capacity_per_week === null ? "" : `${s.places_free} of ${s.capacity_per_week} places free this week`;
+    const places = s.capacity_per_week === null ? "" : s.places_free === null ? `${s.availability} this week` : `${s.places_free} of ${s.capacity_per_week} places free this week`;
     return sp.h("li", { class: "card" },
       sp.h("h2", { tabindex: "-1" }, s.name, s.status !== "active" ? [" ", sp.h("span", { class: "tag urgency-soon" }, STATUS[s.status] || sp.words(s.status))] : null),
       sp.h("p", { class: "meta" }, [s.organisation_name, s.categories.join(", ")].filter(Boolean).join(" · ")),

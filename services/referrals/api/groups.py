@@ -25,7 +25,7 @@ from services.referrals.api.deps import Caller, Outbox, Session
 from services.referrals.domain import Action
 from services.referrals.schemas import GroupOutcomeIn, GroupResponseIn
 from shared.auth import Principal, Role, require
-from shared.events import ReferralOutcomeRecorded
+from shared.events import GroupAnswered, ReferralOutcomeRecorded
 from shared.web import Conflict, NotFound, Unprocessable
 
 router = APIRouter(prefix="/group", tags=["groups"])
@@ -177,6 +177,7 @@ def answer_referral(
     answer: Literal["accept", "decline"],
     caller: Caller,
     session: Session,
+    outbox: Outbox,
     body: GroupResponseIn | None = None,
 ) -> dict:
     """The group takes the person on, or declines with a reason; it can change its answer.
@@ -203,6 +204,16 @@ def answer_referral(
         )
         changed = "changed answer" if row.group_response else "group response"
         audit(session, caller, row.referral_id, f"group_{answer}", changed)
+        outbox.add(  # for reports of how quickly groups answer
+            session,
+            GroupAnswered(
+                referral_id=row.referral_id,
+                connection_id=connection_id,
+                service_id=row.service_id,
+                organisation_id=row.organisation_id,
+                accepted=answer == "accept",
+            ),
+        )
     out = {"connection_id": connection_id, "response": response, "reason": reason}
     if answer == "decline" and body is not None and body.because_full:
         out["update_capacity"] = {

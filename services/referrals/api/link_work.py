@@ -19,6 +19,7 @@ from services.referrals.access import audit, load_referral, move
 from services.referrals.api.deps import Caller, Outbox, Session
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
+    REACHED_CONTACT_RESULTS,
     Action,
     IllegalTransition,
     Status,
@@ -30,7 +31,7 @@ from services.referrals.domain import (
 )
 from services.referrals.schemas import AssignIn, CloseIn, ContactAttemptIn
 from shared.auth import Principal, Role, require
-from shared.events import GpMessageReady, ReferralClosed
+from shared.events import GpMessageReady, ReferralClosed, ReferralContacted
 from shared.web import Conflict, Unprocessable
 
 router = APIRouter(tags=["link workers"])
@@ -196,7 +197,7 @@ def _check_colleague(session: OrmSession, caller: Principal, row, worker_id: str
 
 @router.post("/referrals/{referral_id}/contact-attempts", status_code=201)
 def record_contact_attempt(
-    referral_id: str, body: ContactAttemptIn, caller: Caller, session: Session
+    referral_id: str, body: ContactAttemptIn, caller: Caller, session: Session, outbox: Outbox
 ) -> dict:
     """Record an attempt to reach the person. Reaching them moves the referral to
     contacted; repeated failures flag it on the worklist."""
@@ -218,6 +219,8 @@ def record_contact_attempt(
             )
         )
         new_status = move(session, caller, row, Action.CONTACT)  # trying is working on it
+        if body.result in REACHED_CONTACT_RESULTS:  # reached: when waiting for contact ends
+            outbox.add(session, ReferralContacted(referral_id=referral_id))
         results = [a.result for a in store.contact_attempts_of(session, referral_id)]
         flag = contact_flag(results)
         session.execute(

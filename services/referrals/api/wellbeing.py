@@ -11,17 +11,20 @@ from sqlalchemy.orm import Session as OrmSession
 from services.referrals import store
 from services.referrals import wellbeing as measures
 from services.referrals.access import audit, load_referral
-from services.referrals.api.deps import Caller, Session
+from services.referrals.api.deps import Caller, Outbox, Session
 from services.referrals.api.link_work import ensure_open
 from services.referrals.schemas import WellbeingIn
 from shared.auth import Role, require
+from shared.events import WellbeingChanged
 from shared.web import Conflict, Unprocessable
 
 router = APIRouter(tags=["link workers"])
 
 
 @router.post("/referrals/{referral_id}/wellbeing", status_code=201)
-def record_wellbeing(referral_id: str, body: WellbeingIn, caller: Caller, session: Session) -> dict:
+def record_wellbeing(
+    referral_id: str, body: WellbeingIn, caller: Caller, session: Session, outbox: Outbox
+) -> dict:
     """Record ONS4 (and optionally SWEMWBS) at first contact or at follow-up."""
     require(caller, Role.LINK_WORKER)
     try:
@@ -51,6 +54,17 @@ def record_wellbeing(referral_id: str, body: WellbeingIn, caller: Caller, sessio
             )
         )
         audit(session, caller, referral_id, "wellbeing", f"record {body.stage}")
+        changed = _change(_records(session, referral_id))
+        if changed is not None:  # reports get the changes only, never the scores
+            metric = changed["swemwbs_metric"]
+            outbox.add(
+                session,
+                WellbeingChanged(
+                    referral_id=referral_id,
+                    **{item: v["difference"] for item, v in changed["ons4"].items()},
+                    swemwbs_metric=metric["difference"] if metric else None,
+                ),
+            )
         return _view(session, referral_id)
 
 

@@ -1,0 +1,526 @@
+"""The reports' read model: monthly counts of people, kept up to date by the events.
+
+Reports are sums over a few months of ``insight_cells`` rows, so they cost the same over
+a year of demo data as over a million referrals. Each referral counts in the month it was
+submitted (a cohort), once per need category and once under ``*`` (any need): a person
+needing three kinds of help is one person in the ``*`` row.
+
+How it stays right: ``insight_referrals`` keeps each referral's journey (when it was
+contacted, connected, answered, attended...) and ``insight_referral_categories`` its need
+categories. Every event changes that state; the handler computes the referral's
+contributions to the cells before and after, and adds the difference. Replays and
+re-matching therefore never double count. Waiting times are kept as histograms by whole
+days (``bucket``), from which medians and 90th percentiles are read exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.directory import store
+from shared.events import (
+    Envelope,
+    GroupAnswered,
+    MatchConfirmed,
+    MatchesProposed,
+    ReferralClosed,
+    ReferralContacted,
+    ReferralOutcomeRecorded,
+    ReferralSubmitted,
+    WellbeingChanged,
+)
+
+__all__ = [
+    "ALL",
+    "ANY",
+    "STAGES",
+    "InsightProjector",
+    "cells",
+    "contributions",
+    "month_of",
+    "normalise_phrase",
+]
+
+ANY = "*"  # any need category: each person once
+ALL = "*"  # all wards or all practices (a row not broken down that way)
+UNKNOWN_WARD = "unknown"
+#: Stages of the journey, in funnel order; each is a flag on ``insight_referrals``.
+STAGES = (
+    "referred",
+    "contacted",
+    "connected",
+    "signposted",
+    "referred_on",
+    "accepted",
+    "attended",
+    "did_not_attend",
+    "completed",
+)
+WELLBEING_ITEMS = ("life_satisfaction", "worthwhile", "happiness", "anxiety", "swemwbs_metric")
+WAITS = {"wait_contact": "contacted_at", "wait_connection": "connected_at"}
+WAITS_ANSWER = "wait_answer"
+
+md = store.metadata
+
+referrals = Table(
+    "insight_referrals",
+    md,
+    Column("referral_id", String(64), primary_key=True),
+    Column("practice", String(10), nullable=False),
+    Column("ward", String(100), nullable=False),
+    Column("month", String(7), nullable=False, index=True),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("gp_categories", JSON, nullable=False),
+    Column("matched", Boolean, nullable=False, default=False),
+    Column("no_service", Boolean, nullable=False, default=False),
+    Column("contacted_at", DateTime(timezone=True)),
+    Column("connected_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("signposted", Boolean, nullable=False, default=False),
+    Column("referred_on", Boolean, nullable=False, default=False),
+    Column("accepted", Boolean, nullable=False, default=False),
+    Column("attended", Boolean, nullable=False, default=False),
+    Column("did_not_attend", Boolean, nullable=False, default=False),
+    Column("completed", Boolean, nullable=False, default=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("wellbeing", JSON),
+)
+
+referral_categories = Table(
+    "insight_referral_categories",
+    md,
+    Column("referral_id", String(64), primary_key=True),
+    Column("category", String(100), primary_key=True),
+    Column("unmet", Boolean, nullable=False),
+    Column("no_place", Boolean, nullable=False),
+)
+
+cells_table = Table(
+    "insight_cells",
+    md,
+    Column("month", String(7), primary_key=True),
+    Column("measure", String(40), primary_key=True),
+    Column("category", String(100), primary_key=True),
+    Column("ward", String(100), primary_key=True),
+    Column("practice", String(10), primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("total", Float, nullable=False),
+)
+
+phrases = Table(
+    "insight_phrases",
+    md,
+    Column("referral_id", String(64), primary_key=True),
+    Column("phrase", String(200), primary_key=True),
+    Column("group_label", String(200), nullable=False, index=True),
+    Column("ward", String(100), nullable=False),
+    Column("month", String(7), nullable=False, index=True),
+)
+
+phrase_groups = Table(
+    "insight_phrase_groups",
+    md,
+    Column("phrase", String(200), primary_key=True),
+    Column("group_label", String(200), nullable=False),
+)
+
+cells = cells_table
+
+Key = tuple[str, str, str, str, str, int]  # month, measure, category, ward, practice, bucket
+
+
+def month_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m")
+
+
+def _days(start: datetime, end: datetime | None) -> int | None:
+    if end is None:
+        return None
+    return max(int((_aware(end) - _aware(start)).total_seconds() // 86400), 0)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def contributions(referral, categories: Iterable) -> Counter:
+    """What one referral adds to the cells: {key: (count, total)} as a Counter of pairs.
+
+    ``referral`` is an ``insight_referrals`` row (or anything with its attributes);
+    ``categories`` are its ``insight_referral_categories`` rows."""
+    out: Counter = Counter()
+    totals: Counter = Counter()
+    cats = list(categories)
+    names = [c.category for c in cats] or ["uncategorised"]
+    base = (referral.month,)
+    place = (referral.ward, ALL)
+    flags = {
+        "referred": True,
+        "contacted": referral.contacted_at is not None,
+        "connected": referral.connected_at is not None,
+        "signposted": referral.signposted,
+        "referred_on": referral.referred_on,
+        "accepted": referral.accepted,
+        "attended": referral.attended,
+        "did_not_attend": referral.did_not_attend,
+        "completed": referral.completed,
+    }
+    waits = {
+        "wait_contact": _days(referral.submitted_at, referral.contacted_at),
+        "wait_connection": _days(referral.submitted_at, referral.connected_at),
+        WAITS_ANSWER: _days(referral.submitted_at, referral.answered_at),
+    }
+    for category in [ANY, *names]:
+        for stage, on in flags.items():
+            if on:
+                out[(*base, stage, category, *place, 0)] += 1
+        for measure, days in waits.items():
+            if days is not None:  # by category over all wards, and by ward below
+                out[(*base, measure, category, ALL, ALL, days)] += 1
+                if category == ANY:
+                    out[(*base, measure, ANY, referral.ward, ALL, days)] += 1
+        if referral.wellbeing:
+            for item in WELLBEING_ITEMS:
+                value = referral.wellbeing.get(item)
+                if value is not None:
+                    key = (*base, f"wb_{item}", category, *place, 0)
+                    out[key] += 1
+                    totals[key] += value
+    out[(*base, "referred", ANY, referral.ward, referral.practice, 0)] += 1
+    if referral.no_service:
+        out[(*base, "no_service", ANY, *place, 0)] += 1
+    if any(c.unmet for c in cats):
+        out[(*base, "unmet", ANY, *place, 0)] += 1
+    if any(c.no_place for c in cats):
+        out[(*base, "no_place", ANY, *place, 0)] += 1
+    for c in cats:
+        if c.unmet:
+            out[(*base, "unmet", c.category, *place, 0)] += 1
+        if c.no_place:
+            out[(*base, "no_place", c.category, *place, 0)] += 1
+    return Counter({k: (n, totals.get(k, 0.0)) for k, n in out.items()})
+
+
+def _difference(before: Counter, after: Counter) -> dict[Key, tuple[int, float]]:
+    keys = set(before) | set(after)
+    out = {}
+    for key in keys:
+        n0, t0 = before.get(key, (0, 0.0))
+        n1, t1 = after.get(key, (0, 0.0))
+
+        if n0 != n1 or t0 != t1:
+            out[key] = (n1 - n0, t1 - t0)
+    return out
+
+
+def _insert(session: Session):
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+
+
+def add_to_cells(session: Session, delta: dict[Key, tuple[int, float]]) -> None:
+    """Upsert the changes (one statement per cell that moved)."""
+    if not delta:
+        return
+    insert = _insert(session)
+    names = ("month", "measure", "category", "ward", "practice", "bucket")
+    rows = [
+        {**dict(zip(names, key, strict=True)), "n": n, "total": t} for key, (n, t) in delta.items()
+    ]
+    stmt = insert(cells_table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(names),
+        set_={
+            "n": cells_table.c.n + stmt.excluded.n,
+            "total": cells_table.c.total + stmt.excluded.total,
+        },
+    )
+    session.execute(stmt, rows)
+
+
+_WORD = re.compile(r"[a-z]+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "to",
+        "for",
+        "with",
+        "in",
+        "on",
+        "at",
+        "by",
+        "from",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "be",
+        "been",
+        "she",
+        "he",
+        "her",
+        "his",
+        "him",
+        "they",
+        "them",
+        "their",
+        "it",
+        "its",
+        "this",
+        "that",
+        "who",
+        "would",
+        "like",
+        "wants",
+        "want",
+        "needs",
+        "need",
+        "help",
+        "mrs",
+        "mr",
+        "ms",
+        "miss",
+        "dr",
+    ]
+)
+
+
+def normalise_phrase(text: str, max_words: int = 5) -> str:
+    """Lower-case words only: no digits, no punctuation, no titles or filler words."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2]
+    return " ".join(words[:max_words])
+
+
+class InsightProjector:
+    """Keeps the reports' read model; its handlers run in the consumer's transaction."""
+
+    similarity = 85  # rapidfuzz token_sort_ratio at or above which two phrases group
+
+    def __init__(self) -> None:
+        self.handlers = {
+            ReferralSubmitted: self.referral_submitted,
+            MatchesProposed: self.matches_proposed,
+            ReferralContacted: self.contacted,
+            MatchConfirmed: self.match_confirmed,
+            GroupAnswered: self.group_answered,
+            ReferralOutcomeRecorded: self.outcome_recorded,
+            WellbeingChanged: self.wellbeing_changed,
+            ReferralClosed: self.closed,
+        }
+
+    # --- the referral's state, and the cells it moves --------------------------------
+
+    def _state(self, session: Session, referral_id: str):
+        row = session.execute(
+            select(referrals).where(referrals.c.referral_id == referral_id)
+        ).first()
+        cats = session.execute(
+            select(referral_categories).where(referral_categories.c.referral_id == referral_id)
+        ).all()
+        return row, cats
+
+    def _change(
+        self,
+        session: Session,
+        referral_id: str,
+        values: dict | None = None,
+        categories: list[dict] | None = None,
+    ) -> None:
+        row, cats = self._state(session, referral_id)
+        if row is None:
+            return  # an event for a referral submitted before reports began
+        before = contributions(row, cats)
+        if values:
+            session.execute(
+                update(referrals).where(referrals.c.referral_id == referral_id).values(**values)
+            )
+        if categories is not None:
+            session.execute(
+                referral_categories.delete().where(referral_categories.c.referral_id == referral_id)
+            )
+            if categories:
+                session.execute(
+                    referral_categories.insert(),
+                    [{"referral_id": referral_id, **c} for c in categories],
+                )
+        row, cats = self._state(session, referral_id)
+        add_to_cells(session, _difference(before, contributions(row, cats)))
+
+    # --- handlers ----------------------------------------------------------------------
+
+    def referral_submitted(self, session: Session, event: ReferralSubmitted, env: Envelope) -> None:
+        exists = session.execute(
+            select(referrals.c.referral_id).where(referrals.c.referral_id == event.referral_id)
+        ).first()
+        if exists:
+            return
+        at = _aware(env.occurred_at)
+        session.execute(
+            referrals.insert().values(
+                referral_id=event.referral_id,
+                practice=event.practice_ods,
+                ward=event.profile.ward or UNKNOWN_WARD,
+                month=month_of(at),
+                submitted_at=at,
+                gp_categories=list(event.profile.need_categories),
+                matched=False,
+                no_service=False,
+                signposted=False,
+                referred_on=False,
+                accepted=False,
+                attended=False,
+                did_not_attend=False,
+                completed=False,
+            )
+        )
+        gp = [
+            {"referral_id": event.referral_id, "category": c, "unmet": False, "no_place": False}
+            for c in event.profile.need_categories
+        ]
+        if gp:
+            session.execute(referral_categories.insert(), gp)
+        row, cats = self._state(session, event.referral_id)
+        add_to_cells(session, _difference(Counter(), contributions(row, cats)))
+
+    def matches_proposed(self, session: Session, event: MatchesProposed, env: Envelope) -> None:
+        row, _ = self._state(session, event.referral_id)
+        if row is None:
+            return
+        unmet_phrases = set(event.unmet_needs)
+        by_concept: dict[str, tuple[str, ...]] = {n.concept: n.categories for n in event.needs}
+        categories: dict[str, dict] = {}
+        for need in event.needs:
+            for category in need.categories:
+                entry = categories.setdefault(
+                    category, {"category": category, "unmet": False, "no_place": False}
+                )
+                entry["unmet"] |= need.phrase in unmet_phrases
+        offered: dict[str, bool] = {}  # category -> some proposal for it has a place
+        for proposal in event.proposals:
+            for category in by_concept.get(proposal.concept, ()):
+                offered[category] = offered.get(category, False) or not proposal.waiting_list
+        for category, has_place in offered.items():
+            if category in categories and not categories[category]["unmet"]:
+                categories[category]["no_place"] = not has_place  # never both: they add up
+        if not categories:
+            categories = {
+                c: {"category": c, "unmet": True, "no_place": False} for c in row.gp_categories
+            }
+        self._change(
+            session,
+            event.referral_id,
+            {"matched": True, "no_service": not event.proposals},
+            list(categories.values()),
+        )
+        self._record_phrases(session, row, [*event.unrecognised, *event.unmet_needs])
+
+    def _record_phrases(self, session: Session, row, texts: list[str]) -> None:
+        session.execute(phrases.delete().where(phrases.c.referral_id == row.referral_id))
+        found = {p for p in (normalise_phrase(t) for t in texts) if p}
+        if not found:
+            return
+        labels = dict(
+            session.execute(
+                select(phrase_groups.c.phrase, phrase_groups.c.group_label).where(
+                    phrase_groups.c.phrase.in_(found)
+                )
+            ).all()
+        )
+        new = [p for p in found if p not in labels]
+        if new:
+            known = list(session.execute(select(phrase_groups.c.group_label).distinct()).scalars())
+            for phrase in sorted(new):
+                match = process.extractOne(
+                    phrase, known, scorer=fuzz.token_sort_ratio, score_cutoff=self.similarity
+                )
+                label = match[0] if match else phrase
+                if match is None:
+                    known.append(phrase)
+                labels[phrase] = label
+                session.execute(phrase_groups.insert().values(phrase=phrase, group_label=label))
+        session.execute(
+            phrases.insert(),
+            [
+                {
+                    "referral_id": row.referral_id,
+                    "phrase": p,
+                    "group_label": labels[p],
+                    "ward": row.ward,
+                    "month": row.month,
+                }
+                for p in sorted(found)
+            ],
+        )
+
+    def contacted(self, session: Session, event: ReferralContacted, env: Envelope) -> None:
+        row, _ = self._state(session, event.referral_id)
+        if row is not None and row.contacted_at is None:
+            self._change(session, event.referral_id, {"contacted_at": _aware(env.occurred_at)})
+
+    def match_confirmed(self, session: Session, event: MatchConfirmed, env: Envelope) -> None:
+        at = _aware(env.occurred_at)
+        row, _ = self._state(session, event.referral_id)
+        if row is None:
+            return
+        values: dict = {"signposted" if event.mode == "signposting" else "referred_on": True}
+        if row.connected_at is None:
+            values["connected_at"] = at
+        self._change(session, event.referral_id, values)
+
+    def group_answered(self, session: Session, event: GroupAnswered, env: Envelope) -> None:
+        at = _aware(env.occurred_at)
+        row, _ = self._state(session, event.referral_id)
+        if row is None:
+            return
+        values: dict = {}
+        if row.answered_at is None:
+            values["answered_at"] = at
+        if event.accepted:
+            values["accepted"] = True
+        self._change(session, event.referral_id, values)
+
+    def outcome_recorded(
+        self, session: Session, event: ReferralOutcomeRecorded, env: Envelope
+    ) -> None:
+        flags = {
+            "attended": {"attended": True},
+            "completed": {"attended": True, "completed": True},
+            "did_not_attend": {"did_not_attend": True},
+        }.get(event.outcome)
+        if flags:
+            self._change(session, event.referral_id, flags)
+
+    def wellbeing_changed(self, session: Session, event: WellbeingChanged, env: Envelope) -> None:
+        change = {item: getattr(event, item) for item in WELLBEING_ITEMS}
+        self._change(session, event.referral_id, {"wellbeing": change})
+
+    def closed(self, session: Session, event: ReferralClosed, env: Envelope) -> None:
+        session.execute(
+            update(referrals)
+            .where(referrals.c.referral_id == event.referral_id)
+            .values(closed_at=_aware(env.occurred_at))
+        )
