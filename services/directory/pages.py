@@ -71,3 +71,8 @@ def my_services(request: Request) -> Response:
 @pages.get("/reports", response_class=HTMLResponse)
 def reports(request: Request) -> Response:
     return _page(request, "reports.html", (Role.COMMISSIONER, Role.LINK_WORKER))
+
+
+@pages.get("/admin/moderation", response_class=HTMLResponse)
+def moderation(request: Request) -> Response:
+    return _page(request, "moderation.html", (Role.ADMIN,))

@@ -248,6 +248,19 @@ def referral_page(referral_id: str, request: Request) -> Response:
     )
 
 
+# --- administrators ---------------------------------------------------------------------
+
+
+@api_paths.get("/admin/users")
+def admin_users(request: Request) -> Response:
+    return _page(request, "admin_users.html", (Role.ADMIN,))
+
+
+@api_paths.get("/admin/audit")
+def admin_audit(request: Request) -> Response:
+    return _page(request, "admin_audit.html", (Role.ADMIN,))
+
+
 # --- community groups ------------------------------------------------------------------
 
 

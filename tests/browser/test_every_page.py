@@ -190,3 +190,18 @@ def test_one_menu_links_right_on_both_services(page: Page, running_system: Runni
     assert hrefs["Worklist"] == f"{s.referrals}/worklist"
     assert hrefs["Our services"] == f"{s.directory}/my-services"
     expect(page.get_by_role("link", name="Directory")).to_have_attribute("aria-current", "page")
+
+
+def test_administrator_pages(browser: Browser, running_system: RunningSystem):
+    s = running_system
+    _check_all(
+        browser,
+        s,
+        "admin",
+        [
+            f"{s.referrals}/admin/users",
+            f"{s.referrals}/admin/audit",
+            f"{s.directory}/admin/moderation",
+            f"{s.directory}/my-services",
+        ],
+    )

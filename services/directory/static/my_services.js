@@ -159,7 +159,11 @@
 
   async function load() {
     if (!organisation) {
-      status.textContent = "Your account is not linked to an organisation.";
+      if (root.dataset.admin === "yes") {
+        status.replaceChildren("Administrators have no services of their own: see ",
+          sp.h("a", { href: "/admin/moderation" }, "moderation"), " for reported entries and reviews due, or ",
+          sp.h("a", { href: "/" }, "browse the directory"), ".");
+      } else status.textContent = "Your account is not linked to an organisation. Ask an administrator to link it.";
       return;
     }
     const answer = await sp.api("GET", `/services?organisation_id=${encodeURIComponent(organisation)}&limit=500`);

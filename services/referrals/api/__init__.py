@@ -9,6 +9,7 @@ every route takes (``Caller``, ``Session``, ``Outbox``).
     groups       /group/referrals, /group/connections/{cid}
     fhir         /fhir/ServiceRequest (FHIR intake, the same use case as the JSON one)
     gp_messages  /gp-messages (which messages back the practice has not read yet)
+    admin        /admin/users, /admin/audit (accounts, and the audit log searched)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.referrals.api import (
+    admin,
     connections,
     fhir,
     gp_messages,
@@ -38,4 +40,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     groups.router,
     fhir.router,
     gp_messages.router,
+    admin.router,
 )
