@@ -63,13 +63,14 @@ class Runtime:
             retry_backoff_s=self.settings.retry_backoff_s,
         )
         self.consumers.append(consumer)
-        # No idle wait between polls: the poll itself waits, and a consumer that is not
-        # polling while its group join is in flight can miss the join's reply.
+        # On Kafka, no idle wait between polls: the poll itself waits, and a consumer that
+        # is not polling while its group join is in flight can miss the join's reply. The
+        # SQL log has no group to join, and an idle wait there leaves the CPU to the rest.
         self.workers.add_loop(
             f"{group}-consumer",
             lambda: consumer.run_once(timeout_s=self.settings.poll_interval_s),
             consumer.close,
-            idle_wait=False,
+            idle_wait=self.settings.bus != "kafka",
         )
         return consumer
 

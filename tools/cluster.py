@@ -269,18 +269,22 @@ class Cluster:
         if self.broker is None:
             self.broker = Broker(self.workdir).start()
         self._create_databases()
-        plan = [
+        first = [
             ("directory", self.port + 2, "directory"),
             ("referrals", self.port + 1, "referrals"),
+            ("matcher", self.matcher_port(0), "matcher-1"),
         ]
-        plan += [
-            ("matcher", self.matcher_port(n), f"matcher-{n + 1}") for n in range(self.matchers)
+        # The first matcher migrates the matchers' shared database; the others follow.
+        rest = [
+            ("matcher", self.matcher_port(n), f"matcher-{n + 1}") for n in range(1, self.matchers)
         ]
-        for name, port, instance in plan:
-            self.processes[instance] = self.service(name, port, instance).start()
-        for _name, port, instance in plan:
-            process = self.processes[instance]
-            _wait_http(f"http://127.0.0.1:{port}/readyz", process.popen, timeout_s, process.log)
+        for plan in (first, rest):
+            for name, port, instance in plan:
+                self.processes[instance] = self.service(name, port, instance).start()
+            for _name, port, instance in plan:
+                process = self.processes[instance]
+                url = f"http://127.0.0.1:{port}/readyz"
+                _wait_http(url, process.popen, timeout_s, process.log)
         return self
 
     def stop(self) -> None:
