@@ -30,6 +30,7 @@ from services.referrals.domain import (
     postcode_district,
 )
 from services.referrals.places import Places
+from services.referrals.redaction import person_of, redact
 from services.referrals.schemas import ReferralIn
 from shared.auth import Principal, Role, require
 from shared.bus.outbox import Outbox
@@ -137,7 +138,13 @@ def submit_referral(
 
 
 def profile_of(row: Row) -> ReferralProfile:
-    """What matching needs to know of the person, and nothing that identifies them."""
+    """What matching needs to know of the person, and nothing that identifies them: the
+    free text has the person's names and any identifiers redacted."""
+    person = person_of(row)
+
+    def labels(values) -> tuple[str, ...]:
+        return tuple(redact(v, person) for v in values)
+
     return ReferralProfile(
         age=age_on(row.birth_date, date.today()),
         gender=row.gender,
@@ -145,10 +152,10 @@ def profile_of(row: Row) -> ReferralProfile:
         postcode_district=postcode_district(row.postcode),
         lat=coarse(row.lat),
         lon=coarse(row.lon),
-        languages=tuple(row.languages),
-        accessibility_needs=tuple(row.accessibility_needs),
+        languages=labels(row.languages),
+        accessibility_needs=labels(row.accessibility_needs),
         delivery_modes=tuple(row.delivery_modes),
-        needs_text=row.needs_text,
+        needs_text=redact(row.needs_text, person),
         need_categories=tuple(row.need_categories),
         urgency=row.urgency,
     )

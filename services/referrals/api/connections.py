@@ -17,6 +17,7 @@ from services.referrals import store
 from services.referrals.access import load_referral, move
 from services.referrals.api.deps import Caller, Outbox, Session
 from services.referrals.domain import Action, Status
+from services.referrals.redaction import person_of, redact
 from services.referrals.schemas import ConnectionIn, DeclineIn, OutcomeIn
 from shared.auth import Role, require
 from shared.events import MatchConfirmed, MatchDeclined, ReferralOutcomeRecorded
@@ -151,7 +152,9 @@ def decline(
         outbox.add(
             session,
             MatchDeclined(
-                referral_id=referral_id, service_ids=tuple(sorted(chosen)), reason=body.reason
+                referral_id=referral_id,
+                service_ids=tuple(sorted(chosen)),
+                reason=redact(body.reason, person_of(row)),
             ),
         )
     return {"declined": sorted(chosen), "status": new_status}

@@ -29,6 +29,7 @@ from services.referrals.domain import (
     waiting_days,
     worklist_key,
 )
+from services.referrals.redaction import person_of, redact
 from services.referrals.schemas import AssignIn, CloseIn, ContactAttemptIn
 from shared.auth import Principal, Role, require
 from shared.events import GpMessageReady, ReferralClosed, ReferralContacted
@@ -254,7 +255,8 @@ def close(
             .where(store.referrals.c.id == referral_id)
             .values(closed_reason=body.reason)
         )
-        outbox.add(session, ReferralClosed(referral_id=referral_id, reason=body.reason))
+        reason = redact(body.reason, person_of(row))
+        outbox.add(session, ReferralClosed(referral_id=referral_id, reason=reason))
         outbox.add(
             session,
             GpMessageReady(
