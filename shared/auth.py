@@ -133,6 +133,7 @@ def principal_from_request(request: Request) -> Principal:
     ended = user_check(principal) if user_check else None
     if ended:
         raise Unauthorized(f"{ended}: sign in again")
+    request.state.principal = principal  # for the audit of refused attempts
     return principal
 
 

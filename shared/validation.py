@@ -14,12 +14,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-__all__ = ["LINE_PATTERN", "TEXT_PATTERN", "Line", "Text", "WebLink", "line", "text"]
+__all__ = ["ID_PATTERN", "LINE_PATTERN", "TEXT_PATTERN", "Line", "Text", "WebLink", "line", "text"]
 
 #: One line: no control characters at all.
 LINE_PATTERN = r"^[^\x00-\x1f\x7f\ud800-\udfff]*$"
 #: Free text: line breaks and tabs allowed, other control characters not.
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$"
+#: An id in a path: letters, digits and a few separators.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 _LINE = re.compile(LINE_PATTERN)
 _TEXT = re.compile(TEXT_PATTERN)
 

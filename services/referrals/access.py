@@ -11,7 +11,16 @@ from services.referrals.domain import Action, IllegalTransition, Status, transit
 from shared.auth import Principal, Role
 from shared.web import Conflict, NotFound
 
-__all__ = ["audit", "load_referral", "move", "visible"]
+__all__ = ["Refused", "load_referral", "move", "visible"]
+
+
+class Refused(NotFound):
+    """404 for a referral the caller may not see, or that does not exist (its existence
+    is private). The request's session dependency writes the refusal to the audit log."""
+
+    def __init__(self, message: str, referral_id: str) -> None:
+        super().__init__(message)
+        self.referral_id = referral_id
 
 
 def visible(caller: Principal, row) -> bool:
@@ -30,21 +39,8 @@ def load_referral(
     """The referral if the caller may see it; 404 otherwise (its existence is private)."""
     row = store.referral(session, referral_id, lock=lock)
     if row is None or not visible(caller, row):
-        raise NotFound(f"no referral {referral_id!r} that you can see")
+        raise Refused(f"no referral {referral_id!r} that you can see", referral_id)
     return row
-
-
-def audit(session: Session, caller: Principal, referral_id: str, action: str, purpose: str):
-    session.execute(
-        store.audit_log.insert().values(
-            at=store.now(),
-            user_id=caller.user_id,
-            role=caller.role,
-            referral_id=referral_id,
-            action=action,
-            purpose=purpose,
-        )
-    )
 
 
 def move(session: Session, caller: Principal, row, action: Action) -> Status:

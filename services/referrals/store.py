@@ -223,7 +223,8 @@ audit_log = Table(
     Column("role", String(30), nullable=False),
     Column("referral_id", String(64), nullable=False, index=True),
     Column("action", String(40), nullable=False),
-    Column("purpose", String(200), nullable=False),
+    Column("purpose", String(200), nullable=False),  # audit.Purpose: a closed list (0008)
+    Column("detail", String(200)),
 )
 
 outbox = outbox_table(metadata, SERVICE)

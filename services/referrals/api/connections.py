@@ -13,9 +13,9 @@ import uuid
 from fastapi import APIRouter, status
 from sqlalchemy import select, update
 
-from services.referrals import store
+from services.referrals import audit, store
 from services.referrals.access import load_referral, move
-from services.referrals.api.deps import Caller, Outbox, Session
+from services.referrals.api.deps import Caller, ConnectionId, Outbox, ReferralId, Session
 from services.referrals.domain import Action, Status
 from services.referrals.redaction import person_of, redact
 from services.referrals.schemas import ConnectionIn, DeclineIn, OutcomeIn
@@ -28,7 +28,7 @@ router = APIRouter(tags=["link workers"])
 
 @router.post("/referrals/{referral_id}/connections", status_code=status.HTTP_201_CREATED)
 def connect(
-    referral_id: str, body: ConnectionIn, caller: Caller, session: Session, outbox: Outbox
+    referral_id: ReferralId, body: ConnectionIn, caller: Caller, session: Session, outbox: Outbox
 ) -> dict:
     """Confirm a connection to a group: a proposed one, or another from the directory."""
     require(caller, Role.LINK_WORKER)
@@ -79,6 +79,7 @@ def connect(
                 ward=row.ward,
             ),
         )
+        audit.record(session, caller, referral_id, "connect", detail=body.service_id)
     return {
         "connection_id": connection_id,
         "status": Status.CONNECTED,
@@ -122,7 +123,7 @@ def _directory_service(session, body: ConnectionIn):
 
 @router.post("/referrals/{referral_id}/decline")
 def decline(
-    referral_id: str, body: DeclineIn, caller: Caller, session: Session, outbox: Outbox
+    referral_id: ReferralId, body: DeclineIn, caller: Caller, session: Session, outbox: Outbox
 ) -> dict:
     """Decline some or all undecided proposals, with the reason."""
     require(caller, Role.LINK_WORKER)
@@ -157,13 +158,14 @@ def decline(
                 reason=redact(body.reason, person_of(row)),
             ),
         )
+        audit.record(session, caller, referral_id, "decline")
     return {"declined": sorted(chosen), "status": new_status}
 
 
 @router.post("/referrals/{referral_id}/connections/{connection_id}/outcome")
 def record_outcome(
-    referral_id: str,
-    connection_id: str,
+    referral_id: ReferralId,
+    connection_id: ConnectionId,
     body: OutcomeIn,
     caller: Caller,
     session: Session,
@@ -198,4 +200,5 @@ def record_outcome(
                 recorded_by_role="link_worker",
             ),
         )
+        audit.record(session, caller, referral_id, "outcome", detail=body.outcome)
     return {"connection_id": connection_id, "outcome": body.outcome}

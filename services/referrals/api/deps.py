@@ -11,21 +11,38 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import orm
 
+from services.referrals import audit
 from services.referrals.domain import DuplicatePolicy
 from services.referrals.places import Places as PlaceData
 from shared.auth import Caller
 from shared.bus import outbox
+from shared.validation import ID_PATTERN
+from shared.web import Forbidden, NotFound
 
-__all__ = ["Caller", "Outbox", "Places", "Policy", "Session"]
+__all__ = ["Caller", "ConnectionId", "Outbox", "Places", "Policy", "ReferralId", "Session"]
 
 
 def _session(request: Request) -> Iterator[orm.Session]:
-    """A new session per request; routes that change state open ``session.begin()``."""
+    """A new session per request; routes that change state open ``session.begin()``.
+
+    A refusal on a referral (someone else's, or one that does not exist: 404; a role
+    that may not: 403) rolls the request's transaction back; the attempt is then written
+    to the audit log in a transaction of its own."""
     with request.app.state.sessions() as session:
-        yield session
+        try:
+            yield session
+        except (NotFound, Forbidden) as exc:
+            referral_id = getattr(exc, "referral_id", None)
+            referral_id = referral_id or request.path_params.get("referral_id")
+            caller = getattr(request.state, "principal", None)
+            if referral_id and caller is not None:
+                session.rollback()
+                with session.begin():
+                    audit.record(session, caller, referral_id, "refused", detail=exc.message)
+            raise
 
 
 def _outbox(request: Request) -> outbox.Outbox:
@@ -44,3 +61,7 @@ Session = Annotated[orm.Session, Depends(_session)]
 Outbox = Annotated[outbox.Outbox, Depends(_outbox)]
 Places = Annotated[PlaceData, Depends(_places)]
 Policy = Annotated[DuplicatePolicy, Depends(_policy)]
+
+#: Ids in paths: what this service issues (UUIDs), bounded and printable.
+ReferralId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ConnectionId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]

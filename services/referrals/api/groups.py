@@ -19,9 +19,10 @@ from fastapi import APIRouter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as OrmSession
 
-from services.referrals import store
-from services.referrals.access import audit, move
-from services.referrals.api.deps import Caller, Outbox, Session
+from services.referrals import audit, store
+from services.referrals.access import Refused, move
+from services.referrals.api.deps import Caller, ConnectionId, Outbox, Session
+from services.referrals.audit import Purpose
 from services.referrals.domain import Action
 from services.referrals.schemas import GroupOutcomeIn, GroupResponseIn
 from shared.auth import Principal, Role, require
@@ -61,7 +62,11 @@ def _connection(session: OrmSession, caller: Principal, connection_id: str, *, l
         query = query.where(c.organisation_id == organisation)
     row = session.execute(query.with_for_update() if lock else query).first()
     if row is None:
-        raise NotFound(f"no referral {connection_id!r} to your organisation")
+        message = f"no referral {connection_id!r} to your organisation"
+        elsewhere = session.execute(select(c.referral_id).where(c.id == connection_id)).first()
+        if elsewhere is not None:  # another organisation's: the attempt is audited
+            raise Refused(message, elsewhere.referral_id)
+        raise NotFound(message)
     return row
 
 
@@ -93,11 +98,15 @@ def group_referrals(caller: Caller, session: Session) -> list[dict]:
     )
     if organisation is not None:
         query = query.where(c.organisation_id == organisation)
-    return [_line(row) for row in session.execute(query).all()]
+    with session.begin():
+        rows = session.execute(query).all()
+        referral_ids = [row.referral_id for row in rows]
+        audit.record_many(session, caller, referral_ids, "group_list", Purpose.GROUP_REFERRAL)
+    return [_line(row) for row in rows]
 
 
 @router.get("/connections/{connection_id}")
-def group_connection(connection_id: str, caller: Caller, session: Session) -> dict:
+def group_connection(connection_id: ConnectionId, caller: Caller, session: Session) -> dict:
     """One referral to the group: who and how to reach them, when consent allows."""
     with session.begin():
         row = _connection(session, caller, connection_id)
@@ -111,12 +120,12 @@ def group_connection(connection_id: str, caller: Caller, session: Session) -> di
             out["person"] = f"{person.given_name} {person.family_name}"
             out["contact"] = _contact(person)
             out["contact_note"] = None
-            purpose = "group: contact details"
+            detail = "with contact details"
         else:
             out["contact"] = None
             out["contact_note"] = NO_CONSENT
-            purpose = "group: without contact details (no consent to share)"
-        audit(session, caller, row.referral_id, "group_read", purpose)
+            detail = "without contact details (no consent to share)"
+        audit.record(session, caller, row.referral_id, "group_read", Purpose.GROUP_REFERRAL, detail)
     return out
 
 
@@ -133,7 +142,11 @@ def _contact(person) -> dict:
 
 @router.post("/connections/{connection_id}/outcome")
 def record_group_outcome(
-    connection_id: str, body: GroupOutcomeIn, caller: Caller, session: Session, outbox: Outbox
+    connection_id: ConnectionId,
+    body: GroupOutcomeIn,
+    caller: Caller,
+    session: Session,
+    outbox: Outbox,
 ) -> dict:
     """What became of the referral: attended, did not attend, or completed. The group can
     correct it later; each answer is an outcome event, as when a link worker records it."""
@@ -167,13 +180,15 @@ def record_group_outcome(
                 recorded_by_role="group",
             ),
         )
-        audit(session, caller, row.referral_id, "group_outcome", body.outcome)
+        audit.record(
+            session, caller, row.referral_id, "group_outcome", Purpose.GROUP_REFERRAL, body.outcome
+        )
     return {"connection_id": connection_id, "outcome": body.outcome, "recorded_by_role": "group"}
 
 
 @router.post("/connections/{connection_id}/{answer}")
 def answer_referral(
-    connection_id: str,
+    connection_id: ConnectionId,
     answer: Literal["accept", "decline"],
     caller: Caller,
     session: Session,
@@ -203,7 +218,9 @@ def answer_referral(
             )
         )
         changed = "changed answer" if row.group_response else "group response"
-        audit(session, caller, row.referral_id, f"group_{answer}", changed)
+        audit.record(
+            session, caller, row.referral_id, f"group_{answer}", Purpose.GROUP_REFERRAL, changed
+        )
         outbox.add(  # for reports of how quickly groups answer
             session,
             GroupAnswered(

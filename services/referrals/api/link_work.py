@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as OrmSession
 
-from services.referrals import store
-from services.referrals.access import audit, load_referral, move
-from services.referrals.api.deps import Caller, Outbox, Session
+from services.referrals import audit, store
+from services.referrals.access import load_referral, move
+from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
     REACHED_CONTACT_RESULTS,
@@ -67,11 +67,13 @@ def worklist(
     if ward:
         query = query.where(r.ward == ward)
     now = store.now()
-    rows = session.execute(query).all()
-    connections = store.connections_of(session, [row.id for row in rows])
-    names = store.user_names(session, [row.assigned_to for row in rows])
-    if q:
-        rows = [row for row in rows if _finds(q, row)]
+    with session.begin():
+        rows = session.execute(query).all()
+        if q:
+            rows = [row for row in rows if _finds(q, row)]
+        connections = store.connections_of(session, [row.id for row in rows])
+        names = store.user_names(session, [row.assigned_to for row in rows])
+        audit.record_many(session, caller, [row.id for row in rows], "list")
     rows = sorted(
         rows,
         key=lambda row: (not row.flagged, worklist_key(row.urgency, store.aware(row.created_at))),
@@ -162,7 +164,7 @@ def _count_by_worker(session: OrmSession, query) -> dict[str, int]:
 
 @router.post("/referrals/{referral_id}/assign")
 def assign(
-    referral_id: str, caller: Caller, session: Session, body: AssignIn | None = None
+    referral_id: ReferralId, caller: Caller, session: Session, body: AssignIn | None = None
 ) -> dict:
     """A link worker takes a referral (or gives it to a colleague in the team)."""
     require(caller, Role.LINK_WORKER)
@@ -177,7 +179,7 @@ def assign(
             .where(store.referrals.c.id == referral_id)
             .values(assigned_to=worker_id, assigned_at=store.now(), updated_at=store.now())
         )
-        audit(session, caller, referral_id, "assign", f"assigned to {worker_id}")
+        audit.record(session, caller, referral_id, "assign", detail=f"assigned to {worker_id}")
     return {"id": referral_id, "assigned_to": worker_id}
 
 
@@ -198,7 +200,11 @@ def _check_colleague(session: OrmSession, caller: Principal, row, worker_id: str
 
 @router.post("/referrals/{referral_id}/contact-attempts", status_code=201)
 def record_contact_attempt(
-    referral_id: str, body: ContactAttemptIn, caller: Caller, session: Session, outbox: Outbox
+    referral_id: ReferralId,
+    body: ContactAttemptIn,
+    caller: Caller,
+    session: Session,
+    outbox: Outbox,
 ) -> dict:
     """Record an attempt to reach the person. Reaching them moves the referral to
     contacted; repeated failures flag it on the worklist."""
@@ -229,7 +235,7 @@ def record_contact_attempt(
             .where(store.referrals.c.id == referral_id)
             .values(flagged=flag is not None, flag_reason=flag, updated_at=store.now())
         )
-        audit(session, caller, referral_id, "contact", f"contact attempt: {body.result}")
+        audit.record(session, caller, referral_id, "contact", detail=body.result)
     return {
         "id": referral_id,
         "status": new_status,
@@ -244,7 +250,7 @@ def record_contact_attempt(
 
 @router.post("/referrals/{referral_id}/close")
 def close(
-    referral_id: str, body: CloseIn, caller: Caller, session: Session, outbox: Outbox
+    referral_id: ReferralId, body: CloseIn, caller: Caller, session: Session, outbox: Outbox
 ) -> dict:
     require(caller, Role.LINK_WORKER)
     with session.begin():
@@ -265,4 +271,5 @@ def close(
                 codes_only=not row.consent_to_share,
             ),
         )
+        audit.record(session, caller, referral_id, "close")
     return {"id": referral_id, "status": new_status}

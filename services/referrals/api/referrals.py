@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy import select, update
 
-from services.referrals import store
-from services.referrals.access import audit, load_referral, move
-from services.referrals.api.deps import Caller, Outbox, Places, Policy, Session
+from services.referrals import audit, store
+from services.referrals.access import load_referral, move
+from services.referrals.api.deps import Caller, Outbox, Places, Policy, ReferralId, Session
 from services.referrals.api.wellbeing import wellbeing_change
+from services.referrals.audit import Purpose, ReadPurpose
 from services.referrals.domain import Action, Status, age_on, best_outcome
 from services.referrals.gp_message import ConnectionSummary, GpMessageInput, compose
 from services.referrals.intake import profile_of, submit_referral
@@ -71,27 +72,31 @@ def list_referrals(
         query = query.where(r.status == status_)
     if ward:
         query = query.where(r.ward == ward)
-    rows = session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
-    connections = store.connections_of(session, [row.id for row in rows])
+    with session.begin():
+        rows = session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
+        connections = store.connections_of(session, [row.id for row in rows])
+        audit.record_many(session, caller, [row.id for row in rows], "list")
     return [_summary(row, connections[row.id], caller) for row in rows]
 
 
 @router.get("/referrals/{referral_id}")
 def get_referral(
-    referral_id: str,
+    referral_id: ReferralId,
     caller: Caller,
     session: Session,
-    purpose: str = Query("care", max_length=200, description="Why you are reading it (audit)"),
+    purpose: Annotated[
+        ReadPurpose, Query(description="Why you are reading it (written to the audit log)")
+    ] = ReadPurpose.CARE,
 ) -> dict:
     with session.begin():
         row = load_referral(session, caller, referral_id)
-        audit(session, caller, referral_id, "read", purpose)
+        audit.record(session, caller, referral_id, "read", purpose)
         return _detail(session, row)
 
 
 @router.patch("/referrals/{referral_id}")
 def edit_referral(
-    referral_id: str, body: NeedsEdit, caller: Caller, session: Session, outbox: Outbox
+    referral_id: ReferralId, body: NeedsEdit, caller: Caller, session: Session, outbox: Outbox
 ) -> dict:
     """Change the needs or circumstances; matching runs again."""
     require(caller, Role.LINK_WORKER, Role.PRACTICE_STAFF)
@@ -115,19 +120,22 @@ def edit_referral(
                 referral_id=referral_id, practice_ods=row.practice_ods, profile=profile_of(row)
             ),
         )
-        audit(session, caller, referral_id, "edit", "update needs")
+        audit.record(session, caller, referral_id, "edit", detail="needs or circumstances")
         return _detail(session, row)
 
 
 @router.get("/referrals/{referral_id}/audit")
-def audit_trail(referral_id: str, caller: Caller, session: Session) -> list[dict]:
+def audit_trail(referral_id: ReferralId, caller: Caller, session: Session) -> list[dict]:
     """Who read or changed this referral, and why (administrators)."""
     require(caller, Role.ADMIN)
-    return [dict(r._mapping) for r in store.audit_entries(session, referral_id)]
+    with session.begin():
+        entries = [dict(r._mapping) for r in store.audit_entries(session, referral_id)]
+        audit.record(session, caller, referral_id, "audit_read", Purpose.AUDIT)
+    return entries
 
 
 @router.get("/referrals/{referral_id}/gp-message")
-def gp_message(referral_id: str, caller: Caller, session: Session) -> dict:
+def gp_message(referral_id: ReferralId, caller: Caller, session: Session) -> dict:
     """What became of a closed referral, for the referring practice: a FHIR Composition
     and the same as plain text (codes only without consent to share)."""
     require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
@@ -155,7 +163,7 @@ def gp_message(referral_id: str, caller: Caller, session: Session) -> dict:
             wellbeing_change=wellbeing_change(session, referral_id),
             link_worker_team=row.team,
         )
-        audit(session, caller, referral_id, "read", "message to the GP")
+        audit.record(session, caller, referral_id, "read", Purpose.MESSAGE_TO_GP)
     return {"referral_id": referral_id, **compose(message)}
 
 

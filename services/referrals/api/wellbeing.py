@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy.orm import Session as OrmSession
 
-from services.referrals import store
+from services.referrals import audit, store
 from services.referrals import wellbeing as measures
-from services.referrals.access import audit, load_referral
-from services.referrals.api.deps import Caller, Outbox, Session
+from services.referrals.access import load_referral
+from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
 from services.referrals.api.link_work import ensure_open
 from services.referrals.schemas import WellbeingIn
 from shared.auth import Role, require
@@ -23,7 +23,7 @@ router = APIRouter(tags=["link workers"])
 
 @router.post("/referrals/{referral_id}/wellbeing", status_code=201)
 def record_wellbeing(
-    referral_id: str, body: WellbeingIn, caller: Caller, session: Session, outbox: Outbox
+    referral_id: ReferralId, body: WellbeingIn, caller: Caller, session: Session, outbox: Outbox
 ) -> dict:
     """Record ONS4 (and optionally SWEMWBS) at first contact or at follow-up."""
     require(caller, Role.LINK_WORKER)
@@ -53,7 +53,7 @@ def record_wellbeing(
                 recorded_at=store.now(),
             )
         )
-        audit(session, caller, referral_id, "wellbeing", f"record {body.stage}")
+        audit.record(session, caller, referral_id, "wellbeing", detail=body.stage)
         changed = _change(_records(session, referral_id))
         if changed is not None:  # reports get the changes only, never the scores
             metric = changed["swemwbs_metric"]
@@ -69,11 +69,11 @@ def record_wellbeing(
 
 
 @router.get("/referrals/{referral_id}/wellbeing")
-def get_wellbeing(referral_id: str, caller: Caller, session: Session) -> dict:
+def get_wellbeing(referral_id: ReferralId, caller: Caller, session: Session) -> dict:
     require(caller, Role.LINK_WORKER, Role.PRACTICE_STAFF)
     with session.begin():
         load_referral(session, caller, referral_id)
-        audit(session, caller, referral_id, "read", "wellbeing")
+        audit.record(session, caller, referral_id, "read", detail="wellbeing")
         return _view(session, referral_id)
 
 
