@@ -7,17 +7,26 @@ a link-worker team, and the account's token version. A service that keeps the ac
 (referrals) also sets ``app.state.user_check``, asked on every request, so that a
 deactivation or a password change ends the account's sessions at once.
 
+The pages sign in with a cookie. A request that changes something and is authenticated
+by that cookie must also carry the CSRF token (double submit: the ``X-CSRF-Token``
+header equal to the ``sp_csrf`` cookie, which another site can neither read nor set) and
+come from one of the system's own origins (``Origin``, else ``Referer``). Bearer tokens
+are never sent by a browser on its own, so they need neither.
+
 Refusals are ``Unauthorized`` (401) and ``Forbidden`` (403) domain errors: the same error
 path and body as every other refusal (``shared/web.py``).
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import jwt
 from fastapi import Depends, Request
@@ -26,18 +35,25 @@ from pwdlib import PasswordHash
 from shared.web import Forbidden, Unauthorized
 
 __all__ = [
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
     "Caller",
     "Principal",
     "Role",
     "TokenService",
     "UserCheck",
     "hash_password",
+    "new_csrf_token",
     "principal_from_request",
     "require",
+    "same_origin",
     "verify_password",
 ]
 
 COOKIE_NAME = "sp_token"
+CSRF_COOKIE = "sp_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _hasher = PasswordHash.recommended()  # Argon2id
 
 
@@ -122,7 +138,10 @@ def principal_from_request(request: Request) -> Principal:
     """FastAPI dependency: the verified caller, from the bearer header or the page cookie."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    token = token or request.cookies.get(COOKIE_NAME)
+    if not token:
+        token = request.cookies.get(COOKIE_NAME)
+        if token and request.method not in SAFE_METHODS:
+            _check_csrf(request)
     if not token:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
     try:
@@ -138,6 +157,38 @@ def principal_from_request(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(principal_from_request)]
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _check_csrf(request: Request) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+        raise Forbidden(
+            f"CSRF: send the {CSRF_HEADER} header with the {CSRF_COOKIE} cookie's value"
+        )
+    if not same_origin(request):
+        raise Forbidden("CSRF: the request did not come from this system's own pages")
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the request came from one of the system's own origins (its ``Origin``
+    header, else its ``Referer``); a request naming neither is not trusted."""
+    sent = request.headers.get("origin") or request.headers.get("referer") or ""
+    parts = urlsplit(sent)
+    if not parts.scheme or not parts.netloc:
+        return False
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    allowed = {f"{request.url.scheme}://{request.url.netloc}".lower()}
+    settings = getattr(request.app.state, "settings", None)
+    for url in (getattr(settings, "referrals_url", ""), getattr(settings, "directory_url", "")):
+        if url:
+            own = urlsplit(url)
+            allowed.add(f"{own.scheme}://{own.netloc}".lower())
+    return origin in allowed
 
 
 def require(principal: Principal, *roles: Role) -> Principal:

@@ -7,6 +7,7 @@ SQLite file or each have their own PostgreSQL database.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
@@ -16,11 +17,11 @@ __all__ = ["make_engine", "make_session_factory", "migrate", "reader", "run_migr
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine; SQLite gets WAL, a busy timeout and foreign keys, and its folder made."""
+    """An engine; SQLite gets WAL, a busy timeout, foreign keys, and a private file."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, manage transactions, so BEGIN takes the write lock
@@ -49,6 +50,16 @@ def reader(engine: Engine) -> Engine:
 def _sqlite_begin(conn) -> None:
     read_only = conn.get_execution_options().get("sqlite_read_only")
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file (and its folder) readable by the owner only: 0600 and
+    0700. SQLite gives its -wal and -shm files the database file's permissions."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -106,11 +106,13 @@ class Settings(BaseSettings):
         """The configured key, or one generated once and kept in ``data_dir``."""
         if self.jwt_secret:
             return self.jwt_secret
+        import os
         import secrets
 
         path = self.data_dir / "jwt-secret"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as secret:
+                secret.write(secrets.token_urlsafe(48))
         return path.read_text().strip()

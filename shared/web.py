@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.docs import add_docs
 from shared.metrics import instrument
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "DomainError",
     "Forbidden",
     "NotFound",
+    "TooManyRequests",
     "Unauthorized",
     "Unprocessable",
     "add_common",
@@ -50,6 +52,14 @@ class DomainError(Exception):
 class Unauthorized(DomainError):
     status_code = 401
     headers = {"WWW-Authenticate": "Bearer"}
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class NotFound(DomainError):
@@ -171,6 +181,7 @@ def add_common(app: FastAPI, service: str, max_request_bytes: int = MAX_REQUEST_
     """Health, readiness, metrics, error mapping and the edge guard for a service app."""
     instrument(app, service)
     app.add_middleware(EdgeGuard, max_bytes=max_request_bytes)
+    add_docs(app)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

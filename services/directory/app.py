@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.load_demo_data:
         load_demo_if_empty(runtime.sessions, runtime.outbox)
     app = FastAPI(
+        docs_url=None,  # shared/docs.py serves /docs without a CDN
+        redoc_url=None,
         title="Community directory",
         description="Voluntary, faith and sports groups' services, their capacity, and "
         "reports of demand and emerging needs.",

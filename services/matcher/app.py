@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.add_consumers(CONSUMERS, store.processed_events, live=live, outbox=runtime.outbox)
     app = FastAPI(
+        docs_url=None,  # shared/docs.py serves /docs without a CDN
+        redoc_url=None,
         title="Matcher",
         description="Ranks directory services against a referral's needs.",
         version="1.0.0",

@@ -28,6 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with runtime.sessions.begin() as session:
             ensure_demo_users(session, DEMO_GROUP_ORGANISATION)
     app = FastAPI(
+        docs_url=None,  # shared/docs.py serves /docs without a CDN
+        redoc_url=None,
         title="Referrals",
         description="GP practices refer people to social prescribing; link workers connect "
         "them to community groups and record what happened.",

@@ -27,7 +27,15 @@ from starlette.types import Scope
 
 from services.referrals.api import login
 from services.referrals.domain import NEED_CATEGORIES, Status
-from shared.auth import COOKIE_NAME, Principal, Role, principal_from_request
+from shared.auth import (
+    COOKIE_NAME,
+    CSRF_COOKIE,
+    Principal,
+    Role,
+    new_csrf_token,
+    principal_from_request,
+    same_origin,
+)
 from shared.pages import Shell, home_for, signed_in, wants_html
 from shared.settings import Settings
 from shared.web import DomainError
@@ -36,6 +44,7 @@ __all__ = ["PageRoute", "add_pages"]
 
 HERE = Path(__file__).parent
 shell = Shell("referrals", HERE / "templates", sign_in_here=True)
+CROSS_SITE = "Sign in and out from this system's own pages."
 
 STATUS_WORDS = {
     Status.SUBMITTED: "Received: finding groups",
@@ -165,6 +174,8 @@ def sign_in(
     password: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """The API's login, answered with a cookie and a redirect instead of a JSON token."""
+    if not same_origin(request):  # nobody can be signed in from another site's form
+        return _render(request, "login.html", None, status_code=403, error=CROSS_SITE)
     form = OAuth2PasswordRequestForm(
         grant_type=None,
         username=username,
@@ -190,13 +201,23 @@ def sign_in(
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+    response.set_cookie(  # double-submit CSRF token: the pages' script sends it back
+        CSRF_COOKIE,
+        new_csrf_token(),
+        max_age=settings.token_ttl_minutes * 60,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
-@pages.api_route("/logout", methods=["GET", "POST"])
+@pages.post("/logout")
 def sign_out(request: Request) -> Response:
+    if not same_origin(request):
+        return _render(request, "login.html", None, status_code=403, error=CROSS_SITE)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE_NAME, httponly=True, samesite="strict")
+    response.delete_cookie(CSRF_COOKIE, samesite="strict")
     return response
 
 

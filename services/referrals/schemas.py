@@ -64,7 +64,7 @@ class ReferralIn(BaseModel):
     nhs_number: line(20) = Field(description="10 digits with a valid Modulus 11 check digit")
     birth_date: date = Field(description=f"The person is 18 to {OLDEST_AGE}")
     gender: Gender | None = None
-    postcode: line(10) = Field(description="A UK postcode; outside the area is accepted")
+    postcode: line(16) = Field(description="A UK postcode; outside the area is accepted")
     phone: line(40) | None = None
     email: EmailStr | None = None
     preferred_contact: Literal["phone", "email", "letter", "text"] = "phone"

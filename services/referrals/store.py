@@ -227,6 +227,16 @@ audit_log = Table(
     Column("detail", String(200)),
 )
 
+# Failed sign-ins per username and per client address, for back-off and lockout (0007).
+sign_in_failures = Table(
+    "referrals_sign_in_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "user:<name>" or "address:<ip>"
+    Column("failures", Integer, nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
 outbox = outbox_table(metadata, SERVICE)
 processed_events = processed_events_table(metadata, SERVICE)
 

@@ -8,6 +8,8 @@ const sp = (() => {
   /** Call the API on this origin with the sign-in cookie; never throws. */
   async function api(method, url, body, headers = {}) {
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
+    const csrf = document.cookie.split("; ").find((c) => c.startsWith("sp_csrf="));
+    if (method !== "GET" && csrf) init.headers["X-CSRF-Token"] = decodeURIComponent(csrf.slice(8));
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
