@@ -2,7 +2,8 @@
 
 Every string a client or an event sends passes through one of these types, so stored
 data holds no NUL or control characters (PostgreSQL refuses NUL; terminals and logs
-misread the rest) and no lone surrogates (they cannot be encoded as UTF-8). The rule is
+misread the rest); lone surrogates, which cannot be encoded as UTF-8, pydantic refuses
+itself. The rule is
 also written into the OpenAPI document as a ``pattern``, so that clients and fuzzers
 know it; the validator says in words what is wrong.
 """
@@ -17,9 +18,9 @@ from pydantic import AfterValidator, Field, StringConstraints
 __all__ = ["ID_PATTERN", "LINE_PATTERN", "TEXT_PATTERN", "Line", "Text", "WebLink", "line", "text"]
 
 #: One line: no control characters at all.
-LINE_PATTERN = r"^[^\x00-\x1f\x7f\ud800-\udfff]*$"
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 #: Free text: line breaks and tabs allowed, other control characters not.
-TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]*$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 #: An id in a path: letters, digits and a few separators.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 _LINE = re.compile(LINE_PATTERN)

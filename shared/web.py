@@ -177,11 +177,84 @@ def _with_headers(send: Send) -> Send:
     return send_with_headers
 
 
+ERROR_BODY = {
+    "type": "object",
+    "description": "Every refusal: a message for people, and the field it concerns",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+        "allowed": {"type": "array", "items": {"type": "string"}},
+    },
+}
+ERRORS = {
+    "400": "The request cannot be understood",
+    "401": "Not signed in, or the session ended",
+    "403": "Signed in, but this role or CSRF check may not",
+    "404": "No such thing that you can see",
+    "409": "Not allowed in the current state (``allowed`` names what is)",
+    "413": "The request body is over the size limit",
+    "422": "A field is invalid: ``field`` and ``errors`` name it",
+    "429": "Too many failed sign-ins: wait ``Retry-After`` seconds",
+}
+OPERATION_OUTCOME = {
+    "type": "object",
+    "description": "A FHIR OperationOutcome: each issue names the FHIRPath it concerns",
+    "required": ["resourceType", "issue"],
+    "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+}
+FHIR_JSON = "application/fhir+json"
+
+
+def document_errors(app: FastAPI) -> None:
+    """Write the refusals every route can really give into the OpenAPI document, with
+    the one error body they share (FastAPI's default documents a different 422 body and
+    none of the others)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = build()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("ValidationError", None)
+        schemas.pop("HTTPValidationError", None)
+        schemas["Error"] = ERROR_BODY
+        schemas["OperationOutcome"] = OPERATION_OUTCOME
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        fhir = {FHIR_JSON: {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}
+        for path, operations in spec.get("paths", {}).items():
+            fhir_route = path.startswith("/fhir/")
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                codes = (
+                    {**ERRORS, "415": "Not a media type this route reads"} if fhir_route else ERRORS
+                )
+                for code, description in codes.items():
+                    responses[code] = {
+                        "description": description,
+                        "content": {**content, **fhir} if fhir_route else content,
+                    }
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def add_common(app: FastAPI, service: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
     """Health, readiness, metrics, error mapping and the edge guard for a service app."""
     instrument(app, service)
     app.add_middleware(EdgeGuard, max_bytes=max_request_bytes)
     add_docs(app)
+    document_errors(app)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
