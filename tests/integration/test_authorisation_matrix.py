@@ -17,7 +17,7 @@ from services.referrals import store
 from tests.integration.test_referrals_api import FHIR, GROUP_ORG, Api
 from tests.unit.test_referrals_fhir import service_request
 
-PUBLIC = {"POST /auth/token"}
+PUBLIC = {"POST /auth/token", "GET /asyncapi.json"}
 # operation -> (roles allowed besides admin, kind): kind "object" acts on the referral or
 # connection in its path, "list" returns the caller's scope, "create" makes a new one.
 RULES: dict[str, tuple[frozenset[str], str]] = {
@@ -37,6 +37,7 @@ RULES: dict[str, tuple[frozenset[str], str]] = {
         "object",
     ),
     "GET /worklist": (frozenset({"link_worker"}), "list"),
+    "GET /gp-messages": (frozenset({"practice_staff"}), "list"),
     "GET /caseload": (frozenset({"link_worker"}), "list"),
     "POST /referrals/{referral_id}/assign": (frozenset({"link_worker"}), "object"),
     "POST /referrals/{referral_id}/contact-attempts": (frozenset({"link_worker"}), "object"),
