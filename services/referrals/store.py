@@ -227,7 +227,7 @@ audit_log = Table(
     Column("detail", String(200)),
 )
 
-# Failed sign-ins per username and per client address, for back-off and lockout (0007).
+# Failed sign-ins per username and per client address, for back-off and lockout (0009).
 sign_in_failures = Table(
     "referrals_sign_in_failures",
     metadata,
