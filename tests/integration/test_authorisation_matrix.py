@@ -49,6 +49,7 @@ RULES: dict[str, tuple[frozenset[str], str]] = {
     ),
     "GET /group/referrals": (frozenset({"group_member"}), "list"),
     "GET /group/connections/{connection_id}": (frozenset({"group_member"}), "object"),
+    "POST /group/connections/{connection_id}/outcome": (frozenset({"group_member"}), "object"),
     "POST /group/connections/{connection_id}/{answer}": (frozenset({"group_member"}), "object"),
     "POST /fhir/ServiceRequest": (frozenset({"practice_staff"}), "create"),
 }
