@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## start every service on one machine (SQLite + SQL event log)
-	$(PY) -m services
+run: $(STAMP)  ## start every service on one machine (SQLite + SQL event log), with demo activity on a first start
+	SP_DEMO_ACTIVITY=$${SP_DEMO_ACTIVITY:-true} $(PY) -m services
 
 MATCHERS     ?= 1
 LOAD_SECONDS ?= 30

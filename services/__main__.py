@@ -84,7 +84,15 @@ async def serve_all(settings: Settings) -> None:
     for name, p in port.items():
         print(f"  {name:<10}    {base}:{p}/docs   metrics {base}:{p}/metrics")
     print(f"  Database:     {settings.database_url}\n  Stop with Ctrl-C; data is kept.\n")
-    await asyncio.gather(*(server.serve() for server in servers))
+    tasks = [server.serve() for server in servers]
+    if settings.demo_activity:
+        from services import demo_activity
+
+        urls = [f"{base}:{p}" for p in port.values()]
+        tasks.append(
+            asyncio.to_thread(demo_activity.run, settings, f"{base}:{port['referrals']}", urls)
+        )
+    await asyncio.gather(*tasks)
 
 
 def main() -> None:

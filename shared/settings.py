@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # Start-up
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start-up.")
     load_demo_data: bool = Field(False, description="Load the demo directory and users if empty.")
+    demo_activity: bool = Field(
+        False,
+        description="Embedded mode: on a first start (no referrals yet), refer and work demo"
+        " people over the APIs so the worklist and reports have figures (`make run` sets it).",
+    )
+    demo_activity_referrals: int = Field(100, ge=1, le=2000)
 
     # Referrals: when a new referral repeats an open one (same person, similar needs)
     referrals_duplicate_window_days: int = Field(14, ge=0)
