@@ -266,7 +266,7 @@ def _work(rng: random.Random, worker: _Client, rid: str, today: date, done: _Tal
     worker.post(f"/referrals/{rid}/wellbeing", {"stage": "first_contact", "ons4": _ons4(rng)})
     if rng.random() < 0.15:
         return False  # reached, still deciding
-    detail = worker.get(f"/referrals/{rid}", purpose="demo: link work")
+    detail = worker.get(f"/referrals/{rid}")
     proposals = [p for p in detail["proposals"] if not p["decision"]]
     if not proposals:
         return False
