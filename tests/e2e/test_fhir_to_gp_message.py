@@ -130,9 +130,13 @@ def test_fhir_referral_to_outcome_wellbeing_and_gp_message(tmp_path):
             )
         assert events == [
             "ReferralSubmitted",
+            "ReferralContacted",
             "MatchConfirmed",
+            "GroupAnswered",
             "ReferralOutcomeRecorded",
+            "WellbeingChanged",
             "ReferralClosed",
+            "GpMessageReady",
         ]
     finally:
         system.close()

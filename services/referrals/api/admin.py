@@ -28,7 +28,20 @@ _Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "aisha.khan",
+                    "name": "Aisha Khan",
+                    "role": "link_worker",
+                    "password": "a-long-first-password",
+                    "team": "community-connect",
+                }
+            ]
+        },
+    )
     username: Annotated[str, Field(min_length=2, max_length=100, pattern=r"^[a-z0-9._-]+$")]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     role: Literal["practice_staff", "link_worker", "group_member", "commissioner", "admin"]
@@ -39,7 +52,9 @@ class UserIn(BaseModel):
 
 
 class PasswordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"password": "a-new-long-password"}]}
+    )
     password: Annotated[str, Field(min_length=8, max_length=200)]
 
 
