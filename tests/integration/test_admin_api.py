@@ -52,3 +52,12 @@ def test_the_audit_log_is_searched_by_referral_user_and_date(api: Api):  # noqa:
     today = date.today().isoformat()
     assert api.call("admin", "GET", "/admin/audit", params={"until": today}).json()
     assert api.call("gp", "GET", "/admin/audit").status_code == 403
+
+
+def test_searching_the_audit_log_is_itself_audited(api: Api):  # noqa: F811
+    referral = api.refer()
+    api.call("linkworker", "GET", f"/referrals/{referral}")
+    api.call("admin", "GET", "/admin/audit", params={"referral_id": referral})
+    again = api.call("admin", "GET", "/admin/audit", params={"referral_id": referral}).json()
+    reads = [e for e in again if e["action"] == "audit_read" and e["username"] == "admin"]
+    assert reads, "the first search of the audit shows up in the second"

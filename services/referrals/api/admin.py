@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from services.referrals import store, users
+from services.referrals import audit, store, users
 from services.referrals.api.deps import Caller, Session
+from services.referrals.audit import Purpose
 from shared.auth import Role, require
 from shared.web import Conflict, NotFound, Unprocessable
 
@@ -138,5 +139,9 @@ def audit_log(
         query = query.where(a.at >= datetime.combine(since, time.min))
     if until:
         query = query.where(a.at < datetime.combine(until + timedelta(days=1), time.min))
-    rows = session.execute(query.order_by(a.id.desc()).limit(limit)).all()
+    with session.begin():
+        rows = session.execute(query.order_by(a.id.desc()).limit(limit)).all()
+        # Reading the audit is itself a read of who saw each person's referral.
+        shown = sorted({r.referral_id for r in rows})
+        audit.record_many(session, caller, shown, "audit_read", Purpose.AUDIT, "audit search")
     return [dict(r._mapping) for r in rows]
