@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 from services.referrals import store
 from services.referrals.domain import Action, IllegalTransition, Status, transition
 from shared.auth import Principal, Role
+from shared.bus.outbox import Outbox
+from shared.events import ReferralOutcomeRecorded
 from shared.web import Conflict, NotFound
 
-__all__ = ["Refused", "load_referral", "move", "visible"]
+__all__ = ["Refused", "load_referral", "move", "record_connection_outcome", "visible"]
 
 
 class Refused(NotFound):
@@ -57,3 +59,40 @@ def move(session: Session, caller: Principal, row, action: Action) -> Status:
         )
         store.record_transition(session, row.id, row.status, new, action, caller.user_id)
     return new
+
+
+def record_connection_outcome(
+    session: Session,
+    outbox: Outbox,
+    caller: Principal,
+    referral,
+    connection_id: str,
+    service_id: str,
+    outcome: str,
+    role: str,
+) -> None:
+    """What became of one connection, whoever records it (link worker or group): the
+    referral moves, the connection keeps who said so, and one outcome event goes out."""
+    move(session, caller, referral, Action.RECORD_OUTCOME)
+    session.execute(
+        update(store.connections)
+        .where(store.connections.c.id == connection_id)
+        .values(
+            outcome=outcome,
+            outcome_at=store.now(),
+            outcome_by=caller.user_id,
+            outcome_by_role=role,
+        )
+    )
+    outbox.add(
+        session,
+        ReferralOutcomeRecorded(
+            referral_id=referral.id,
+            connection_id=connection_id,
+            service_id=service_id,
+            outcome=outcome,
+            ward=referral.ward,
+            recorded_by=caller.user_id,
+            recorded_by_role=role,
+        ),
+    )

@@ -14,13 +14,13 @@ from fastapi import APIRouter, status
 from sqlalchemy import select, update
 
 from services.referrals import audit, store
-from services.referrals.access import load_referral, move
+from services.referrals.access import load_referral, move, record_connection_outcome
 from services.referrals.api.deps import Caller, ConnectionId, Outbox, ReferralId, Session
 from services.referrals.domain import Action, Status
 from services.referrals.redaction import person_of, redact
 from services.referrals.schemas import ConnectionIn, DeclineIn, OutcomeIn
 from shared.auth import Role, require
-from shared.events import MatchConfirmed, MatchDeclined, ReferralOutcomeRecorded
+from shared.events import MatchConfirmed, MatchDeclined
 from shared.web import Conflict, NotFound, Unprocessable
 
 router = APIRouter(tags=["link workers"])
@@ -177,28 +177,15 @@ def record_outcome(
         connection = store.connection(session, referral_id, connection_id)
         if connection is None:
             raise NotFound(f"no connection {connection_id!r} on this referral")
-        move(session, caller, row, Action.RECORD_OUTCOME)
-        session.execute(
-            update(store.connections)
-            .where(store.connections.c.id == connection_id)
-            .values(
-                outcome=body.outcome,
-                outcome_at=store.now(),
-                outcome_by=caller.user_id,
-                outcome_by_role="link_worker",
-            )
-        )
-        outbox.add(
+        record_connection_outcome(
             session,
-            ReferralOutcomeRecorded(
-                referral_id=referral_id,
-                connection_id=connection_id,
-                service_id=connection.service_id,
-                outcome=body.outcome,
-                ward=row.ward,
-                recorded_by=caller.user_id,
-                recorded_by_role="link_worker",
-            ),
+            outbox,
+            caller,
+            row,
+            connection_id,
+            connection.service_id,
+            body.outcome,
+            "link_worker",
         )
         audit.record(session, caller, referral_id, "outcome", detail=body.outcome)
     return {"connection_id": connection_id, "outcome": body.outcome}

@@ -20,13 +20,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import audit, store
-from services.referrals.access import Refused, move
+from services.referrals.access import Refused, record_connection_outcome
 from services.referrals.api.deps import Caller, ConnectionId, Outbox, Session
 from services.referrals.audit import Purpose
-from services.referrals.domain import Action
 from services.referrals.schemas import GroupOutcomeIn, GroupResponseIn
 from shared.auth import Principal, Role, require
-from shared.events import GroupAnswered, ReferralOutcomeRecorded
+from shared.events import GroupAnswered
 from shared.web import Conflict, NotFound, Unprocessable
 
 router = APIRouter(prefix="/group", tags=["groups"])
@@ -157,28 +156,8 @@ def record_group_outcome(
         referral = session.execute(
             select(store.referrals).where(store.referrals.c.id == row.referral_id)
         ).one()
-        move(session, caller, referral, Action.RECORD_OUTCOME)
-        session.execute(
-            update(store.connections)
-            .where(store.connections.c.id == connection_id)
-            .values(
-                outcome=body.outcome,
-                outcome_at=store.now(),
-                outcome_by=caller.user_id,
-                outcome_by_role="group",
-            )
-        )
-        outbox.add(
-            session,
-            ReferralOutcomeRecorded(
-                referral_id=row.referral_id,
-                connection_id=connection_id,
-                service_id=row.service_id,
-                outcome=body.outcome,
-                ward=row.referral_ward,
-                recorded_by=caller.user_id,
-                recorded_by_role="group",
-            ),
+        record_connection_outcome(
+            session, outbox, caller, referral, connection_id, row.service_id, body.outcome, "group"
         )
         audit.record(
             session, caller, row.referral_id, "group_outcome", Purpose.GROUP_REFERRAL, body.outcome
