@@ -127,21 +127,32 @@ def _refused(answer, kind: str, referral: str) -> bool:
     return kind == "list" and answer.status_code == 200 and not listed
 
 
-def test_no_role_or_scope_is_wrongly_allowed(api: Api):
+def _objects(api: Api) -> tuple[str, dict[str, str]]:
+    """Another practice's and organisation's accounts, one referral with a connection, and
+    the values that fill each path's placeholders."""
     _add_others(api)
     referral = api.refer()
     connection = api.connect(referral, "Garden Club", organisation_id=GROUP_ORG)
-    values = {
+    return referral, {
         "{referral_id}": referral,
         "{connection_id}": connection,
         "{answer}": "accept",
         "{username}": "reception",
     }
+
+
+def _request_line(operation: str, values: dict[str, str]) -> tuple[str, str]:
+    method, path = operation.split(" ", 1)
+    for name, value in values.items():
+        path = path.replace(name, value)
+    return method, path
+
+
+def test_no_role_or_scope_is_wrongly_allowed(api: Api):
+    referral, values = _objects(api)
     checked, wrongly_allowed = 0, []
     for operation, (allowed, kind) in RULES.items():
-        method, path = operation.split(" ", 1)
-        for name, value in values.items():
-            path = path.replace(name, value)
+        method, path = _request_line(operation, values)
         request = _example(api, operation)
         nobody = api.client.request(method, path, **request)
         checked += 1
@@ -165,21 +176,11 @@ def test_no_role_or_scope_is_wrongly_allowed(api: Api):
 
 @pytest.mark.parametrize("role", sorted(CALLERS))
 def test_the_roles_allowed_are_let_in_on_their_own_objects(api: Api, role: str):
-    _add_others(api)
-    referral = api.refer()
-    connection = api.connect(referral, "Garden Club", organisation_id=GROUP_ORG)
-    values = {
-        "{referral_id}": referral,
-        "{connection_id}": connection,
-        "{answer}": "accept",
-        "{username}": "reception",
-    }
+    _referral, values = _objects(api)
     own = CALLERS[role][0]
     for operation, (allowed, _kind) in RULES.items():
         if role != "admin" and role not in allowed:
             continue
-        method, path = operation.split(" ", 1)
-        for name, value in values.items():
-            path = path.replace(name, value)
+        method, path = _request_line(operation, values)
         answer = api.call(own, method, path, **_example(api, operation))
         assert answer.status_code not in REFUSED, (operation, own, answer.text)
