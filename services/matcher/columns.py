@@ -20,6 +20,7 @@ __all__ = [
     "GENTLE",
     "NO_CELL",
     "OLDER",
+    "REPORTED",
     "TALKING",
     "THERAPY",
     "TRAIT_BITS",
@@ -38,6 +39,7 @@ __all__ = [
 
 # flags column bits: the entry's state, then the traits read from its text
 FULL, CLOSED, ALIVE, VIGOROUS, GENTLE, TALKING, THERAPY = 1, 2, 4, 8, 16, 32, 64
+REPORTED = 128  # several people say the entry is out of date or the service closed
 TRAIT_BITS = {"vigorous": VIGOROUS, "gentle": GENTLE, "talking": TALKING, "therapy": THERAPY}
 ALL_TRAITS = VIGOROUS | GENTLE | TALKING | THERAPY
 OLDER, YOUNG = 1, 2  # age_group column bits
@@ -105,7 +107,9 @@ class Columns:
     delivery: Growable = field(default_factory=lambda: Growable("uint8"))
     languages: Growable = field(default_factory=lambda: Growable("uint64"))
     access: Growable = field(default_factory=lambda: Growable("uint32"))
-    flags: Growable = field(default_factory=lambda: Growable("uint8"))  # 1 full 2 closed 4 alive
+    flags: Growable = field(
+        default_factory=lambda: Growable("uint8")
+    )  # 1 full 2 closed 4 alive 128 reported
     confirmed: Growable = field(default_factory=lambda: Growable("int32"))
     age_group: Growable = field(default_factory=lambda: Growable("uint8"))
     audience: Growable = field(default_factory=lambda: Growable("uint64"))

@@ -48,6 +48,7 @@ def service_from_directory(service: dict, organisation: dict | None = None) -> S
         last_confirmed=_as_date(service.get("last_confirmed")),
         temporarily_closed=status == "temporarily_closed"
         or service.get("temporarily_closed") is True,
+        open_reports=_as_int(service.get("open_reports")) or 0,
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from services.matcher.columns import ALIVE
 from services.matcher.records import MatchRequest, ServiceRecord, normalise_gender
-from services.matcher.tuning import STALE_AFTER
+from services.matcher.tuning import REPORTS_TO_DEMOTE, STALE_AFTER
 
 __all__ = [
     "DELIVERY_BIT",
@@ -25,6 +25,7 @@ __all__ = [
     "eligible",
     "gender_mask",
     "is_full",
+    "is_reported",
     "is_stale",
     "referral_route_note",
 ]
@@ -80,6 +81,11 @@ def is_stale(service: ServiceRecord, today: date | None) -> bool:
         and service.last_confirmed is not None
         and today - service.last_confirmed > STALE_AFTER
     )
+
+
+def is_reported(service: ServiceRecord) -> bool:
+    """Enough different people say the entry is wrong for it to be offered after the rest."""
+    return service.open_reports >= REPORTS_TO_DEMOTE
 
 
 def is_full(service: ServiceRecord) -> bool:

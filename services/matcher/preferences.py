@@ -12,6 +12,7 @@ from services.matcher.columns import (
     CLOSED,
     GENTLE,
     OLDER,
+    REPORTED,
     TALKING,
     THERAPY,
     VIGOROUS,
@@ -40,6 +41,7 @@ from services.matcher.tuning import (
     OWN_LANGUAGE_BOOST,
     REMOTE_BOOST,
     REMOTE_FACTOR,
+    REPORTED_FACTOR,
     SCHEDULE_BOOST,
     SHARED_LANGUAGE_BOOST,
     STALE_AFTER,
@@ -167,6 +169,7 @@ def soft_factors(
             factor_by("accessibility", ~met, ACCESS_MISSING)
     flags = cols["flags"][slots]
     factor_by("closed", (flags & CLOSED) > 0, CLOSED_FACTOR)
+    factor_by("reported", (flags & REPORTED) > 0, REPORTED_FACTOR)
     if prefs.gentle:
         factor_by("gentle_pace", (flags & VIGOROUS) > 0, VIGOROUS_PENALTY)
         factor_by("gentle_pace", (flags & GENTLE) > 0, GENTLE_BOOST)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from services.matcher.columns import GENTLE, TALKING, THERAPY, VIGOROUS
-from services.matcher.eligibility import is_stale, referral_route_note
+from services.matcher.eligibility import is_reported, is_stale, referral_route_note
 from services.matcher.preferences import Preferences
 from services.matcher.records import PHYSICAL_ACCESS, MatchRequest, Need, ServiceRecord
 from services.matcher.vocabulary import ConceptMatch, Vocabulary
@@ -92,6 +92,11 @@ def fit_reasons(
         reasons.append("soft mismatch: counselling or therapy, which they have declined")
     if record.temporarily_closed:
         reasons.append("temporarily closed: ranked lower")
+    if is_reported(record):
+        reasons.append(
+            f"{record.open_reports} people report it out of date or closed: ranked lower"
+            " until it is checked"
+        )
     if is_stale(record, request.today):
         reasons.append(f"details last confirmed {record.last_confirmed}: may be out of date")
     return reasons

@@ -52,6 +52,8 @@ class ServiceRecord:
     schedule: str
     last_confirmed: date | None
     temporarily_closed: bool
+    #: different people's unresolved reports that the entry is out of date or closed
+    open_reports: int = 0
 
     @property
     def places_left(self) -> int | None:

@@ -20,6 +20,7 @@ from services.matcher.columns import (
     FULL,
     GENTLE,
     NO_CELL,
+    REPORTED,
     TRAIT_BITS,
     VIGOROUS,
     BitNames,
@@ -28,7 +29,7 @@ from services.matcher.columns import (
     cell,
     cells_near,
 )
-from services.matcher.eligibility import delivery_mask, gender_mask, is_full
+from services.matcher.eligibility import delivery_mask, gender_mask, is_full, is_reported
 from services.matcher.records import MatchRequest, Need, ServiceRecord
 from services.matcher.tuning import GENERATOR_WEIGHT, NEARBY_STRONG, STRONG_FIT, TRAIT_FIT
 from services.matcher.vocabulary import ConceptMatch, Vocabulary
@@ -188,9 +189,8 @@ class ServiceTable:
                 traits |= bit
         if traits & GENTLE:
             traits &= ~VIGOROUS  # "walk, jog or run", "gentle circuits": gentle wins
-        c.flags.append(
-            ALIVE | (FULL if is_full(s) else 0) | (CLOSED if s.temporarily_closed else 0) | traits
-        )
+        state = ALIVE | (FULL if is_full(s) else 0) | (CLOSED if s.temporarily_closed else 0)
+        c.flags.append(state | (REPORTED if is_reported(s) else 0) | traits)
         c.confirmed.append(-1 if s.last_confirmed is None else s.last_confirmed.toordinal())
         c.age_group.append(self.audiences.age_group(s))
         c.audience.append(self.audiences.mask(self.audiences.meant_for(concepts)))

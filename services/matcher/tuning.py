@@ -45,6 +45,10 @@ ACCESS_MET, ACCESS_MISSING = 1.05, 0.85
 STALE_AFTER = timedelta(days=183)
 STALE_FACTOR = 0.8
 CLOSED_FACTOR = 0.4
+# signed-in people who report the entry out of date or closed, unresolved: one may be wrong,
+# several agreeing are a reason to offer it after the rest until the group answers them
+REPORTS_TO_DEMOTE = 2
+REPORTED_FACTOR = 0.7
 SCHEDULE_BOOST = 1.08  # runs at the times the person said suit them
 
 # ---- who a service is for ---------------------------------------------------------------

@@ -15,7 +15,10 @@ from services.matcher.ranking import (
     referral_route_note,
     service_from_directory,
 )
+from services.matcher.replica import record_from_snapshot
+from services.matcher.tuning import REPORTED_FACTOR, REPORTS_TO_DEMOTE
 from services.matcher.vocabulary import Vocabulary
+from shared.events import ServiceSnapshot
 
 VOCABULARY = Vocabulary.load_default()
 
@@ -152,6 +155,29 @@ def test_stale_and_closed_entries_rank_lower_with_a_reason():
     reasons = {p.service_id: " ".join(p.reasons) for p in result.proposals}
     assert "out of date" in reasons["stale"]
     assert "temporarily closed" in reasons["closed"]
+
+
+def test_an_entry_several_people_report_ranks_lower_with_a_reason():
+    one_report = service(id="one", open_reports=1)  # one person may be mistaken
+    agreed = service(id="agreed", open_reports=REPORTS_TO_DEMOTE)
+    result = MatchIndex(VOCABULARY, [agreed, one_report]).rank(request())
+    assert [p.service_id for p in result.proposals] == ["one", "agreed"]
+    by_id = {p.service_id: p for p in result.proposals}
+    assert by_id["agreed"].breakdown["reported"] == pytest.approx(REPORTED_FACTOR)
+    assert "reported" not in by_id["one"].breakdown
+    assert f"{REPORTS_TO_DEMOTE} people report it out of date" in " ".join(by_id["agreed"].reasons)
+    assert not any("report" in r for r in by_id["one"].reasons)
+    alone = MatchIndex(VOCABULARY, [service(id="one")]).rank(request()).proposals[0]
+    demoted = MatchIndex(VOCABULARY, [agreed]).rank(request()).proposals[0]
+    assert demoted.score == pytest.approx(alone.score * REPORTED_FACTOR, rel=1e-3)
+
+
+def test_the_directory_s_count_of_reports_reaches_the_ranking():
+    snapshot = ServiceSnapshot(
+        id="svc-x", organisation_id="org-x", organisation_name="X", name="X", open_reports=3
+    )
+    assert record_from_snapshot(snapshot).open_reports == 3
+    assert service_from_directory({"id": "y"}).open_reports == 0
 
 
 def test_the_independent_checker_flags_each_kind_of_violation():
