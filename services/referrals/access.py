@@ -6,14 +6,21 @@ from __future__ import annotations
 from sqlalchemy import Row, update
 from sqlalchemy.orm import Session
 
-from services.referrals import store
+from services.referrals import audit, store
 from services.referrals.domain import Action, IllegalTransition, Status, transition
 from shared.auth import Principal, Role
 from shared.bus.outbox import Outbox
 from shared.events import ReferralOutcomeRecorded
 from shared.web import Conflict, NotFound
 
-__all__ = ["Refused", "load_referral", "move", "record_connection_outcome", "visible"]
+__all__ = [
+    "Refused",
+    "load_referral",
+    "move",
+    "record_connection_outcome",
+    "take_if_unassigned",
+    "visible",
+]
 
 
 class Refused(NotFound):
@@ -45,12 +52,30 @@ def load_referral(
     return row
 
 
+def take_if_unassigned(session: Session, caller: Principal, row) -> None:
+    """A link worker who acts on a referral nobody has taken takes it, so the worklist and
+    the caseloads say who is working on it whichever client did the work."""
+    if caller.role is not Role.LINK_WORKER or row.assigned_to is not None:
+        return
+    r = store.referrals.c
+    session.execute(
+        update(store.referrals)
+        .where(r.id == row.id, r.assigned_to.is_(None))
+        .values(assigned_to=caller.user_id, assigned_at=store.now())
+    )
+    audit.record(
+        session, caller, row.id, "assign", detail=f"taken by acting on it: {caller.user_id}"
+    )
+
+
 def move(session: Session, caller: Principal, row, action: Action) -> Status:
-    """Apply ``action`` to the stored referral, or refuse with 409 naming what is allowed."""
+    """Apply ``action`` to the stored referral, or refuse with 409 naming what is allowed;
+    a link worker's action on a referral nobody has taken assigns it to them."""
     try:
         new = transition(Status(row.status), action)
     except IllegalTransition as exc:
         raise Conflict(str(exc), allowed=[a.value for a in exc.allowed]) from exc
+    take_if_unassigned(session, caller, row)
     if new != row.status:
         session.execute(
             update(store.referrals)

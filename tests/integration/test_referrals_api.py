@@ -19,7 +19,13 @@ from sqlalchemy import select
 
 from services.referrals import store
 from services.referrals.app import create_app
-from services.referrals.users import DEMO_USERS, deactivate_user, principal_of, set_password
+from services.referrals.users import (
+    DEMO_USERS,
+    create_user,
+    deactivate_user,
+    principal_of,
+    set_password,
+)
 from shared.auth import hash_password
 from shared.bus.port import Record
 from shared.events import (
@@ -413,6 +419,80 @@ def test_link_workers_take_referrals_and_see_caseloads_against_the_guidance(api:
     assert mine["people_this_year"] == 2
     assert mine["over_guidance"] is False
     assert api.call("linkworker", "GET", "/worklist").json()[0]["assigned_to"] == me
+
+
+def _assigned(api: Api, referral: str) -> str | None:
+    return api.call("linkworker", "GET", f"/referrals/{referral}").json()["assigned_to"]
+
+
+TODAY = date.today().isoformat()
+LINK_WORKER_ACTIONS = {
+    "contact attempt": lambda api, r: api.call(
+        "linkworker",
+        "POST",
+        f"/referrals/{r}/contact-attempts",
+        json={"date": TODAY, "method": "phone", "result": "no_answer"},
+    ),
+    "connection": lambda api, r: api.connect(r, "Garden Club"),
+    "wellbeing": lambda api, r: api.call(
+        "linkworker",
+        "POST",
+        f"/referrals/{r}/wellbeing",
+        json={"stage": "first_contact", "ons4": ONS4},
+    ),
+    "edit": lambda api, r: api.call(
+        "linkworker", "PATCH", f"/referrals/{r}", json={"needs": "lonely, likes walking"}
+    ),
+    "close": lambda api, r: api.call(
+        "linkworker", "POST", f"/referrals/{r}/close", json={"reason": "moved away"}
+    ),
+}
+
+
+@pytest.mark.parametrize("action", list(LINK_WORKER_ACTIONS))
+def test_any_action_by_a_link_worker_on_a_referral_nobody_has_taken_assigns_it(api: Api, action):
+    referral = api.refer()
+    assert _assigned(api, referral) is None
+    LINK_WORKER_ACTIONS[action](api, referral)
+    me = api.user_id("linkworker")
+    assert _assigned(api, referral) == me
+    assert (
+        next(
+            i
+            for i in api.call("admin", "GET", f"/referrals/{referral}/audit").json()
+            if i["action"] == "assign"
+        )["user_id"]
+        == me
+    )
+    if action != "close":
+        caseload = api.call("linkworker", "GET", "/caseload").json()
+        assert next(w for w in caseload["link_workers"] if w["id"] == me)["active_referrals"] == 1
+
+
+def test_acting_on_a_colleague_s_referral_or_editing_it_at_the_practice_does_not_take_it(
+    api: Api,
+):
+    with api.client.app.state.sessions.begin() as session:
+        colleague = create_user(
+            session,
+            username="linkworker2",
+            name="Sam Colleague",
+            role="link_worker",
+            password="demo",
+            team="community-connect",
+        )
+    theirs = api.refer()
+    api.call(
+        "linkworker", "POST", f"/referrals/{theirs}/assign", json={"link_worker_id": colleague}
+    )
+    LINK_WORKER_ACTIONS["contact attempt"](api, theirs)
+    assert _assigned(api, theirs) == colleague
+    edited = api.refer(OTHER_PERSON)
+    response = api.call(
+        "gp", "PATCH", f"/referrals/{edited}", json={"needs": "lonely, likes walking"}
+    )
+    assert response.status_code == 200, response.text
+    assert _assigned(api, edited) is None
 
 
 def test_illegal_moves_answer_409_with_the_allowed_actions(api: Api):

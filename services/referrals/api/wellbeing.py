@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import audit, store
 from services.referrals import wellbeing as measures
-from services.referrals.access import load_referral
+from services.referrals.access import load_referral, take_if_unassigned
 from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
 from services.referrals.api.link_work import ensure_open
 from services.referrals.schemas import WellbeingIn
@@ -54,6 +54,7 @@ def record_wellbeing(
             )
         )
         audit.record(session, caller, referral_id, "wellbeing", detail=body.stage)
+        take_if_unassigned(session, caller, row)
         changed = _change(_records(session, referral_id))
         if changed is not None:  # reports get the changes only, never the scores
             metric = changed["swemwbs_metric"]

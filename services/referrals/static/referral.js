@@ -10,7 +10,6 @@
   const root = document.getElementById("referral");
   const id = encodeURIComponent(root.dataset.id);
   const acts = root.dataset.acts === "yes";
-  const isLinkWorker = root.dataset.role === "link_worker";
   const purpose = encodeURIComponent(root.dataset.purpose);
   const pageStatus = document.getElementById("page-status");
   const message = document.getElementById("message");
@@ -276,18 +275,11 @@
     if (text) message.focus();
   }
 
-  /** A link worker acting on a referral nobody has taken takes it: the caseload and the
-   *  worklist then say who is working on it. */
-  async function takeIfUnassigned() {
-    if (!isLinkWorker || !current || current.assigned_to || current.status === "closed") return;
-    await sp.api("POST", `/referrals/${id}/assign`, {});
-  }
-
   /** Send an action; on success reload and say so beside it, on failure show why next to
    *  the field (or beside the action). Returns the API's answer when it succeeded. */
   async function act(method, url, body, form, success, where = null) {
     sp.notify(message, "");
-    if (!url.endsWith("/assign")) await takeIfUnassigned();
+    // a link worker acting on a referral nobody has taken takes it: the server does that
     const answer = await sp.api(method, url, body);
     const place = where || form;
     if (answer.ok) {
