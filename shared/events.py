@@ -552,6 +552,10 @@ def decode(raw: bytes) -> Envelope:
         raise InvalidEvent(_describe(exc)) from exc
     except ValueError as exc:
         raise InvalidEvent(str(exc)) from exc
+    except (TypeError, RecursionError) as exc:
+        # Not bytes, JSON nested past the parser's limit, or a shape an upcaster cannot
+        # read (a type that is a list, proposals that are numbers): hopeless all the same.
+        raise InvalidEvent(f"{type(exc).__name__}: {exc}") from exc
     if data.type != data.payload.type or data.schema_version != data.payload.version:
         raise InvalidEvent("envelope type/version does not match its payload")
     return data

@@ -190,6 +190,10 @@ class EventConsumer:
             except InvalidEvent as exc:
                 letters.append(self._letter(message, "unknown", f"invalid event: {exc}", 1))
                 continue
+            except Exception as exc:  # a decoder bug must not stop the consumer either
+                error = f"invalid event: {type(exc).__name__}: {exc}"
+                letters.append(self._letter(message, "unknown", error, 1))
+                continue
             cls = type(envelope.payload)
             handler = self.registry.handlers.get(cls)
             if handler is not None:

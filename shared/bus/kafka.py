@@ -181,8 +181,11 @@ class KafkaSubscription:
                 topic=record.topic[len(self._prefix) :],
                 partition=record.partition,
                 offset=record.offset,
-                key=None if record.key is None else record.key.decode(),
-                value=record.value,
+                # Anyone may write to a topic: a key that is not text or a tombstone's
+                # missing value must reach the consumer (and its dead letters), not stop
+                # the poll.
+                key=None if record.key is None else record.key.decode("utf-8", "backslashreplace"),
+                value=b"" if record.value is None else record.value,
             )
             for records in batches.values()
             for record in records
