@@ -19,7 +19,7 @@ referrals.v1             ReferralContacted v1        referral id  referrals -> d
 referrals.v1             GroupAnswered v1            referral id  referrals -> directory
 referrals.v1             WellbeingChanged v1         referral id  referrals -> directory
 matches.v1               MatchesProposed v3          referral id  matcher -> referrals, directory
-directory.services.v1 *  ServiceUpserted v2          service id   directory -> referrals, matcher
+directory.services.v1 *  ServiceUpserted v3          service id   directory -> referrals, matcher
 directory.services.v1 *  ServiceWithdrawn v1         service id   directory -> referrals, matcher
 directory.notices.v1     ServiceReviewDue v1         service id   directory -> (none)
 directory.notices.v1     ServiceReported v1          service id   directory -> (none)
@@ -79,6 +79,7 @@ __all__ = [
     "ServiceStatus",
     "ServiceUpserted",
     "ServiceWithdrawn",
+    "TakingPeople",
     "WellbeingChanged",
     "decode",
     "encode",
@@ -105,6 +106,10 @@ Outcome = Literal["attended", "did_not_attend", "declined_by_patient", "no_capac
 ConnectionMode = Literal["signposting", "referral"]
 #: Open Referral's service statuses (HSDS writes the last one "temporarily closed").
 ServiceStatus = Literal["active", "inactive", "defunct", "temporarily_closed"]
+#: What a group says of its places: ``places_left`` (counted from its places a week),
+#: ``waiting_list`` (none now, but people may join its waiting list) or ``full`` (taking
+#: nobody, not even onto a waiting list).
+TakingPeople = Literal["places_left", "waiting_list", "full"]
 
 
 class _Payload(BaseModel):
@@ -323,8 +328,9 @@ class Place(_Payload):
 class ServiceSnapshot(_Payload):
     """The whole current state of one service: compaction keeps only the latest.
 
-    Only ``active`` services may be proposed. v2 of ``ServiceUpserted`` added the
-    statuses ``inactive`` and ``defunct``, ``reopens_on`` and ``open_reports``."""
+    Only ``active`` services may be proposed, and not one whose group says it is ``full``.
+    v2 of ``ServiceUpserted`` added the statuses ``inactive`` and ``defunct``,
+    ``reopens_on`` and ``open_reports``; v3 added ``taking``."""
 
     id: str
     organisation_id: str
@@ -342,7 +348,16 @@ class ServiceSnapshot(_Payload):
     cost: str = ""
     referral_route: Literal["self", "link_worker", "either"] = "either"
     capacity_per_week: int | None = None
-    places_free: int | None = None
+    places_free: int | None = Field(
+        None, description="0 when the group says it is full or keeps a waiting list only."
+    )
+    taking: TakingPeople = Field(
+        "places_left",
+        description=(
+            "v3: the group's own word on its places: full services are not proposed, waiting"
+            " list ones only after services with places, flagged."
+        ),
+    )
     status: ServiceStatus = "active"
     reopens_on: date | None = Field(None, description="v2: when a closed service reopens.")
     last_confirmed: date | None = Field(None, description="Open Referral's assured_date.")
@@ -358,7 +373,7 @@ class ServiceSnapshot(_Payload):
 
 class ServiceUpserted(_Payload):
     type: Literal["ServiceUpserted"] = "ServiceUpserted"
-    version: Literal[2] = 2
+    version: Literal[3] = 3
     revision: int = Field(ge=1, description="Grows with every change of this service.")
     service: ServiceSnapshot
 
@@ -455,6 +470,11 @@ def _service_upserted_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "version": 2, "service": service}
 
 
+def _service_upserted_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    service = {**payload.get("service", {}), "taking": "places_left"}
+    return {**payload, "version": 3, "service": service}
+
+
 def _outcome_recorded_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "version": 2, "recorded_by": None, "recorded_by_role": None}
 
@@ -464,6 +484,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("MatchesProposed", 1): _matches_proposed_v1_to_v2,
     ("MatchesProposed", 2): _matches_proposed_v2_to_v3,
     ("ServiceUpserted", 1): _service_upserted_v1_to_v2,
+    ("ServiceUpserted", 2): _service_upserted_v2_to_v3,
     ("ReferralOutcomeRecorded", 1): _outcome_recorded_v1_to_v2,
 }
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import func, or_, select, update
 
 from services.directory import store
-from services.directory.domain import places_free, week_bounds
+from services.directory.domain import availability, places_free, week_bounds
 from services.directory.duplicates import find_duplicates
 from services.directory.freshness import is_review_due
 from services.directory.handlers import publish_service
@@ -224,16 +224,6 @@ def _organisation_names(session) -> dict[str, str]:
     }
 
 
-def availability(capacity_per_week: int | None, free: int | None, threshold: int) -> str:
-    """Places this week in words, which is all most readers see: an exact number of
-    places free beside the capacity would tell how many people were just connected."""
-    if capacity_per_week is None:
-        return "no limit"
-    if free == 0:
-        return "full"
-    return "few places" if free is not None and free < threshold else "places available"
-
-
 def _services_out(session, rows, settings: Settings, caller: Principal | None = None) -> list[dict]:
     """Services as the API shows them, with this week's places (a few queries in all).
 
@@ -246,8 +236,9 @@ def _services_out(session, rows, settings: Settings, caller: Principal | None = 
     reports = store.open_reports_by_service(session, [r.id for r in rows])
     months = settings.review_after_months
     out = []
+    threshold = settings.small_number_threshold
     for row in rows:
-        free = places_free(row.capacity_per_week, taken.get(row.id, 0))
+        free = places_free(row.capacity_per_week, taken.get(row.id, 0), row.taking)
         mine = reports.get(row.id, [])
         reporters = len({report.reported_by for report in mine})
         snap = store.snapshot(row, orgs.get(row.organisation_id, ""), free, reporters)
@@ -261,7 +252,7 @@ def _services_out(session, rows, settings: Settings, caller: Principal | None = 
             for r in mine
         ]
         item["availability"] = availability(
-            row.capacity_per_week, free, settings.small_number_threshold
+            row.capacity_per_week, taken.get(row.id, 0), threshold, row.taking
         )
         exact = (
             caller is None
@@ -274,7 +265,7 @@ def _services_out(session, rows, settings: Settings, caller: Principal | None = 
     return out
 
 
-def _service_out(session, row, settings: Settings, caller: Principal | None = None) -> dict:
+def service_out(session, row, settings: Settings, caller: Principal | None = None) -> dict:
     return _services_out(session, [row], settings, caller)[0]
 
 
@@ -313,7 +304,7 @@ def get_service(service_id: str, request: Request, caller: Caller) -> dict:
         row = store.get_service(session, service_id)
         if row is None or row.withdrawn:
             raise NotFound(f"no service {service_id!r}")
-        return _service_out(session, row, request.app.state.settings, caller)
+        return service_out(session, row, request.app.state.settings, caller)
 
 
 @router.get("/organisations", tags=["directory"])
@@ -395,7 +386,7 @@ def create_service(
             )
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
-        return _service_out(
+        return service_out(
             session, store.get_service(session, service_id), request.app.state.settings
         )
 
@@ -413,7 +404,7 @@ def update_service(service_id: str, body: ServiceIn, request: Request, caller: C
             )
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
-        return _service_out(
+        return service_out(
             session, store.get_service(session, service_id), request.app.state.settings
         )
 
@@ -429,7 +420,7 @@ def confirm_service(service_id: str, request: Request, caller: Caller) -> dict:
             .values(last_confirmed=date.today(), assured_by=assurer(caller))
         )
         publish_service(session, request.app.state.outbox, service_id, date.today())
-        return _service_out(
+        return service_out(
             session, store.get_service(session, service_id), request.app.state.settings
         )
 

@@ -12,6 +12,7 @@ from services.directory.api import router
 from services.directory.api_exchange import router as exchange_router
 from services.directory.api_freshness import router as freshness_router
 from services.directory.api_openreferral import add_openreferral
+from services.directory.api_places import router as places_router
 from services.directory.api_reports import router as reports_router
 from services.directory.demo import load_demo_if_empty
 from services.directory.freshness import ReviewClock
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(reports_router)
     app.include_router(freshness_router)
+    app.include_router(places_router)
     app.include_router(exchange_router)
     add_openreferral(app, settings.openreferral_rate_limit)
     add_pages(app)

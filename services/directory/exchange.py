@@ -336,6 +336,7 @@ def _row(service: Mapping, org: Mapping) -> SimpleNamespace:
         schedule=service.get("schedule") or "",
         regular_schedule=list(service.get("regular_schedule") or []),
         capacity_per_week=service.get("capacity_per_week"),
+        taking="places_left",
         languages=list(service.get("languages") or ["English"]),
         accessibility=list(service.get("accessibility") or []),
         cost=service.get("cost") or "",

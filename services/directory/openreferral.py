@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from services.directory.domain import places_free_to_show
+
 __all__ = [
     "ACCESSIBILITY_LABELS",
     "HSDS_STATUS",
@@ -343,9 +345,9 @@ def _attributes(row, service_id: str) -> list[dict]:
 
 
 def _service_capacity(row, service_id: str, taken: int, threshold: int) -> list[dict]:
-    """HSDS 3.1 service_capacity. ``available`` is left out when the places taken are a
-    count small enough to point at someone (1 to threshold - 1): capacity minus places
-    free would reveal it."""
+    """HSDS 3.1 service_capacity. ``available`` is left out where it would reveal a
+    suppressed count (``domain.places_free_to_show``); a group that says it is full or
+    keeps only a waiting list has 0 available."""
     if row.capacity_per_week is None:
         return []
     entry: dict[str, Any] = {
@@ -356,12 +358,20 @@ def _service_capacity(row, service_id: str, taken: int, threshold: int) -> list[
         "maximum": row.capacity_per_week,
         "updated": _iso_datetime(row.updated_at),
     }
-    if 0 < taken < threshold:
+    available = places_free_to_show(row.capacity_per_week, taken, threshold, row.taking)
+    if available is None:
         entry["description"] = "Places free this week are not shown: too few taken to share."
     else:
-        entry["available"] = max(row.capacity_per_week - taken, 0)
-        entry["description"] = "Places free this week."
+        entry["available"] = available
+        entry["description"] = _CAPACITY_WORDS[row.taking]
     return [entry]
+
+
+_CAPACITY_WORDS = {
+    "places_left": "Places free this week.",
+    "waiting_list": "No places free: the group keeps a waiting list.",
+    "full": "Full: the group is taking nobody at the moment.",
+}
 
 
 def _service_extension(row) -> dict:

@@ -72,6 +72,10 @@ services = Table(
     Column("schedule", Text, nullable=False, default=""),
     Column("regular_schedule", JSON, nullable=False),
     Column("capacity_per_week", Integer),
+    # the group's word on its places: places_left | waiting_list | full (migration 0004)
+    Column(
+        "taking", String(20), nullable=False, default="places_left", server_default="places_left"
+    ),
     Column("languages", JSON, nullable=False),
     Column("accessibility", JSON, nullable=False),
     Column("cost", String(200), nullable=False, default=""),
@@ -259,6 +263,7 @@ def snapshot(
         referral_route=row.referral_route,
         capacity_per_week=row.capacity_per_week,
         places_free=places_free,
+        taking=row.taking,
         status=row.status,
         reopens_on=row.reopens_on,
         last_confirmed=row.last_confirmed,

@@ -73,10 +73,12 @@ def fit_reasons(
     places = record.places_left
     if places is not None and places <= 0:
         reasons.append("full this week: waiting list")
+    elif record.places_free is not None:
+        # not how many: beside the public places a week, that would tell how many people
+        # were connected this week, a count too small to share when only a few were
+        reasons.append("places free this week")
     elif places is not None:
-        reasons.append(
-            f"{places} places {'free this week' if record.places_free is not None else 'a week'}"
-        )
+        reasons.append(f"{places} places a week")
     note = referral_route_note(record.referral_route)
     if note:
         reasons.append(note)

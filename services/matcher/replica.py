@@ -64,9 +64,10 @@ def _write(session: Session, service_id: str, revision: int, values: dict) -> No
 def on_service_upserted(session: Session, event: ServiceUpserted, _env: Envelope) -> None:
     """Directory events -> replica table rows, newest revision wins."""
     snapshot = event.service.model_dump(mode="json")
-    # Only active services are proposed: inactive, defunct and temporarily closed
-    # ones leave the index until the directory says they are active again.
-    proposable = event.service.status == "active"
+    # Only active services are proposed: inactive, defunct and temporarily closed ones,
+    # and those whose group says it is full, leave the index until the directory says
+    # otherwise. (A waiting-list one stays, at no places free: proposed last, flagged.)
+    proposable = event.service.status == "active" and event.service.taking != "full"
     _write(
         session,
         event.service.id,

@@ -196,3 +196,54 @@ def test_a_signposting_connection_takes_no_place_and_a_referral_one_does(app):
     _confirm(app, "c-referral", "referral")
     assert worker.get(f"/services/{SERVICE}").json()["places_free"] == before - 1
     assert _events(app, "ServiceUpserted")[-1].service.places_free == before - 1
+
+
+def test_a_group_says_in_one_click_it_is_full_keeps_a_waiting_list_or_has_places(app):
+    group = _client(app, Role.GROUP_MEMBER, "grp", ORG)
+    worker = _client(app, Role.LINK_WORKER, "lw")
+    url = f"/services/{SERVICE}/places"
+    assured = group.get(f"/services/{SERVICE}").json()["last_confirmed"]
+    for taking, word in (("full", "full"), ("waiting_list", "waiting list")):
+        answer = group.post(url, json={"taking": taking})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["taking"] == taking and answer.json()["places_free"] == 0
+        assert worker.get(f"/services/{SERVICE}").json()["availability"] == word
+        event = _events(app, "ServiceUpserted")[-1].service
+        assert event.taking == taking and event.places_free == 0
+    again = group.post(url, json={"taking": "places_left", "capacity_per_week": 12})
+    assert again.json()["taking"] == "places_left" and again.json()["capacity_per_week"] == 12
+    assert again.json()["places_free"] == 12
+    assert _events(app, "ServiceUpserted")[-1].service.places_free == 12
+    assert again.json()["last_confirmed"] == assured  # places are not an assurance
+    unlimited = group.post(url, json={"taking": "places_left", "capacity_per_week": None})
+    assert unlimited.json()["capacity_per_week"] is None
+    wrong = group.post(url, json={"taking": "full", "capacity_per_week": 3})
+    assert wrong.status_code == 422
+    other = _client(app, Role.GROUP_MEMBER, "other", "org-someone-else")
+    assert other.post(url, json={"taking": "full"}).status_code == 403
+    assert worker.post(url, json={"taking": "full"}).status_code == 403
+
+
+def test_places_free_are_never_published_where_they_would_reveal_a_suppressed_count(app):
+    group = _client(app, Role.GROUP_MEMBER, "grp", ORG)
+    group.post(
+        f"/services/{SERVICE}/places", json={"taking": "places_left", "capacity_per_week": 20}
+    )
+    with app.state.sessions() as session:
+        hsds = session.execute(
+            select(store.services.c.hsds_id).where(store.services.c.id == SERVICE)
+        ).scalar_one()
+    public = TestClient(app)
+
+    def capacity() -> dict:
+        (entry,) = public.get(f"/openreferral/services/{hsds}").json()["service_capacity"]
+        return entry
+
+    assert capacity()["available"] == 20
+    _confirm(app, "c-one", "referral")  # one person connected this week
+    assert "available" not in capacity()
+    worker = _client(app, Role.LINK_WORKER, "lw")
+    assert worker.get(f"/services/{SERVICE}").json()["places_free"] is None
+    assert worker.get(f"/services/{SERVICE}").json()["availability"] == "places available"
+    group.post(f"/services/{SERVICE}/places", json={"taking": "waiting_list"})
+    assert capacity()["available"] == 0

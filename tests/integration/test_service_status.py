@@ -79,10 +79,60 @@ def test_a_version_1_service_upserted_is_upcast_with_no_reports_and_no_reopening
     doc["payload"]["version"] = 1
     for field in ("reopens_on", "open_reports"):
         del doc["payload"]["service"][field]
+    del doc["payload"]["service"]["taking"]
     again = decode(json.dumps(doc).encode())
-    assert again.schema_version == 2
+    assert again.schema_version == 3
     assert again.payload.service.reopens_on is None and again.payload.service.open_reports == 0
     assert again.payload.service.status == "temporarily_closed"
+    assert again.payload.service.taking == "places_left"
+
+
+def test_a_version_2_service_upserted_is_upcast_as_having_places_left():
+    event = ServiceUpserted(revision=4, service=_snapshot("active", places_free=3))
+    doc = json.loads(encode(new_envelope(event, "directory@test")))
+    doc["schema_version"] = doc["payload"]["version"] = 2
+    del doc["payload"]["service"]["taking"]
+    again = decode(json.dumps(doc).encode())
+    assert again.schema_version == 3 and again.payload.service.taking == "places_left"
+
+
+def test_a_full_group_is_not_proposed_and_a_waiting_list_one_comes_last_flagged(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    migrate(engine, MIGRATIONS, "alembic_version_matcher")
+    sessions = make_session_factory(engine)
+    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
+    request = MatchRequest(
+        referral_id="r-1",
+        needs_text="in debt and behind on bills",
+        age=60,
+        gender=None,
+        ward=None,
+        lat=None,
+        lon=None,
+        today=date.today(),
+    )
+    other = _snapshot("active", capacity_per_week=10).model_copy(
+        update={"id": "svc-other", "name": "Money advice"}
+    )
+
+    def ranked(revision: int, **places) -> list[tuple[str, bool]]:
+        with sessions.begin() as session:
+            for snapshot in (_snapshot("active", capacity_per_week=10, **places), other):
+                event = ServiceUpserted(revision=revision, service=snapshot)
+                on_service_upserted(session, event, new_envelope(event, "directory@test"))
+            live.refresh(session)
+            proposals = live.rank(request, top=3).proposals
+        return [(p.service_id, p.waiting_list) for p in proposals]
+
+    assert ("svc-debt", False) in ranked(1, places_free=10)
+    assert ranked(2, places_free=0, taking="full") == [("svc-other", False)]
+    assert ranked(3, places_free=0, taking="waiting_list") == [
+        ("svc-other", False),
+        ("svc-debt", True),
+    ]
+    assert ranked(4, places_free=0) == [("svc-other", False), ("svc-debt", True)]  # none left
+    assert ("svc-debt", False) in ranked(5, places_free=4, taking="places_left")
+    engine.dispose()
 
 
 def test_a_version_1_outcome_is_upcast_with_nobody_named_as_recording_it():

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.directory.domain import places_free, suppress, week_bounds
+from services.directory.domain import (
+    availability,
+    places_free,
+    places_free_to_show,
+    suppress,
+    week_bounds,
+)
 from services.directory.insights import Period, PeriodError, period_for, publish_figures
 
 
@@ -17,6 +23,26 @@ def test_places_free_never_goes_below_zero_and_unlimited_stays_unknown():
     assert places_free(10, 3) == 7
     assert places_free(2, 5) == 0
     assert places_free(None, 5) is None
+
+
+def test_a_group_that_says_full_or_waiting_list_has_no_places_whatever_its_count():
+    for taking in ("full", "waiting_list"):
+        assert places_free(10, 0, taking) == 0
+        assert places_free(None, 0, taking) == 0
+    assert availability(10, 0, 5, "full") == "full"
+    assert availability(10, 0, 5, "waiting_list") == "waiting list"
+    assert availability(10, 10, 5) == "full"
+    assert availability(10, 7, 5) == "few places"
+    assert availability(None, 7, 5) == "no limit"
+    assert availability(20, 2, 5) == "places available"
+
+
+def test_places_free_are_not_shown_where_capacity_minus_them_is_a_suppressed_count():
+    assert places_free_to_show(20, 0, 5) == 20  # nobody connected: nothing to hide
+    assert places_free_to_show(20, 3, 5) is None  # 20 - 17 would say 3 people
+    assert places_free_to_show(20, 5, 5) == 15
+    assert places_free_to_show(None, 3, 5) is None
+    assert places_free_to_show(20, 3, 5, "full") == 0  # the group's own word reveals nothing
 
 
 def test_small_counts_are_suppressed_but_zero_and_large_are_shown():

@@ -118,6 +118,15 @@ def test_places_free_overrides_weekly_capacity():
     assert proposed([svc]) == {"taken": True}
 
 
+def test_a_reason_never_says_how_many_places_are_free_only_that_there_are_some():
+    # beside the public places a week, places free would tell how many were connected
+    svc = service(id="some", capacity_per_week=10, places_free=7)
+    reasons = MatchIndex(VOCABULARY, [svc]).rank(request()).proposals[0].reasons
+    assert "places free this week" in reasons and not any("7" in r for r in reasons)
+    weekly = MatchIndex(VOCABULARY, [service(id="w")]).rank(request()).proposals[0].reasons
+    assert "10 places a week" in weekly
+
+
 def test_delivery_modes_exclude_services_the_person_cannot_use():
     in_person = service(id="hall", delivery=("in_person",))
     phone = service(id="phone", delivery=("phone",), lat=None, lon=None)

@@ -1,6 +1,7 @@
-// A group's own services: edit one (PUT /services/{id}, which needs the whole entry, so
-// what the form does not show is kept from the loaded entry) or confirm it is still
-// accurate (POST /services/{id}/confirm).
+// A group's own services: say in one click whether it has places left, keeps a waiting
+// list or is full (POST /services/{id}/places), edit one (PUT /services/{id}, which needs
+// the whole entry, so what the form does not show is kept from the loaded entry) or
+// confirm it is still accurate (POST /services/{id}/confirm).
 "use strict";
 
 (() => {
@@ -13,9 +14,18 @@
   const number = (text) => (text.trim() === "" ? null : Number(text));
   const optional = (text) => (text.trim() === "" ? null : text.trim());
 
+  const TAKING = {
+    waiting_list: "waiting list only: offered after services with places",
+    full: "full: not offered to link workers",
+  };
+
+  function places(s) {
+    if (TAKING[s.taking]) return TAKING[s.taking];
+    return s.capacity_per_week === null ? "no fixed number of places" : `${s.places_free} of ${s.capacity_per_week} places free this week`;
+  }
+
   function facts(s) {
-    const places = s.capacity_per_week === null ? "no fixed number of places" : `${s.places_free} of ${s.capacity_per_week} places free this week`;
-    return `${s.categories.join(", ")} · ${places} · last confirmed ${sp.date(s.last_confirmed)}`;
+    return `${s.categories.join(", ")} · ${places(s)} · last confirmed ${sp.date(s.last_confirmed)}`;
   }
 
   /** Give every id in a cloned form a per-service prefix, keeping labels pointing right. */
@@ -112,25 +122,42 @@
     show(s);
     showFreshness(item, s, notice, show);
 
-    // Places a week, in one step: the rest of the entry is sent as it was loaded.
-    const places = item.querySelector(".places-form");
-    const placesInput = places.elements.namedItem("capacity_per_week");
-    placesInput.value = s.capacity_per_week ?? "";
-    places.addEventListener("submit", async (event) => {
-      event.preventDefault();
+    // Places in one click: places left, waiting list or full; the number of places a
+    // week beside "places left". Answers can be changed at any time.
+    const placesForm = item.querySelector(".places-form");
+    const placesInput = placesForm.elements.namedItem("capacity_per_week");
+    const choices = item.querySelectorAll(".taking");
+    const showPlaces = () => {
+      choices.forEach((button) => {
+        const chosen = button.dataset.taking === s.taking;
+        button.setAttribute("aria-pressed", String(chosen));
+        button.classList.toggle("secondary", !chosen);
+      });
+      placesForm.hidden = s.taking !== "places_left";
+      placesInput.value = s.capacity_per_week ?? "";
+    };
+    const savePlaces = async (body, form) => {
       sp.notify(notice, "");
-      const wanted = number(placesInput.value);
-      const answer = await sp.api("PUT", `/services/${encodeURIComponent(s.id)}`, { ...entry(form, s), capacity_per_week: wanted });
+      const answer = await sp.api("POST", `/services/${encodeURIComponent(s.id)}/places`, body);
       if (!answer.ok) {
-        const rest = sp.showErrors(places, answer.data);
+        const rest = form ? sp.showErrors(form, answer.data) : answer.data?.detail;
         return sp.notify(notice, rest || "Enter the number of places, like 12, or leave it empty for no fixed number.", "error");
       }
-      sp.clearErrors(places);
+      if (form) sp.clearErrors(form);
       show(answer.data);
-      placesInput.value = answer.data.capacity_per_week ?? "";
-      sp.notify(notice, `Saved: ${facts(answer.data).split(" · ")[1]}.`, "success");
+      showPlaces();
+      sp.notify(notice, `Saved: ${places(answer.data)}.`, "success");
       notice.focus();
+    };
+    choices.forEach((button) => {
+      button.setAttribute("aria-label", `${s.name}: ${button.textContent}`);
+      button.addEventListener("click", () => savePlaces({ taking: button.dataset.taking }, null));
     });
+    placesForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      savePlaces({ taking: "places_left", capacity_per_week: number(placesInput.value) }, placesForm);
+    });
+    showPlaces();
 
     item.querySelector(".confirm").setAttribute("aria-label", `${s.name} is still accurate`);
     item.querySelector(".confirm").addEventListener("click", async () => {

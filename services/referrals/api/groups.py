@@ -214,8 +214,8 @@ def answer_referral(
     if answer == "decline" and body is not None and body.because_full:
         out["update_capacity"] = {
             "service_id": row.service_id,
-            "say": "Set the service's places a week (0 when full) in the directory: a full "
-            "service is offered only as a waiting list.",
+            "say": "Mark it full or waiting list on your services page: a full service is "
+            "not offered to link workers, a waiting-list one only after services with places.",
             "href": "/my-services",
         }
     return out

@@ -60,8 +60,12 @@
       return;
     }
     await load();
-    const full = answer.data?.update_capacity ? " Set your places a week to 0 on the directory's 'Our services' page so it is offered only as a waiting list." : "";
-    sp.notify(message, kind === "accept" ? "Accepted: the link worker can see your answer." : `Declined: the link worker can see why.${full}`, "success");
+    sp.notify(message, kind === "accept" ? "Accepted: the link worker can see your answer." : "Declined: the link worker can see why.", "success");
+    const full = answer.data?.update_capacity;
+    if (full) {  // declining because full: offer the one-click places control
+      message.append(" ", sp.h("a", { href: `${root.dataset.directory}${full.href}` }, "Mark the service full or waiting list"),
+        ` on your services page: a full service is not offered to link workers, a waiting-list one only after services with places.`);
+    }
   }
 
   const OUTCOME_WORDS = { attended: "they came", did_not_attend: "they did not come", completed: "they completed it" };
