@@ -131,7 +131,7 @@
       choices.forEach((button) => {
         const chosen = button.dataset.taking === s.taking;
         button.setAttribute("aria-pressed", String(chosen));
-        button.classList.toggle("secondary", !chosen);
+        button.classList.toggle("secondary", !chosen);  // the chosen one is marked (site.css)
       });
       placesForm.hidden = s.taking !== "places_left";
       placesInput.value = s.capacity_per_week ?? "";
