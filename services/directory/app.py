@@ -17,6 +17,7 @@ from services.directory.api_reports import router as reports_router
 from services.directory.demo import load_demo_if_empty
 from services.directory.freshness import ReviewClock
 from services.directory.handlers import CONSUMERS
+from services.directory.import_jobs import ImportJobs
 from services.directory.pages import add_pages
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -51,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_pages(app)
     app.include_router(asyncapi.router)
     runtime.attach(app)
+    app.state.import_jobs = ImportJobs(runtime.sessions, runtime.outbox)
     return app

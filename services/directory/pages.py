@@ -76,3 +76,8 @@ def reports(request: Request) -> Response:
 @pages.get("/admin/moderation", response_class=HTMLResponse)
 def moderation(request: Request) -> Response:
     return _page(request, "moderation.html", (Role.ADMIN,))
+
+
+@pages.get("/admin/import", response_class=HTMLResponse)
+def import_page(request: Request) -> Response:
+    return _page(request, "import.html", (Role.ADMIN,))

@@ -202,6 +202,7 @@ def test_administrator_pages(browser: Browser, running_system: RunningSystem):
             f"{s.referrals}/admin/users",
             f"{s.referrals}/admin/audit",
             f"{s.directory}/admin/moderation",
+            f"{s.directory}/admin/import",
             f"{s.directory}/my-services",
         ],
     )

@@ -317,6 +317,45 @@ def test_an_administrator_uploads_a_zip_and_anyone_downloads_the_exports(demo, t
     empty.state.runtime.close()
 
 
+def test_an_import_job_reports_how_far_it_has_got_then_what_it_did(demo, tmp_path):
+    feed = TestClient(demo).get("/exports/openreferral.json").json()
+    feed["services"].append({"id": "broken", "name": "No organisation"})  # one bad row
+    empty = _app(tmp_path, "b", demo=False)
+    admin = empty.state.tokens.issue(Principal(user_id="adm", name="Admin", role=Role.ADMIN))
+    group = empty.state.tokens.issue(
+        Principal(user_id="g", name="G", role=Role.GROUP_MEMBER, organisation_id="x")
+    )
+    seen: list[int] = []
+    jobs = empty.state.import_jobs
+    real_start = jobs.start
+
+    def watched(source, *args):
+        # the progress callback's counts as the import goes, read as the page reads them
+        job = real_start(source, *args)
+        while not job.finished.wait(0.01):
+            seen.append(job.done)
+        return job
+
+    jobs.start = watched
+    files = {"file": ("feed.json", json.dumps(feed).encode(), "application/json")}
+    with TestClient(empty) as c:
+        as_group = {"Authorization": f"Bearer {group}"}
+        assert c.post("/import-jobs", files=files, headers=as_group).status_code == 403
+        headers = {"Authorization": f"Bearer {admin}"}
+        started = c.post("/import-jobs", files=files, headers=headers)
+        assert started.status_code == 202, started.text
+        assert started.json()["total"] == 141 and started.json()["file"] == "feed.json"
+        job = c.get(f"/import-jobs/{started.json()['id']}", headers=headers).json()
+        assert c.get(f"/import-jobs/{job['id']}", headers=as_group).status_code == 403
+        assert c.get("/import-jobs/nope", headers=headers).status_code == 404
+    assert job["state"] == "done" and job["done"] == 141
+    assert job["report"]["counts"]["created"] == 140 and job["report"]["counts"]["rejected"] == 1
+    assert seen == sorted(seen) and seen[-1] <= 141  # it only moves forward
+    assert any(0 < n < 141 for n in seen), "counted as it goes, not only at the end"
+    assert _export(empty) == _export(demo)
+    empty.state.runtime.close()
+
+
 def test_the_command_line_imports_with_a_progress_bar_and_exports(tmp_path, monkeypatch, capsys):
     source = tmp_path / "demo.json"
     shutil.copy(
