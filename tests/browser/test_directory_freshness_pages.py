@@ -1,16 +1,18 @@
-"""Fresh entries in the pages: a group answers a review that fell due in one click, and
-someone who finds an entry wrong reports it, which the group then sees and deals with."""
+"""Fresh entries in the pages: a group answers a review that fell due in one click (still
+running, paused, closed), and someone who finds an entry wrong reports it, which the group
+and the administrators then see and deal with."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
 from services.directory import store
-from tests.browser.conftest import RunningSystem, sign_in
+from tests.browser.conftest import PASSWORD, RunningSystem, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -95,3 +97,59 @@ def test_a_link_worker_reports_an_entry_and_the_group_deals_with_it(
     expect(card.locator(".entry-reports")).to_have_count(0)
     worker.context.close()
     group.context.close()
+
+
+CLOSING_ORG = "org-nheath-allotments"
+CLOSING_SERVICE, CLOSING_NAME = "svc-allot-grow-together", "Grow Together shared plot"
+
+
+def _as(running_system: RunningSystem, username: str) -> dict[str, str]:
+    login = httpx.post(
+        f"{running_system.referrals}/auth/token",
+        data={"username": username, "password": PASSWORD},
+        timeout=10,
+    )
+    return {"Authorization": f"Bearer {login.raise_for_status().json()['access_token']}"}
+
+
+def test_a_group_answers_closed_and_the_entry_is_no_longer_offered(
+    page: Page, running_system: RunningSystem
+):
+    system = running_system
+    _assured(system, CLOSING_SERVICE, date.today() - timedelta(days=400))
+    username = system.add_user("group_member", organisation_id=CLOSING_ORG)
+    sign_in(page, system, username)
+    item = page.locator("#services li.service", has_text=CLOSING_NAME)
+    item.get_by_role("button", name=f"{CLOSING_NAME}: Closed").click()
+    expect(item.get_by_role("status")).to_contain_text("Marked as closed: it is no longer offered")
+    expect(item.locator(".review")).to_be_hidden()
+    service = f"{system.directory}/services/{CLOSING_SERVICE}"
+    entry = httpx.get(service, headers=_as(system, "linkworker"), timeout=10).json()
+    assert entry["status"] == "defunct"
+    # it ran again after all: the group says so, and it is offered again
+    again = httpx.post(
+        f"{service}/review", json={"answer": "running"}, headers=_as(system, username), timeout=10
+    )
+    assert again.status_code == 200 and again.json()["status"] == "active"
+
+
+def test_an_administrator_sees_reported_entries_on_moderation_and_resolves_one(
+    page: Page, running_system: RunningSystem
+):
+    system = running_system
+    reporter = system.add_user("link_worker", team="community-connect")
+    report = httpx.post(
+        f"{system.directory}/services/{CLOSING_SERVICE}/reports",
+        json={"kind": "out_of_date", "note": "The plot moved to the north field in spring."},
+        headers=_as(system, reporter),
+        timeout=10,
+    )
+    assert report.status_code == 201, report.text
+    sign_in(page, system, "admin")
+    page.goto(f"{system.directory}/admin/moderation")
+    row = page.locator("#reports tbody tr", has_text=CLOSING_NAME)
+    expect(row).to_contain_text("moved to the north field")
+    row.get_by_role("button", name=f"Resolve the report on {CLOSING_NAME}").click()
+    expect(page.locator("#message")).to_contain_text(f"The report on {CLOSING_NAME} is resolved")
+    expect(page.locator("#message")).to_be_focused()
+    expect(page.locator("#reports tbody tr", has_text=CLOSING_NAME)).to_have_count(0)
