@@ -330,7 +330,8 @@ def search_directory(
                 "organisation_name": s.get("organisation_name", ""),
                 "categories": s.get("categories", []),
                 "ward": (s.get("location") or {}).get("ward"),
-                "places_free": s.get("places_free"),
+                "places_free": s.get("places_free"),  # None unless the caller may see it
+                "availability": s.get("availability"),
                 "status": s.get("status"),
             }
             for s in services

@@ -185,6 +185,10 @@ def test_a_link_worker_confirms_a_proposal_and_records_that_they_attended(
     found = page.locator("#search-results li.card")
     expect(found.first).to_be_visible()
     expect(found.first.get_by_role("button", name="Confirm as signposting")).to_be_visible()
+    # places in words, never a number a link worker could subtract from the capacity
+    places = re.compile("places available this week|few places this week|full this week")
+    expect(found.first.locator(".meta")).to_contain_text(places)
+    expect(found.first.locator(".meta")).not_to_contain_text(re.compile(r"\d+ places free"))
 
 
 def test_anyone_signed_in_can_search_the_directory(page: Page, running_system: RunningSystem):

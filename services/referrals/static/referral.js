@@ -345,10 +345,16 @@
         ...answer.data.map((s) =>
           sp.h("li", { class: "card" },
             sp.h("h3", {}, s.name),
-            sp.h("p", { class: "meta" }, [s.organisation_name, s.categories.join(", "), s.ward, s.places_free === null ? null : `${s.places_free} places free this week`].filter(Boolean).join(" · ")),
+            sp.h("p", { class: "meta" }, [s.organisation_name, s.categories.join(", "), s.ward, placesInWords(s)].filter(Boolean).join(" · ")),
             connectButtons(s.id, s.name, s.organisation_id))),
       );
     });
+  }
+
+  /** This week's places in words: a number only for those allowed to see it. */
+  function placesInWords(s) {
+    if (s.places_free !== null && s.places_free !== undefined) return `${s.places_free} places free this week`;
+    return { full: "full this week", "waiting list": "waiting list only", "few places": "few places this week", "places available": "places available this week" }[s.availability] || null;
   }
 
   wireForms();
