@@ -29,7 +29,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     func,
+    or_,
     select,
     text,
 )
@@ -134,22 +136,21 @@ class SqlSubscription:
         return 0.0
 
     def _read(self, max_records: int) -> list[Message]:
-        after = min(self._fetched.values())
+        # Each topic from its own position: reading all of them from the lowest would
+        # fetch only rows already returned once a busy topic ran ahead of a quiet one.
+        c = event_log.c
         query = (
-            select(event_log.c.id, event_log.c.topic, event_log.c.key, event_log.c.value)
-            .where(event_log.c.topic.in_(self._topics), event_log.c.id > after)
-            .order_by(event_log.c.id)
-            .limit(max_records * 2)
+            select(c.id, c.topic, c.key, c.value)
+            .where(or_(*(and_(c.topic == t, c.id > after) for t, after in self._fetched.items())))
+            .order_by(c.id)
+            .limit(max_records)
         )
         with self._log.reader.connect() as conn:
             rows = conn.execute(query).all()
-        messages = []
-        for row_id, topic, key, value in rows:
-            if row_id <= self._fetched[topic]:
-                continue
-            messages.append(Message(self._logical(topic), 0, row_id, key, bytes(value)))
-            if len(messages) == max_records:
-                break
+        messages = [
+            Message(self._logical(topic), 0, row_id, key, bytes(value))
+            for row_id, topic, key, value in rows
+        ]
         for message in messages:
             physical = self._log.prefix + message.topic
             self._fetched[physical] = max(self._fetched[physical], message.offset)
