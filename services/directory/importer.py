@@ -235,6 +235,7 @@ def _import_one(session, outbox, source, service, row_name, report, merge, today
         **service_columns(body),
         "last_confirmed": assurance["last_confirmed"],
         "assured_by": assurance["assured_by"],
+        "taking": hsds.taking_from_hsds(service),
     }
     existing = session.execute(
         select(store.services).where(

@@ -36,6 +36,7 @@ __all__ = [
     "service_from_hsds",
     "service_full",
     "service_summary",
+    "taking_from_hsds",
     "taxonomy",
     "taxonomy_term",
     "term_id",
@@ -389,6 +390,8 @@ def _service_extension(row) -> dict:
             "assured_by": row.assured_by,
             "schedule": row.schedule or None,
             "capacity_per_week": row.capacity_per_week,
+            # the group's own word on its places, when it is not "places left"
+            "taking": None if row.taking == "places_left" else row.taking,
             # with no venue there is no HSDS location to hang accessibility on
             "accessibility": None if _has_venue(row) else list(row.accessibility or []) or None,
         }
@@ -624,6 +627,12 @@ def service_from_hsds(service: Mapping, warnings: list[str]) -> dict:
     if location is not None:
         fields["location"] = {**location, "ward": local.get("ward")}
     return fields
+
+
+def taking_from_hsds(service: Mapping) -> str:
+    """Our extension's ``taking`` (full, waiting list), or places left when it says none."""
+    taking = (service.get("x_local") or {}).get("taking")
+    return taking if taking in ("waiting_list", "full") else "places_left"
 
 
 def assurance_from_hsds(service: Mapping) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.directory import store
 from services.directory.app import create_app
@@ -103,6 +103,35 @@ def test_the_demo_directory_round_trips_through_hsds_csv(demo, tmp_path, layout)
     assert report.rejected == [] and len(report.created) == 140
     assert _export(empty) == exported
     empty.state.runtime.close()
+
+
+def test_a_group_s_full_or_waiting_list_survives_the_round_trip(tmp_path):
+    source = _app(tmp_path, "a", demo=True)
+    said = {"svc-tac-money-clinic": "full", "svc-larder-cookalong": "waiting_list"}
+    with source.state.sessions.begin() as session:
+        for service_id, taking in said.items():
+            session.execute(
+                update(store.services)
+                .where(store.services.c.id == service_id)
+                .values(taking=taking)
+            )
+    exported = _export(source)
+    feed = tmp_path / "feed.json"
+    feed.write_text(json.dumps(exported))
+    write_csv(exported, tmp_path / "hsds.zip")
+    for name, read in (
+        ("b", lambda: read_json(feed)),
+        ("c", lambda: read_csv(tmp_path / "hsds.zip")),
+    ):
+        empty = _app(tmp_path, name, demo=False)
+        _import(empty, read())
+        assert _export(empty) == exported
+        with empty.state.sessions() as session:
+            rows = session.execute(select(store.services.c.name, store.services.c.taking)).all()
+        taking = {row.name: row.taking for row in rows if row.taking != "places_left"}
+        assert taking == {"Money clinic": "full", "Cook-along Thursdays": "waiting_list"}
+        empty.state.runtime.close()
+    source.state.runtime.close()
 
 
 def _serve(app) -> tuple[str, callable]:
