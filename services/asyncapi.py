@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.bus.consumer import Registry
 from shared.events import (
+    ACCOUNTS_TOPIC,
     COMPACTED_TOPICS,
     DEAD_LETTER_TOPIC,
     DIRECTORY_NOTICES_TOPIC,
@@ -44,6 +45,7 @@ PRODUCERS = {
     MATCHES_TOPIC: "matcher",
     DIRECTORY_TOPIC: "directory",
     DIRECTORY_NOTICES_TOPIC: "directory",
+    ACCOUNTS_TOPIC: "referrals",
 }
 
 _RULE = "=======================  ==========================  ===========  ====================="
@@ -67,7 +69,10 @@ def _consuming_services(cls: type) -> list[str]:
 
 
 def _key(cls: type) -> str:
-    return "referral id" if "referral_id" in cls.model_fields else "service id"
+    for field in ("referral_id", "user_id"):
+        if field in cls.model_fields:
+            return field.replace("_", " ")
+    return "service id"
 
 
 def event_table() -> str:

@@ -23,6 +23,7 @@ directory.services.v1 *  ServiceUpserted v3          service id   directory -> r
 directory.services.v1 *  ServiceWithdrawn v1         service id   directory -> referrals, matcher
 directory.notices.v1     ServiceReviewDue v1         service id   directory -> (none)
 directory.notices.v1     ServiceReported v1          service id   directory -> (none)
+accounts.v1 *            AccountSessionsEnded v1     user id      referrals -> directory
 deadletter.v1            DeadLetter (not an event)   source key   any consumer -> operators
 =======================  ==========================  ===========  =====================
 
@@ -50,6 +51,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = [
+    "ACCOUNTS_TOPIC",
     "DEAD_LETTER_TOPIC",
     "DIRECTORY_NOTICES_TOPIC",
     "DIRECTORY_TOPIC",
@@ -57,6 +59,7 @@ __all__ = [
     "MATCHES_TOPIC",
     "REFERRALS_TOPIC",
     "TOPICS",
+    "AccountSessionsEnded",
     "AnyEvent",
     "DeadLetter",
     "Envelope",
@@ -92,15 +95,17 @@ REFERRALS_TOPIC = "referrals.v1"
 MATCHES_TOPIC = "matches.v1"
 DIRECTORY_TOPIC = "directory.services.v1"
 DIRECTORY_NOTICES_TOPIC = "directory.notices.v1"
+ACCOUNTS_TOPIC = "accounts.v1"
 DEAD_LETTER_TOPIC = "deadletter.v1"
 TOPICS = (
     REFERRALS_TOPIC,
     MATCHES_TOPIC,
     DIRECTORY_TOPIC,
     DIRECTORY_NOTICES_TOPIC,
+    ACCOUNTS_TOPIC,
     DEAD_LETTER_TOPIC,
 )
-COMPACTED_TOPICS = (DIRECTORY_TOPIC,)
+COMPACTED_TOPICS = (DIRECTORY_TOPIC, ACCOUNTS_TOPIC)
 
 Outcome = Literal["attended", "did_not_attend", "declined_by_patient", "no_capacity", "completed"]
 ConnectionMode = Literal["signposting", "referral"]
@@ -417,6 +422,25 @@ class ServiceReported(_Payload):
     open_reports: int = Field(ge=1, description="Different people's unresolved reports.")
 
 
+# --- accounts.v1 ----------------------------------------------------------------------
+
+
+class AccountSessionsEnded(_Payload):
+    """An account's existing sessions end: it was deactivated, or its password changed.
+
+    The referrals service keeps the accounts; every other service that verifies tokens
+    keeps the latest of these per account and refuses older tokens at once. Staff ids
+    only: nothing about a patient."""
+
+    type: Literal["AccountSessionsEnded"] = "AccountSessionsEnded"
+    version: Literal[1] = 1
+    user_id: _Id
+    active: bool = Field(description="False once the account is deactivated.")
+    token_version: int = Field(
+        ge=0, description="Tokens naming a lower version than this no longer work."
+    )
+
+
 AnyEvent = Annotated[
     ReferralSubmitted
     | ReferralUpdated
@@ -432,7 +456,8 @@ AnyEvent = Annotated[
     | ServiceUpserted
     | ServiceWithdrawn
     | ServiceReviewDue
-    | ServiceReported,
+    | ServiceReported
+    | AccountSessionsEnded,
     Field(discriminator="type"),
 ]
 
@@ -452,6 +477,7 @@ _TOPIC_OF: dict[str, str] = {
     "ServiceWithdrawn": DIRECTORY_TOPIC,
     "ServiceReviewDue": DIRECTORY_NOTICES_TOPIC,
     "ServiceReported": DIRECTORY_NOTICES_TOPIC,
+    "AccountSessionsEnded": ACCOUNTS_TOPIC,
 }
 
 
@@ -538,7 +564,7 @@ EVENT_CLASSES: tuple[type[_Payload], ...] = typing.get_args(typing.get_args(AnyE
 
 
 def _partition_key(event: _Payload) -> str:
-    for field in ("referral_id", "service_id"):
+    for field in ("referral_id", "service_id", "user_id"):
         if hasattr(event, field):
             return str(getattr(event, field))
     if isinstance(event, ServiceUpserted):

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services import asyncapi
 from services.directory import store
+from services.directory.accounts import EndedSessions
 from services.directory.api import router
 from services.directory.api_exchange import router as exchange_router
 from services.directory.api_freshness import router as freshness_router
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
     )
     add_common(app, store.SERVICE)
+    app.state.user_check = EndedSessions(runtime.sessions)  # deactivations end sessions here too
     app.include_router(router)
     app.include_router(reports_router)
     app.include_router(freshness_router)

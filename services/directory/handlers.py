@@ -13,11 +13,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services.directory import store
+from services.directory.accounts import on_account_sessions_ended
 from services.directory.domain import places_free, week_bounds
 from services.directory.readmodel import InsightProjector
 from shared.bus.consumer import Handler, Registry
 from shared.bus.outbox import Outbox
 from shared.events import (
+    AccountSessionsEnded,
     Envelope,
     GpMessageReady,
     GroupAnswered,
@@ -181,6 +183,7 @@ HANDLERS = {
     MatchConfirmed: on_match_confirmed,
     ReferralOutcomeRecorded: on_outcome_recorded,
     GroupAnswered: on_group_answered,
+    AccountSessionsEnded: on_account_sessions_ended,
 }
 
 

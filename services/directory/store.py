@@ -160,6 +160,16 @@ proposals_seen = Table(
     Column("seen_on", Date, nullable=False, index=True),
 )
 
+#: The latest AccountSessionsEnded per account (the referrals service keeps the accounts):
+#: a token naming a lower version, or any token of an inactive account, is refused.
+accounts = Table(
+    "directory_accounts",
+    metadata,
+    Column("user_id", String(100), primary_key=True),
+    Column("active", Boolean, nullable=False),
+    Column("token_version", Integer, nullable=False),
+)
+
 outbox = outbox_table(metadata, SERVICE)
 processed_events = processed_events_table(metadata, SERVICE)
 

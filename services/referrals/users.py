@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.referrals import store
 from shared.auth import Principal, Role, hash_password
+from shared.bus.outbox import Outbox
+from shared.events import AccountSessionsEnded
 
 __all__ = [
     "DEMO_USERS",
@@ -126,7 +128,9 @@ def principal_of(session: Session, username: str) -> Principal:
     return user_principal(user)
 
 
-def _end_sessions(session: Session, username: str, **changes) -> None:
+def _end_sessions(session: Session, outbox: Outbox, username: str, **changes) -> None:
+    """Move the account's token version (its tokens stop working here at once) and tell
+    the other services, which verify tokens too (``AccountSessionsEnded``)."""
     u = store.users.c
     done = session.execute(
         update(store.users)
@@ -135,16 +139,25 @@ def _end_sessions(session: Session, username: str, **changes) -> None:
     )
     if done.rowcount == 0:
         raise LookupError(f"no user {username!r}")
+    account = session.execute(
+        select(u.id, u.active, u.token_version).where(u.username == username)
+    ).one()
+    outbox.add(
+        session,
+        AccountSessionsEnded(
+            user_id=account.id, active=account.active, token_version=account.token_version
+        ),
+    )
 
 
-def deactivate_user(session: Session, username: str) -> None:
+def deactivate_user(session: Session, username: str, *, outbox: Outbox) -> None:
     """The account can no longer sign in, and its tokens stop working at once."""
-    _end_sessions(session, username, active=False)
+    _end_sessions(session, outbox, username, active=False)
 
 
-def set_password(session: Session, username: str, password: str) -> None:
+def set_password(session: Session, username: str, password: str, *, outbox: Outbox) -> None:
     """A new password; every token issued before it stops working at once."""
-    _end_sessions(session, username, password_hash=hash_password(password))
+    _end_sessions(session, outbox, username, password_hash=hash_password(password))
 
 
 class ActiveUsers:
@@ -198,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = make_engine(settings.database_url)
     migrate(engine, MIGRATIONS, f"alembic_version_{store.SERVICE}")
     sessions = make_session_factory(engine)
+    outbox = Outbox(store.outbox, f"{store.SERVICE}@cli")  # the service's relay sends it
     if args.command == "create":
         password = args.password or getpass.getpass("Password: ")
         try:
@@ -221,9 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             with sessions.begin() as session:
                 if args.command == "password":
                     new = args.password or getpass.getpass("New password: ")
-                    set_password(session, args.username, new)
+                    set_password(session, args.username, new, outbox=outbox)
                 else:
-                    deactivate_user(session, args.username)
+                    deactivate_user(session, args.username, outbox=outbox)
         except LookupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

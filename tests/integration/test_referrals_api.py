@@ -289,7 +289,7 @@ def test_a_deactivated_users_token_stops_working_at_once(api: Api):
     referral = api.refer()
     assert api.call("gp", "GET", f"/referrals/{referral}").status_code == 200
     with api.client.app.state.sessions.begin() as session:
-        deactivate_user(session, "gp")
+        deactivate_user(session, "gp", outbox=api.client.app.state.outbox)
     read = api.call("gp", "GET", f"/referrals/{referral}")
     assert read.status_code == 401 and "no longer active" in read.json()["detail"]
     assert api.call("gp", "POST", "/referrals", json=OTHER_PERSON).status_code == 401
@@ -300,7 +300,7 @@ def test_a_deactivated_users_token_stops_working_at_once(api: Api):
 def test_a_password_change_ends_the_accounts_sessions(api: Api):
     referral = api.refer()
     with api.client.app.state.sessions.begin() as session:
-        set_password(session, "gp", "a new long passphrase")
+        set_password(session, "gp", "a new long passphrase", outbox=api.client.app.state.outbox)
     read = api.call("gp", "GET", f"/referrals/{referral}")
     assert read.status_code == 401 and "session has ended" in read.json()["detail"]
     token = api.client.post(

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.referrals import audit, store, users
-from services.referrals.api.deps import Caller, Session
+from services.referrals.api.deps import Caller, Outbox, Session
 from services.referrals.audit import Purpose
 from shared.auth import Role, require
 from shared.web import Conflict, NotFound, Unprocessable
@@ -91,25 +91,27 @@ def create_user(body: UserIn, caller: Caller, session: Session) -> dict:
 
 
 @router.post("/users/{username}/deactivate")
-def deactivate(username: str, caller: Caller, session: Session) -> dict:
+def deactivate(username: str, caller: Caller, session: Session, outbox: Outbox) -> dict:
     require(caller, Role.ADMIN)
     with session.begin():
         account = store.user_by_username(session, username)
         if account is not None and account.id == caller.user_id:
             raise Conflict("you cannot deactivate your own account")
         try:
-            users.deactivate_user(session, username)
+            users.deactivate_user(session, username, outbox=outbox)
         except LookupError as exc:
             raise NotFound(str(exc)) from exc
     return {"username": username, "active": False}
 
 
 @router.post("/users/{username}/password")
-def reset_password(username: str, body: PasswordIn, caller: Caller, session: Session) -> dict:
+def reset_password(
+    username: str, body: PasswordIn, caller: Caller, session: Session, outbox: Outbox
+) -> dict:
     require(caller, Role.ADMIN)
     with session.begin():
         try:
-            users.set_password(session, username, body.password)
+            users.set_password(session, username, body.password, outbox=outbox)
         except LookupError as exc:
             raise NotFound(str(exc)) from exc
     return {"username": username, "sessions_ended": True}
