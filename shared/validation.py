@@ -62,7 +62,9 @@ def text(max_length: int, min_length: int = 0):
 Line = line(200)
 Text = text(5000)
 
-_WEB = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+#: http(s), then a host, and no spaces or control characters anywhere.
+WEB_PATTERN = r"^[hH][tT][tT][pP][sS]?://[^\x00-\x20\x7f/$.?#][^\x00-\x20\x7f]*$"
+_WEB = re.compile(WEB_PATTERN)
 
 
 def _web_link(value: str) -> str:
@@ -77,5 +79,5 @@ WebLink = Annotated[
     StringConstraints(max_length=500),
     AfterValidator(_printable_line),
     AfterValidator(_web_link),
-    Field(json_schema_extra={"pattern": r"^[hH][tT][tT][pP][sS]?://[^\s]+$"}),
+    Field(json_schema_extra={"pattern": WEB_PATTERN}),
 ]

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.docs import add_docs
@@ -249,6 +252,33 @@ def document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at this request's path (asked of the
+    routes themselves, so routers included with a prefix count too)."""
+    methods = {"OPTIONS"}
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return sorted(methods)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Starlette's own refusals (404, 405), with a 405 that names every allowed method in
+    ``Allow`` (not only the first route's) and an OPTIONS answered with them."""
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers = {"Allow": ", ".join(allowed)}
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=headers)
+        detail = f"{request.method} is not allowed here: use {', '.join(allowed)}"
+        return JSONResponse({"detail": detail}, status_code=405, headers=headers)
+    return await http_exception_handler(request, exc)
+
+
 def add_common(app: FastAPI, service: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
     """Health, readiness, metrics, error mapping and the edge guard for a service app."""
     instrument(app, service)
@@ -263,6 +293,8 @@ def add_common(app: FastAPI, service: str, max_request_bytes: int = MAX_REQUEST_
             status_code=exc.status_code,
             headers=exc.headers,
         )
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

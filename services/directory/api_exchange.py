@@ -102,7 +102,16 @@ def export_json(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/exports/hsds.zip")
+@router.get(
+    "/exports/hsds.zip",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "A zip of HSDS CSV files",
+        }
+    },
+)
 def export_csv(request: Request) -> Response:
     """The whole directory as a zip of HSDS CSV files."""
     with request.app.state.sessions() as session:

@@ -55,6 +55,16 @@ _DAY_NAMES = {
     )
 }
 
+#: What the OpenAPI document lists for ``day`` (lower case and three letters work too).
+_DAYS_DOCUMENTED = (
+    *_DAY_NAMES,
+    *(
+        name.title()
+        for name in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    ),
+)
+TIME_OF_DAY = hsds.TIME_OF_DAY
+
 
 class RateLimited(Exception):
     def __init__(self, retry_after: int) -> None:
@@ -184,12 +194,29 @@ def service_filter(
     maximum_age: Annotated[
         float | None, Query(description="Services whose maximum age is at most this.")
     ] = None,
-    day: Annotated[str | None, Query(max_length=20, description="MO..SU or a day's name.")] = None,
+    day: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="MO..SU or a day's name (any case).",
+            json_schema_extra={"enum": [*_DAYS_DOCUMENTED]},
+        ),
+    ] = None,
     start_time: Annotated[
-        str | None, Query(max_length=40, description="Opening at or after HH:MM.")
+        str | None,
+        Query(
+            max_length=40,
+            description="Opening at or after HH:MM.",
+            json_schema_extra={"pattern": TIME_OF_DAY},
+        ),
     ] = None,
     end_time: Annotated[
-        str | None, Query(max_length=40, description="Closing at or before HH:MM.")
+        str | None,
+        Query(
+            max_length=40,
+            description="Closing at or before HH:MM.",
+            json_schema_extra={"pattern": TIME_OF_DAY},
+        ),
     ] = None,
 ) -> ServiceFilter:
     for name, value in (("minimum_age", minimum_age), ("maximum_age", maximum_age)):

@@ -36,7 +36,17 @@ def _period(preset: str | None, start: date | None, end: date | None) -> insight
         raise Unprocessable(str(exc), field=exc.field) from exc
 
 
-@router.get("/reports/{name}")
+@router.get(
+    "/reports/{name}",
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {"schema": {"type": "string"}, "description": "format=csv"},
+            }
+        }
+    },
+)
 def report(
     name: ReportName,
     request: Request,

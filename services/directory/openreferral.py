@@ -28,6 +28,7 @@ __all__ = [
     "HSDS_STATUS",
     "NAMESPACE",
     "TAXONOMY_ID",
+    "TIME_OF_DAY",
     "hsds_uuid",
     "organization_full",
     "organization_summary",
@@ -653,7 +654,8 @@ def assurance_from_hsds(service: Mapping) -> dict:
     }
 
 
-_TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+TIME_OF_DAY = r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$"
+_TIME_OF_DAY = re.compile(TIME_OF_DAY)
 
 
 def time_of(value: str) -> time:

@@ -35,7 +35,7 @@ from services.referrals.schemas import ReferralIn
 from shared.auth import Principal, Role, require
 from shared.bus.outbox import Outbox
 from shared.events import ReferralProfile, ReferralSubmitted
-from shared.web import Unprocessable
+from shared.web import Forbidden, Unprocessable
 
 __all__ = ["DEFAULT_TEAM", "OUTSIDE_AREA_NOTE", "profile_of", "submit_referral"]
 
@@ -62,7 +62,7 @@ def submit_referral(
     """(created, answer): the new referral, or the one this request repeats."""
     require(caller, Role.PRACTICE_STAFF)
     if not caller.practice_ods:
-        raise Unprocessable("your account has no practice (ODS code) to refer from")
+        raise Forbidden("your account has no practice (ODS code) to refer from")
     place = places.locate(body.postcode)
     referral_id = str(uuid.uuid4())
     with session.begin():

@@ -20,7 +20,6 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
-from fastapi.security import OAuth2PasswordRequestForm
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
 from starlette.types import Scope
@@ -176,16 +175,8 @@ def sign_in(
     """The API's login, answered with a cookie and a redirect instead of a JSON token."""
     if not same_origin(request):  # nobody can be signed in from another site's form
         return _render(request, "login.html", None, status_code=403, error=CROSS_SITE)
-    form = OAuth2PasswordRequestForm(
-        grant_type=None,
-        username=username,
-        password=password,
-        scope="",
-        client_id=None,
-        client_secret=None,
-    )
     try:
-        answer = login(request, form)
+        answer = login(request, username, password)
     except DomainError as exc:
         return _render(
             request, "login.html", None, status_code=401, error=exc.message, username=username

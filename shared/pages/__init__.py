@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -24,7 +23,7 @@ from starlette.types import Scope
 
 from shared.auth import Principal, Role, principal_from_request
 from shared.settings import Settings
-from shared.web import DomainError
+from shared.web import DomainError, http_error
 
 __all__ = ["SERVICES", "Shell", "home_for", "signed_in", "wants_html"]
 
@@ -89,7 +88,7 @@ class Shell:
                 return self.render(
                     request, template, user, status_code=exc.status_code, home=self.home(request)
                 )
-            return await http_exception_handler(request, exc)
+            return await http_error(request, exc)
 
     # --- rendering ------------------------------------------------------------------
 

@@ -67,6 +67,11 @@ CALLERS = {
     "admin": ("admin", "admin"),
 }
 REFUSED = {401, 403, 404}
+#: What even an administrator cannot do, and why: a referral comes from a practice.
+ADMIN_CANNOT = {
+    "POST /referrals": "no practice (ODS code)",
+    "POST /fhir/ServiceRequest": "no practice (ODS code)",
+}
 
 
 def _operations(api: Api) -> list[str]:
@@ -183,4 +188,8 @@ def test_the_roles_allowed_are_let_in_on_their_own_objects(api: Api, role: str):
             continue
         method, path = _request_line(operation, values)
         answer = api.call(own, method, path, **_example(api, operation))
+        if role == "admin" and operation in ADMIN_CANNOT:
+            assert answer.status_code == 403, (operation, answer.text)
+            assert ADMIN_CANNOT[operation] in answer.text
+            continue
         assert answer.status_code not in REFUSED, (operation, own, answer.text)

@@ -173,3 +173,19 @@ def test_a_report_for_the_year_9999_is_a_422(directory):
     commissioner = _as(directory, Role.COMMISSIONER)
     response = directory.get("/reports/demand?from=9999-12-01&to=9999-12-31", headers=commissioner)
     _refused(response, "from")
+
+
+# --- methods ----------------------------------------------------------------------------
+
+
+def test_a_method_not_allowed_names_every_method_the_path_takes(api):
+    """``/referrals`` takes GET and POST: a 405 (and an OPTIONS) says both, not only the
+    first route's method, so a client can tell what it may do."""
+    for method in ("DELETE", "PUT"):
+        answer = api.call("gp", method, "/referrals")
+        assert answer.status_code == 405
+        assert answer.headers["allow"] == "GET, OPTIONS, POST"
+        assert "GET, OPTIONS, POST" in answer.json()["detail"]
+    options = api.call("gp", "OPTIONS", "/referrals/some-id")
+    assert options.status_code == 204
+    assert options.headers["allow"] == "GET, OPTIONS, PATCH"

@@ -29,7 +29,17 @@ from shared.web import Conflict, Unprocessable
 router = APIRouter(tags=["referrals"])
 
 
-@router.post("/referrals", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/referrals",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {
+            "description": "A repeat: the same Idempotency-Key and body, or the same person "
+            "already referred by this practice with the same needs. The answer is that "
+            "referral, with `duplicate: true` and the reason."
+        }
+    },
+)
 def refer(
     body: ReferralIn,
     response: Response,
@@ -104,7 +114,11 @@ def edit_referral(
     if "needs" in changes:
         changes["needs_text"] = changes.pop("needs")
     if not changes:
-        raise Unprocessable("nothing to change")
+        raise Unprocessable(
+            "body: send at least one field to change (needs, need_categories, languages, "
+            "accessibility_needs, delivery_modes or urgency)",
+            field="body",
+        )
     with session.begin():
         row = load_referral(session, caller, referral_id, lock=True)
         move(session, caller, row, Action.EDIT)

@@ -12,8 +12,7 @@ import functools
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Request
 
 from services.referrals import sign_in_guard, store
 from services.referrals.users import user_principal
@@ -29,19 +28,23 @@ def _dummy_hash() -> str:
 
 
 @router.post("/auth/token")
-def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict:
-    """Exchange a username and password for a bearer token. The pages' sign-in form
-    calls this too, and answers with a cookie instead."""
+def login(
+    request: Request,
+    username: Annotated[str, Form(min_length=1, max_length=100)],
+    password: Annotated[str, Form(min_length=1, max_length=1000)],
+) -> dict:
+    """Exchange a username and password (an OAuth2 password-grant form) for a bearer
+    token. The pages' sign-in form calls this too, and answers with a cookie instead."""
     address = request.client.host if request.client else None
-    keys = sign_in_guard.keys(form.username, address)
+    keys = sign_in_guard.keys(username, address)
     with request.app.state.sessions.begin() as session:
         wait = sign_in_guard.retry_after(session, keys, store.now())
         if wait is not None:
             raise TooManyRequests(
                 f"too many failed sign-ins: try again in {wait} seconds", retry_after=wait
             )
-        user = store.user_by_username(session, form.username)
-    known = verify_password(form.password, user.password_hash if user else _dummy_hash())
+        user = store.user_by_username(session, username)
+    known = verify_password(password, user.password_hash if user else _dummy_hash())
     with request.app.state.sessions.begin() as session:
         if user is None or not user.active or not known:
             sign_in_guard.failed(session, keys, store.now())
