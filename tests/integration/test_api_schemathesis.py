@@ -52,6 +52,8 @@ BUSINESS_RULES: dict[str, str] = {
     "UK postcode; a look-alike of an existing service is a 409 unless allow_duplicate",
     "PUT /services/{service_id}": "a session closes after it opens; a UK postcode",
     "POST /imports": "the upload is a JSON document or a zip of HSDS CSV files",
+    "POST /import-jobs": "the upload is a JSON document or a zip of HSDS CSV files",
+    "POST /services/{service_id}/places": "places a week go only with 'places left'",
     "GET /openreferral/service_at_locations": "a postcode the directory can place",
     "GET /reports/{name}": "a period between 2000 and 2999 (JSON Schema bounds no dates)",
     "POST /services/{service_id}/review": "only a paused service has a date it reopens",
