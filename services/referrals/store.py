@@ -7,7 +7,7 @@ handlers share (``record_transition`` is the one writer of the status history)."
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
@@ -26,6 +26,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    exists,
     false,
     select,
     text,
@@ -319,6 +321,55 @@ def wellbeing_of(session: Session, referral_id: str) -> list[Row]:
 def service(session: Session, service_id: str) -> Row | None:
     """The directory's service as its latest event described it."""
     return session.execute(select(services).where(services.c.id == service_id)).first()
+
+
+def all_users(session: Session) -> list[Row]:
+    return session.execute(select(users).order_by(users.c.username)).all()
+
+
+def search_audit(
+    session: Session,
+    *,
+    referral_id: str | None,
+    username: str | None,
+    since: date | None,
+    until: date | None,
+    limit: int,
+) -> list[Row]:
+    """Audit rows with the reader's username and name, newest first; ``until`` inclusive."""
+    a, u = audit_log.c, users.c
+    query = select(audit_log, u.username, u.name).join(users, u.id == a.user_id, isouter=True)
+    if referral_id:
+        query = query.where(a.referral_id == referral_id)
+    if username:
+        query = query.where(u.username == username)
+    if since:
+        query = query.where(a.at >= datetime.combine(since, time.min))
+    if until:
+        query = query.where(a.at < datetime.combine(until + timedelta(days=1), time.min))
+    return session.execute(query.order_by(a.id.desc()).limit(limit)).all()
+
+
+def messages_back(
+    session: Session, practice_ods: str | None, *, unread_only: bool, limit: int = 1000
+) -> list[Row]:
+    """Closed referrals (of one practice, or all), newest first, each with ``read``: whether
+    practice staff have fetched its message back (the audit log records that read)."""
+    r, a = referrals.c, audit_log.c
+    read = exists().where(
+        and_(
+            a.referral_id == r.id,
+            a.action == "read",
+            a.purpose == "message to the GP",
+            a.role == "practice_staff",
+        )
+    )
+    query = select(r.id, r.updated_at, read.label("read")).where(r.status == "closed")
+    if practice_ods is not None:
+        query = query.where(r.practice_ods == practice_ods)
+    if unread_only:
+        query = query.where(~read)
+    return session.execute(query.order_by(r.updated_at.desc()).limit(limit)).all()
 
 
 def audit_entries(session: Session, referral_id: str) -> list[Row]:

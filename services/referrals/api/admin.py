@@ -7,12 +7,11 @@ Deactivating an account or resetting its password ends its sessions at once
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from services.referrals import audit, store, users
@@ -69,8 +68,7 @@ def _view(row) -> dict:
 @router.get("/users")
 def list_users(caller: Caller, session: Session) -> list[dict]:
     require(caller, Role.ADMIN)
-    u = store.users.c
-    return [_view(r) for r in session.execute(select(store.users).order_by(u.username)).all()]
+    return [_view(r) for r in store.all_users(session)]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -129,20 +127,10 @@ def audit_log(
 ) -> list[dict]:
     """Who read or changed which referral, and why: newest first."""
     require(caller, Role.ADMIN)
-    a, u = store.audit_log.c, store.users.c
-    query = select(store.audit_log, u.username, u.name).join(
-        store.users, u.id == a.user_id, isouter=True
-    )
-    if referral_id:
-        query = query.where(a.referral_id == referral_id)
-    if user:
-        query = query.where(u.username == user)
-    if since:
-        query = query.where(a.at >= datetime.combine(since, time.min))
-    if until:
-        query = query.where(a.at < datetime.combine(until + timedelta(days=1), time.min))
     with session.begin():
-        rows = session.execute(query.order_by(a.id.desc()).limit(limit)).all()
+        rows = store.search_audit(
+            session, referral_id=referral_id, username=user, since=since, until=until, limit=limit
+        )
         # Reading the audit is itself a read of who saw each person's referral.
         shown = sorted({r.referral_id for r in rows})
         audit.record_many(session, caller, shown, "audit_read", Purpose.AUDIT, "audit search")
