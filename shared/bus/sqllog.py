@@ -110,7 +110,7 @@ class SqlSubscription:
         self._log = log
         self._group = group
         self._topics = topics
-        self._fetched = self._committed_positions()
+        self._fetched_from: dict[str, int] | None = None  # read at the first poll
 
     def _committed_positions(self) -> dict[str, int]:
         with self._log.reader.connect() as conn:
@@ -130,6 +130,17 @@ class SqlSubscription:
             if messages or time.monotonic() >= deadline:
                 return messages
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    @property
+    def _fetched(self) -> dict[str, int]:
+        if self._fetched_from is None:
+            self._fetched_from = self._committed_positions()
+        return self._fetched_from
+
+    def rewind(self) -> None:
+        """The next poll reads the committed positions again (it needs the database,
+        which may be what failed; so not now)."""
+        self._fetched_from = None
 
     def join_wait_s(self) -> float:
         """There is no group to join."""

@@ -5,4 +5,21 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 FAULTS_LONG = os.environ.get("SP_FAULTS_LONG") == "1"
+
+
+def private_postgres():
+    """A PostgreSQL server of the test's own (see private_postgres.py), for a fixture to
+    yield from; the tests that need one fail, not skip, where initdb is missing."""
+    from tests.faults.private_postgres import PrivatePostgres, postgres_binaries
+
+    binaries = postgres_binaries()
+    if binaries is None:
+        pytest.fail("no /usr/lib/postgresql/*/bin/initdb: install PostgreSQL's server package")
+    server = PrivatePostgres(binaries).start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -167,6 +167,19 @@ def test_uncommitted_messages_are_delivered_again_after_a_restart(bus, subscribe
     assert _values(_poll_until(subscribe("matcher", [ORDERS]), 3)) == ["b", "c", "d"]
 
 
+def test_a_rewound_member_reads_again_after_its_last_commit_and_keeps_its_place(bus, subscribe):
+    """What a consumer does when its database fails mid-batch: no restart, no rejoin."""
+    bus.publish(_orders("a", "b", "c", "d"))
+    subscription = subscribe("matcher", [ORDERS])
+    received = _poll_until(subscription, 4)
+    subscription.commit(received[1])
+    owned = getattr(subscription, "assigned_partitions", set)()
+
+    subscription.rewind()
+    assert _values(_poll_until(subscription, 2)) == ["c", "d"]
+    assert getattr(subscription, "assigned_partitions", set)() == owned, "no rebalance"
+
+
 def test_poll_returns_nothing_from_an_empty_topic_within_its_timeout(bus, subscribe):
     subscription = subscribe("matcher", [ORDERS])
 
