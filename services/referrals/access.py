@@ -11,13 +11,14 @@ from services.referrals.domain import Action, IllegalTransition, Status, transit
 from shared.auth import Principal, Role
 from shared.bus.outbox import Outbox
 from shared.events import ReferralOutcomeRecorded
-from shared.web import Conflict, NotFound
+from shared.web import Conflict, Forbidden, NotFound
 
 __all__ = [
     "Refused",
     "load_referral",
     "move",
     "record_connection_outcome",
+    "scope",
     "take_if_unassigned",
     "visible",
 ]
@@ -40,6 +41,19 @@ def visible(caller: Principal, row) -> bool:
     if caller.role is Role.LINK_WORKER:
         return caller.team is not None and caller.team == row.team
     return False
+
+
+def scope(caller: Principal) -> store.Scope:
+    """The referrals the caller's lists hold: the practice's for practice staff, the
+    team's for link workers, all of them for administrators (``visible`` is the same
+    rule for one referral). A practice or team the account lacks matches nothing."""
+    if caller.role is Role.ADMIN:
+        return {}
+    if caller.role is Role.PRACTICE_STAFF:
+        return {"practice_ods": caller.practice_ods}
+    if caller.role is Role.LINK_WORKER:
+        return {"team": caller.team}
+    raise Forbidden("your role has no list of referrals")
 
 
 def load_referral(

@@ -6,9 +6,11 @@ handlers share (``record_transition`` is the one writer of the status history)."
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     and_,
     exists,
     false,
+    func,
     select,
     text,
 )
@@ -254,6 +257,14 @@ def aware(moment: datetime) -> datetime:
 
 # --- queries ----------------------------------------------------------------------------
 
+#: Which rows a list holds, as column -> the value it must have (``access.scope``):
+#: ``{"team": "north"}``; ``{}`` for every row. A value of None matches no row.
+Scope = dict[str, str | None]
+
+
+def _within(table: Table, scope: Scope) -> list:
+    return [table.c[column] == value for column, value in scope.items()]
+
 
 def referral(session: Session, referral_id: str, *, lock: bool = False) -> Row | None:
     query = select(referrals).where(referrals.c.id == referral_id)
@@ -294,11 +305,152 @@ def connection(session: Session, referral_id: str, connection_id: str) -> Row | 
     ).first()
 
 
+def connection_to_service(session: Session, referral_id: str, service_id: str) -> Row | None:
+    """The referral's connection to this service (its ``id``), if it has one."""
+    c = connections.c
+    return session.execute(
+        select(c.id).where(c.referral_id == referral_id, c.service_id == service_id)
+    ).first()
+
+
+def add_connection(
+    session: Session,
+    referral_id: str,
+    service: Row,
+    *,
+    mode: str,
+    waiting_list: bool,
+    summary_for_group: str | None,
+    was_proposed: bool,
+    created_by: str,
+) -> str:
+    """A new connection to ``service``, the directory's row (``service``): its name and
+    organisation come from there, never from the client. Returns the connection's id."""
+    connection_id = str(uuid.uuid4())
+    session.execute(
+        connections.insert().values(
+            id=connection_id,
+            referral_id=referral_id,
+            service_id=service.id,
+            service_name=service.name,
+            mode=mode,
+            organisation_id=service.organisation_id,
+            waiting_list=waiting_list,
+            summary_for_group=summary_for_group,
+            was_proposed=was_proposed,
+            created_by=created_by,
+            created_at=now(),
+        )
+    )
+    return connection_id
+
+
+def undecided_proposal_ids(session: Session, referral_id: str) -> set[str]:
+    """The service ids of the referral's proposals nobody has confirmed or declined."""
+    p = proposals.c
+    return set(
+        session.execute(
+            select(p.service_id).where(p.referral_id == referral_id, p.decision.is_(None))
+        ).scalars()
+    )
+
+
+def confirm_proposal(session: Session, referral_id: str, service_id: str) -> None:
+    p = proposals.c
+    session.execute(
+        proposals.update()
+        .where(p.referral_id == referral_id, p.service_id == service_id)
+        .values(decision="confirmed")
+    )
+
+
+def decline_proposals(session: Session, referral_id: str, service_ids, reason: str) -> None:
+    p = proposals.c
+    session.execute(
+        proposals.update()
+        .where(p.referral_id == referral_id, p.service_id.in_(service_ids))
+        .values(decision="declined", decline_reason=reason)
+    )
+
+
+def _group_rows(organisation_id: str | None, *referral_columns):
+    """Referral-mode connections (to one organisation's services, or all of them for
+    ``None``), each with the given columns of its referral."""
+    c = connections.c
+    query = (
+        select(connections, *referral_columns)
+        .join(referrals, c.referral_id == referrals.c.id)
+        .where(c.mode == "referral")
+    )
+    return query if organisation_id is None else query.where(c.organisation_id == organisation_id)
+
+
+def group_referral_rows(session: Session, organisation_id: str | None) -> list[Row]:
+    """What a group's list shows: its referral-mode connections, oldest first, each with
+    the person's names."""
+    r = referrals.c
+    query = _group_rows(organisation_id, r.given_name, r.family_name)
+    return session.execute(query.order_by(connections.c.created_at)).all()
+
+
+def group_connection(
+    session: Session, connection_id: str, organisation_id: str | None, *, lock: bool = False
+) -> Row | None:
+    """One referral-mode connection to the organisation (any, for ``None``), with the
+    person's names and the referral's ``referral_status`` and ``referral_ward``."""
+    r = referrals.c
+    query = _group_rows(
+        organisation_id,
+        r.given_name,
+        r.family_name,
+        r.status.label("referral_status"),
+        r.ward.label("referral_ward"),
+    ).where(connections.c.id == connection_id)
+    return session.execute(query.with_for_update() if lock else query).first()
+
+
+def referral_id_of_connection(session: Session, connection_id: str) -> str | None:
+    c = connections.c
+    return session.execute(select(c.referral_id).where(c.id == connection_id)).scalar()
+
+
+def record_group_response(
+    session: Session, connection_id: str, response: str, reason: str | None, by: str
+) -> None:
+    """The group's answer to a connection (``accepted`` or ``declined``), replacing any
+    earlier one."""
+    session.execute(
+        connections.update()
+        .where(connections.c.id == connection_id)
+        .values(
+            group_response=response,
+            group_response_reason=reason,
+            group_responded_by=by,
+            group_responded_at=now(),
+        )
+    )
+
+
 def contact_attempts_of(session: Session, referral_id: str) -> list[Row]:
     a = contact_attempts.c
     return session.execute(
         select(contact_attempts).where(a.referral_id == referral_id).order_by(a.attempted_on, a.id)
     ).all()
+
+
+def add_contact_attempt(
+    session: Session, referral_id: str, attempted_on: date, method: str, result: str, by: str
+) -> None:
+    session.execute(
+        contact_attempts.insert().values(
+            referral_id=referral_id,
+            attempted_on=attempted_on,
+            method=method,
+            result=result,
+            by=by,
+            at=now(),
+        )
+    )
 
 
 def user_names(session: Session, user_ids) -> dict[str, str]:
@@ -308,6 +460,10 @@ def user_names(session: Session, user_ids) -> dict[str, str]:
         return {}
     rows = session.execute(select(users.c.id, users.c.name).where(users.c.id.in_(ids)))
     return {user_id: name for user_id, name in rows}
+
+
+def user(session: Session, user_id: str) -> Row | None:
+    return session.execute(select(users).where(users.c.id == user_id)).first()
 
 
 def user_by_username(session: Session, username: str) -> Row | None:
@@ -372,6 +528,28 @@ def messages_back(
     return session.execute(query.order_by(r.updated_at.desc()).limit(limit)).all()
 
 
+def add_wellbeing(
+    session: Session,
+    referral_id: str,
+    stage: str,
+    ons4: dict[str, int],
+    swemwbs: list[int] | None,
+    swemwbs_metric: float | None,
+    recorded_by: str,
+) -> None:
+    session.execute(
+        wellbeing.insert().values(
+            referral_id=referral_id,
+            stage=stage,
+            ons4=ons4,
+            swemwbs=swemwbs,
+            swemwbs_metric=swemwbs_metric,
+            recorded_by=recorded_by,
+            recorded_at=now(),
+        )
+    )
+
+
 def audit_entries(session: Session, referral_id: str) -> list[Row]:
     a = audit_log.c
     return session.execute(
@@ -399,6 +577,102 @@ def record_transition(
             at=now(),
         )
     )
+
+
+def worklist_rows(
+    session: Session, scope: Scope, status: str | None, ward: str | None
+) -> list[Row]:
+    """The referrals in ``scope`` in ``status``, or all the open ones."""
+    r = referrals.c
+    query = select(referrals).where(*_within(referrals, scope))
+    query = query.where(r.status == status) if status else query.where(r.status != "closed")
+    if ward:
+        query = query.where(r.ward == ward)
+    return session.execute(query).all()
+
+
+def listed_referrals(
+    session: Session, scope: Scope, *, status: str | None, ward: str | None, limit: int
+) -> list[Row]:
+    """The referrals in ``scope``, newest first."""
+    r = referrals.c
+    query = select(referrals).where(*_within(referrals, scope))
+    if status:
+        query = query.where(r.status == status)
+    if ward:
+        query = query.where(r.ward == ward)
+    return session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
+
+
+def change_referral(session: Session, referral_id: str, **changes) -> None:
+    """Set the given columns of the referral; ``updated_at`` moves too."""
+    session.execute(
+        referrals.update().where(referrals.c.id == referral_id).values(**changes, updated_at=now())
+    )
+
+
+def assign(session: Session, referral_id: str, worker_id: str) -> None:
+    moment = now()
+    session.execute(
+        referrals.update()
+        .where(referrals.c.id == referral_id)
+        .values(assigned_to=worker_id, assigned_at=moment, updated_at=moment)
+    )
+
+
+def set_flag(session: Session, referral_id: str, flag: str | None) -> None:
+    """Flag the referral on the worklist with the reason, or clear the flag (``None``)."""
+    change_referral(session, referral_id, flagged=flag is not None, flag_reason=flag)
+
+
+def set_closed_reason(session: Session, referral_id: str, reason: str) -> None:
+    """Why the referral was closed; ``access.move`` closes it and sets ``updated_at``."""
+    session.execute(
+        referrals.update().where(referrals.c.id == referral_id).values(closed_reason=reason)
+    )
+
+
+def link_workers(session: Session, scope: Scope) -> list[Row]:
+    """Active link workers in ``scope`` (their team), by name: id, name, team."""
+    u = users.c
+    query = select(u.id, u.name, u.team).where(u.role == "link_worker", u.active)
+    return session.execute(query.where(*_within(users, scope)).order_by(u.name)).all()
+
+
+class CaseloadCounts(NamedTuple):
+    """Per link worker id: open referrals assigned, open connections without an outcome
+    on open referrals, and different people (NHS numbers) assigned since ``year_start``."""
+
+    active_referrals: dict[str, int]
+    open_connections: dict[str, int]
+    people_this_year: dict[str, int]
+
+
+def caseload_counts(session: Session, year_start: datetime) -> CaseloadCounts:
+    r, c = referrals.c, connections.c
+    return CaseloadCounts(
+        active_referrals=_count_by_worker(
+            session, select(r.assigned_to, func.count()).where(r.status != "closed")
+        ),
+        open_connections=_count_by_worker(
+            session,
+            select(r.assigned_to, func.count())
+            .select_from(connections.join(referrals, c.referral_id == r.id))
+            .where(r.status != "closed", c.outcome.is_(None)),
+        ),
+        people_this_year=_count_by_worker(
+            session,
+            select(r.assigned_to, func.count(func.distinct(r.nhs_number))).where(
+                r.assigned_at >= year_start
+            ),
+        ),
+    )
+
+
+def _count_by_worker(session: Session, query) -> dict[str, int]:
+    r = referrals.c
+    rows = session.execute(query.where(r.assigned_to.is_not(None)).group_by(r.assigned_to))
+    return {worker: count for worker, count in rows.all()}
 
 
 def lock_person(session: Session, practice_ods: str, nhs_number: str, birth_date: date) -> None:

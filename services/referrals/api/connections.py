@@ -8,10 +8,7 @@ group's members see the person's details.
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, status
-from sqlalchemy import select, update
 
 from services.referrals import audit, store
 from services.referrals.access import load_referral, move, record_connection_outcome
@@ -36,38 +33,22 @@ def connect(
         row = load_referral(session, caller, referral_id, lock=True)
         service = _directory_service(session, body)
         proposal = store.proposal(session, referral_id, body.service_id)
-        already = session.execute(
-            select(store.connections.c.id).where(
-                store.connections.c.referral_id == referral_id,
-                store.connections.c.service_id == body.service_id,
-            )
-        ).first()
+        already = store.connection_to_service(session, referral_id, body.service_id)
         if already:
             raise Conflict(f"already connected to {body.service_id}", connection_id=already.id)
         move(session, caller, row, Action.CONNECT)
-        connection_id = str(uuid.uuid4())
-        session.execute(
-            store.connections.insert().values(
-                id=connection_id,
-                referral_id=referral_id,
-                service_id=body.service_id,
-                service_name=service.name,
-                mode=body.mode,
-                organisation_id=service.organisation_id,
-                waiting_list=body.waiting_list,
-                summary_for_group=body.summary_for_group,
-                was_proposed=proposal is not None,
-                created_by=caller.user_id,
-                created_at=store.now(),
-            )
+        connection_id = store.add_connection(
+            session,
+            referral_id,
+            service,
+            mode=body.mode,
+            waiting_list=body.waiting_list,
+            summary_for_group=body.summary_for_group,
+            was_proposed=proposal is not None,
+            created_by=caller.user_id,
         )
         if proposal is not None:
-            p = store.proposals.c
-            session.execute(
-                update(store.proposals)
-                .where(p.referral_id == referral_id, p.service_id == body.service_id)
-                .values(decision="confirmed")
-            )
+            store.confirm_proposal(session, referral_id, body.service_id)
         outbox.add(
             session,
             MatchConfirmed(
@@ -127,14 +108,9 @@ def decline(
 ) -> dict:
     """Decline some or all undecided proposals, with the reason."""
     require(caller, Role.LINK_WORKER)
-    p = store.proposals.c
     with session.begin():
         row = load_referral(session, caller, referral_id, lock=True)
-        open_ids = set(
-            session.execute(
-                select(p.service_id).where(p.referral_id == referral_id, p.decision.is_(None))
-            ).scalars()
-        )
+        open_ids = store.undecided_proposal_ids(session, referral_id)
         chosen = set(body.service_ids) if body.service_ids is not None else open_ids
         unknown = chosen - open_ids
         if unknown:
@@ -145,11 +121,7 @@ def decline(
         if not chosen:
             raise Conflict("there are no undecided proposals to decline")
         new_status = move(session, caller, row, Action.DECLINE)
-        session.execute(
-            update(store.proposals)
-            .where(p.referral_id == referral_id, p.service_id.in_(chosen))
-            .values(decision="declined", decline_reason=body.reason)
-        )
+        store.decline_proposals(session, referral_id, chosen, body.reason)
         outbox.add(
             session,
             MatchDeclined(

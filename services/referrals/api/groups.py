@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import audit, store
@@ -44,27 +43,12 @@ def _organisation(caller: Principal) -> str | None:
 
 def _connection(session: OrmSession, caller: Principal, connection_id: str, *, lock: bool = False):
     """The referral-mode connection to the caller's organisation, with its referral."""
-    organisation = _organisation(caller)
-    c, r = store.connections.c, store.referrals.c
-    query = (
-        select(
-            store.connections,
-            r.given_name,
-            r.family_name,
-            r.status.label("referral_status"),
-            r.ward.label("referral_ward"),
-        )
-        .join(store.referrals, c.referral_id == r.id)
-        .where(c.id == connection_id, c.mode == "referral")
-    )
-    if organisation is not None:
-        query = query.where(c.organisation_id == organisation)
-    row = session.execute(query.with_for_update() if lock else query).first()
+    row = store.group_connection(session, connection_id, _organisation(caller), lock=lock)
     if row is None:
         message = f"no referral {connection_id!r} to your organisation"
-        elsewhere = session.execute(select(c.referral_id).where(c.id == connection_id)).first()
+        elsewhere = store.referral_id_of_connection(session, connection_id)
         if elsewhere is not None:  # another organisation's: the attempt is audited
-            raise Refused(message, elsewhere.referral_id)
+            raise Refused(message, elsewhere)
         raise NotFound(message)
     return row
 
@@ -88,17 +72,8 @@ def _line(row) -> dict:
 def group_referrals(caller: Caller, session: Session) -> list[dict]:
     """Referrals link workers made to the caller's organisation's services."""
     organisation = _organisation(caller)
-    c, r = store.connections.c, store.referrals.c
-    query = (
-        select(store.connections, r.given_name, r.family_name)
-        .join(store.referrals, c.referral_id == r.id)
-        .where(c.mode == "referral")
-        .order_by(c.created_at)
-    )
-    if organisation is not None:
-        query = query.where(c.organisation_id == organisation)
     with session.begin():
-        rows = session.execute(query).all()
+        rows = store.group_referral_rows(session, organisation)
         referral_ids = [row.referral_id for row in rows]
         audit.record_many(session, caller, referral_ids, "group_list", Purpose.GROUP_REFERRAL)
     return [_line(row) for row in rows]
@@ -153,9 +128,7 @@ def record_group_outcome(
         row = _connection(session, caller, connection_id, lock=True)
         if row.group_response == "declined":
             raise Conflict("the group declined this referral: accept it first", allowed=["accept"])
-        referral = session.execute(
-            select(store.referrals).where(store.referrals.c.id == row.referral_id)
-        ).one()
+        referral = store.referral(session, row.referral_id)
         record_connection_outcome(
             session, outbox, caller, referral, connection_id, row.service_id, body.outcome, "group"
         )
@@ -186,16 +159,7 @@ def answer_referral(
         response = "accepted" if answer == "accept" else "declined"
         if row.group_response == response and row.group_response_reason == reason:
             return {"connection_id": connection_id, "response": response, "reason": reason}
-        session.execute(
-            update(store.connections)
-            .where(store.connections.c.id == connection_id)
-            .values(
-                group_response=response,
-                group_response_reason=reason,
-                group_responded_by=caller.user_id,
-                group_responded_at=store.now(),
-            )
-        )
+        store.record_group_response(session, connection_id, response, reason, caller.user_id)
         changed = "changed answer" if row.group_response else "group response"
         audit.record(
             session, caller, row.referral_id, f"group_{answer}", Purpose.GROUP_REFERRAL, changed

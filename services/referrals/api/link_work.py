@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import audit, store
-from services.referrals.access import load_referral, move
+from services.referrals.access import load_referral, move, scope
 from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
@@ -59,16 +58,9 @@ def worklist(
 ) -> list[dict]:
     """The team's open referrals, flagged first, then most urgent, then longest waiting."""
     require(caller, Role.LINK_WORKER)
-    r = store.referrals.c
-    query = select(store.referrals)
-    if caller.role is Role.LINK_WORKER:
-        query = query.where(r.team == caller.team)
-    query = query.where(r.status == status_) if status_ else query.where(r.status != "closed")
-    if ward:
-        query = query.where(r.ward == ward)
     now = store.now()
     with session.begin():
-        rows = session.execute(query).all()
+        rows = store.worklist_rows(session, scope(caller), status_, ward)
         if q:
             rows = [row for row in rows if _finds(q, row)]
         connections = store.connections_of(session, [row.id for row in rows])
@@ -117,27 +109,9 @@ def caseload(caller: Caller, session: Session) -> dict:
     """Each link worker's active caseload, against the NHS guidance of 200-250 people a
     year per full-time link worker."""
     require(caller, Role.LINK_WORKER)
-    u, r, c = store.users.c, store.referrals.c, store.connections.c
     year_start = datetime(store.now().year, 1, 1, tzinfo=store.now().tzinfo)
-    workers_query = select(u.id, u.name, u.team).where(u.role == Role.LINK_WORKER, u.active)
-    if caller.role is Role.LINK_WORKER:
-        workers_query = workers_query.where(u.team == caller.team)
-    workers = session.execute(workers_query.order_by(u.name)).all()
-    active = _count_by_worker(
-        session, select(r.assigned_to, func.count()).where(r.status != "closed")
-    )
-    this_year = _count_by_worker(
-        session,
-        select(r.assigned_to, func.count(func.distinct(r.nhs_number))).where(
-            r.assigned_at >= year_start
-        ),
-    )
-    open_connections = _count_by_worker(
-        session,
-        select(r.assigned_to, func.count())
-        .select_from(store.connections.join(store.referrals, c.referral_id == r.id))
-        .where(r.status != "closed", c.outcome.is_(None)),
-    )
+    workers = store.link_workers(session, scope(caller))
+    counts = store.caseload_counts(session, year_start)
     low, high = ANNUAL_CASELOAD_GUIDANCE
     return {
         "annual_guidance": [low, high],
@@ -146,20 +120,14 @@ def caseload(caller: Caller, session: Session) -> dict:
                 "id": w.id,
                 "name": w.name,
                 "team": w.team,
-                "active_referrals": active.get(w.id, 0),
-                "open_connections": open_connections.get(w.id, 0),
-                "people_this_year": this_year.get(w.id, 0),
-                "over_guidance": this_year.get(w.id, 0) > high,
+                "active_referrals": counts.active_referrals.get(w.id, 0),
+                "open_connections": counts.open_connections.get(w.id, 0),
+                "people_this_year": counts.people_this_year.get(w.id, 0),
+                "over_guidance": counts.people_this_year.get(w.id, 0) > high,
             }
             for w in workers
         ],
     }
-
-
-def _count_by_worker(session: OrmSession, query) -> dict[str, int]:
-    r = store.referrals.c
-    rows = session.execute(query.where(r.assigned_to.is_not(None)).group_by(r.assigned_to))
-    return {worker: count for worker, count in rows.all()}
 
 
 @router.post("/referrals/{referral_id}/assign")
@@ -174,18 +142,13 @@ def assign(
         ensure_open(row)
         if worker_id != caller.user_id:
             _check_colleague(session, caller, row, worker_id)
-        session.execute(
-            update(store.referrals)
-            .where(store.referrals.c.id == referral_id)
-            .values(assigned_to=worker_id, assigned_at=store.now(), updated_at=store.now())
-        )
+        store.assign(session, referral_id, worker_id)
         audit.record(session, caller, referral_id, "assign", detail=f"assigned to {worker_id}")
     return {"id": referral_id, "assigned_to": worker_id}
 
 
 def _check_colleague(session: OrmSession, caller: Principal, row, worker_id: str) -> None:
-    u = store.users.c
-    worker = session.execute(select(u.role, u.team, u.active).where(u.id == worker_id)).first()
+    worker = store.user(session, worker_id)
     if worker is None or worker.role != Role.LINK_WORKER or not worker.active:
         raise Unprocessable("link_worker_id: not an active link worker", field="link_worker_id")
     if worker.team != row.team:
@@ -215,26 +178,15 @@ def record_contact_attempt(
             transition(Status(row.status), Action.CONTACT)  # refuse attempts once closed
         except IllegalTransition as exc:
             raise Conflict(str(exc), allowed=[x.value for x in exc.allowed]) from exc
-        session.execute(
-            store.contact_attempts.insert().values(
-                referral_id=referral_id,
-                attempted_on=body.date,
-                method=body.method,
-                result=body.result,
-                by=caller.user_id,
-                at=store.now(),
-            )
+        store.add_contact_attempt(
+            session, referral_id, body.date, body.method, body.result, caller.user_id
         )
         new_status = move(session, caller, row, Action.CONTACT)  # trying is working on it
         if body.result in REACHED_CONTACT_RESULTS:  # reached: when waiting for contact ends
             outbox.add(session, ReferralContacted(referral_id=referral_id))
         results = [a.result for a in store.contact_attempts_of(session, referral_id)]
         flag = contact_flag(results)
-        session.execute(
-            update(store.referrals)
-            .where(store.referrals.c.id == referral_id)
-            .values(flagged=flag is not None, flag_reason=flag, updated_at=store.now())
-        )
+        store.set_flag(session, referral_id, flag)
         audit.record(session, caller, referral_id, "contact", detail=body.result)
     return {
         "id": referral_id,
@@ -256,11 +208,7 @@ def close(
     with session.begin():
         row = load_referral(session, caller, referral_id, lock=True)
         new_status = move(session, caller, row, Action.CLOSE)
-        session.execute(
-            update(store.referrals)
-            .where(store.referrals.c.id == referral_id)
-            .values(closed_reason=body.reason)
-        )
+        store.set_closed_reason(session, referral_id, body.reason)
         reason = redact(body.reason, person_of(row))
         outbox.add(session, ReferralClosed(referral_id=referral_id, reason=reason))
         outbox.add(

@@ -11,10 +11,9 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
-from sqlalchemy import select, update
 
 from services.referrals import audit, store
-from services.referrals.access import load_referral, move
+from services.referrals.access import load_referral, move, scope
 from services.referrals.api.deps import Caller, Outbox, Places, Policy, ReferralId, Session
 from services.referrals.api.wellbeing import wellbeing_change
 from services.referrals.audit import Purpose, ReadPurpose
@@ -72,18 +71,10 @@ def list_referrals(
 ) -> list[dict]:
     """The caller's practice's referrals (newest first), or the link worker's team's."""
     require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
-    r = store.referrals.c
-    query = select(store.referrals)
-    if caller.role is Role.PRACTICE_STAFF:
-        query = query.where(r.practice_ods == caller.practice_ods)
-    elif caller.role is Role.LINK_WORKER:
-        query = query.where(r.team == caller.team)
-    if status_:
-        query = query.where(r.status == status_)
-    if ward:
-        query = query.where(r.ward == ward)
     with session.begin():
-        rows = session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
+        rows = store.listed_referrals(
+            session, scope(caller), status=status_, ward=ward, limit=limit
+        )
         connections = store.connections_of(session, [row.id for row in rows])
         audit.record_many(session, caller, [row.id for row in rows], "list")
     return [_summary(row, connections[row.id], caller) for row in rows]
@@ -122,11 +113,7 @@ def edit_referral(
     with session.begin():
         row = load_referral(session, caller, referral_id, lock=True)
         move(session, caller, row, Action.EDIT)
-        session.execute(
-            update(store.referrals)
-            .where(store.referrals.c.id == referral_id)
-            .values(**changes, updated_at=store.now())
-        )
+        store.change_referral(session, referral_id, **changes)
         row = load_referral(session, caller, referral_id)
         outbox.add(
             session,

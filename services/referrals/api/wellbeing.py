@@ -42,16 +42,14 @@ def record_wellbeing(
             raise Conflict(f"wellbeing at {body.stage} is already recorded for this referral")
         if body.stage == "follow_up" and "first_contact" not in stages:
             raise Conflict("record wellbeing at first_contact before the follow_up")
-        session.execute(
-            store.wellbeing.insert().values(
-                referral_id=referral_id,
-                stage=body.stage,
-                ons4=ons4,
-                swemwbs=list(items) if items else None,
-                swemwbs_metric=measures.swemwbs_metric(items) if items else None,
-                recorded_by=caller.user_id,
-                recorded_at=store.now(),
-            )
+        store.add_wellbeing(
+            session,
+            referral_id,
+            body.stage,
+            ons4,
+            list(items) if items else None,
+            measures.swemwbs_metric(items) if items else None,
+            caller.user_id,
         )
         audit.record(session, caller, referral_id, "wellbeing", detail=body.stage)
         take_if_unassigned(session, caller, row)
