@@ -1,8 +1,11 @@
 """The referrals service's tables: people's referrals (the only place identity lives),
 the matcher's proposals, connections to groups and their outcomes, link workers' contact
 attempts and wellbeing measures, users, the audit trail of who read which referral, and
-the directory's services as its events describe them; and the queries the routes and
-handlers share (``record_transition`` is the one writer of the status history)."""
+the directory's services as its events describe them; and every query the routes make,
+as a function named for what it returns or records, in sections: referrals, proposals
+and connections, groups, contact attempts and wellbeing, users and caseloads, audit.
+The routes (``api/``) build no SQL of their own (tests/unit/test_referrals_api_layout.py);
+``record_transition`` is the one writer of the status history."""
 
 from __future__ import annotations
 
@@ -255,7 +258,8 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-# --- queries ----------------------------------------------------------------------------
+# --- referrals --------------------------------------------------------------------------
+
 
 #: Which rows a list holds, as column -> the value it must have (``access.scope``):
 #: ``{"team": "north"}``; ``{}`` for every row. A value of None matches no row.
@@ -271,6 +275,120 @@ def referral(session: Session, referral_id: str, *, lock: bool = False) -> Row |
     return session.execute(query.with_for_update() if lock else query).first()
 
 
+def listed_referrals(
+    session: Session, scope: Scope, *, status: str | None, ward: str | None, limit: int
+) -> list[Row]:
+    """The referrals in ``scope``, newest first."""
+    r = referrals.c
+    query = select(referrals).where(*_within(referrals, scope))
+    if status:
+        query = query.where(r.status == status)
+    if ward:
+        query = query.where(r.ward == ward)
+    return session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
+
+
+def worklist_rows(
+    session: Session, scope: Scope, status: str | None, ward: str | None
+) -> list[Row]:
+    """The referrals in ``scope`` in ``status``, or all the open ones."""
+    r = referrals.c
+    query = select(referrals).where(*_within(referrals, scope))
+    query = query.where(r.status == status) if status else query.where(r.status != "closed")
+    if ward:
+        query = query.where(r.ward == ward)
+    return session.execute(query).all()
+
+
+def change_referral(session: Session, referral_id: str, **changes) -> None:
+    """Set the given columns of the referral; ``updated_at`` moves too."""
+    session.execute(
+        referrals.update().where(referrals.c.id == referral_id).values(**changes, updated_at=now())
+    )
+
+
+def assign(session: Session, referral_id: str, worker_id: str) -> None:
+    moment = now()
+    session.execute(
+        referrals.update()
+        .where(referrals.c.id == referral_id)
+        .values(assigned_to=worker_id, assigned_at=moment, updated_at=moment)
+    )
+
+
+def set_flag(session: Session, referral_id: str, flag: str | None) -> None:
+    """Flag the referral on the worklist with the reason, or clear the flag (``None``)."""
+    change_referral(session, referral_id, flagged=flag is not None, flag_reason=flag)
+
+
+def set_closed_reason(session: Session, referral_id: str, reason: str) -> None:
+    """Why the referral was closed; ``access.move`` closes it and sets ``updated_at``."""
+    session.execute(
+        referrals.update().where(referrals.c.id == referral_id).values(closed_reason=reason)
+    )
+
+
+def record_transition(
+    session: Session,
+    referral_id: str,
+    from_status: str | None,
+    to_status: str,
+    action: str,
+    by: str,
+) -> None:
+    """The one writer of ``status_history``: intake, the routes' ``move`` and the
+    matcher's proposals all record their transitions here."""
+    session.execute(
+        status_history.insert().values(
+            referral_id=referral_id,
+            from_status=from_status,
+            to_status=to_status,
+            action=action,
+            by=by,
+            at=now(),
+        )
+    )
+
+
+def lock_person(session: Session, practice_ods: str, nhs_number: str, birth_date: date) -> None:
+    """Serialise intake of one person at one practice until the transaction ends, so two
+    near-simultaneous submissions cannot both miss each other in the duplicate check.
+
+    PostgreSQL: transaction-scoped advisory locks on the two keys the check matches on
+    (NHS number; date of birth), taken in a fixed order so two intakes never deadlock.
+    SQLite: every write transaction begins IMMEDIATE, holding the database's one write
+    lock from the check to the commit, which serialises intakes already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        {
+            zlib.crc32(f"referral-person:{practice_ods}:nhs:{nhs_number}".encode()),
+            zlib.crc32(f"referral-person:{practice_ods}:born:{birth_date.isoformat()}".encode()),
+        }
+    )
+    for key in keys:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def open_referrals_like(
+    session: Session, practice_ods: str, nhs_number: str, birth_date: date, since: datetime
+) -> list[Row]:
+    """The practice's open referrals since ``since`` with this NHS number or this date of
+    birth: two index range reads (an OR in one query would defeat the NHS-number index)."""
+    r = referrals.c
+    recent = (r.practice_ods == practice_ods, r.created_at >= since, r.status != "closed")
+    by_nhs = select(referrals).where(*recent, r.nhs_number == nhs_number)
+    by_birth = select(referrals).where(*recent, r.birth_date == birth_date)
+    found = {}
+    for query in (by_nhs, by_birth):
+        for row in session.execute(query):
+            found.setdefault(row.id, row)
+    return list(found.values())
+
+
+# --- proposals and connections ----------------------------------------------------------
+
+
 def proposals_of(session: Session, referral_id: str) -> list[Row]:
     p = proposals.c
     return session.execute(
@@ -283,6 +401,34 @@ def proposal(session: Session, referral_id: str, service_id: str) -> Row | None:
     return session.execute(
         select(proposals).where(p.referral_id == referral_id, p.service_id == service_id)
     ).first()
+
+
+def undecided_proposal_ids(session: Session, referral_id: str) -> set[str]:
+    """The service ids of the referral's proposals nobody has confirmed or declined."""
+    p = proposals.c
+    return set(
+        session.execute(
+            select(p.service_id).where(p.referral_id == referral_id, p.decision.is_(None))
+        ).scalars()
+    )
+
+
+def confirm_proposal(session: Session, referral_id: str, service_id: str) -> None:
+    p = proposals.c
+    session.execute(
+        proposals.update()
+        .where(p.referral_id == referral_id, p.service_id == service_id)
+        .values(decision="confirmed")
+    )
+
+
+def decline_proposals(session: Session, referral_id: str, service_ids, reason: str) -> None:
+    p = proposals.c
+    session.execute(
+        proposals.update()
+        .where(p.referral_id == referral_id, p.service_id.in_(service_ids))
+        .values(decision="declined", decline_reason=reason)
+    )
 
 
 def connections_of(session: Session, referral_ids: list[str]) -> dict[str, list[Row]]:
@@ -345,32 +491,12 @@ def add_connection(
     return connection_id
 
 
-def undecided_proposal_ids(session: Session, referral_id: str) -> set[str]:
-    """The service ids of the referral's proposals nobody has confirmed or declined."""
-    p = proposals.c
-    return set(
-        session.execute(
-            select(p.service_id).where(p.referral_id == referral_id, p.decision.is_(None))
-        ).scalars()
-    )
+def service(session: Session, service_id: str) -> Row | None:
+    """The directory's service as its latest event described it."""
+    return session.execute(select(services).where(services.c.id == service_id)).first()
 
 
-def confirm_proposal(session: Session, referral_id: str, service_id: str) -> None:
-    p = proposals.c
-    session.execute(
-        proposals.update()
-        .where(p.referral_id == referral_id, p.service_id == service_id)
-        .values(decision="confirmed")
-    )
-
-
-def decline_proposals(session: Session, referral_id: str, service_ids, reason: str) -> None:
-    p = proposals.c
-    session.execute(
-        proposals.update()
-        .where(p.referral_id == referral_id, p.service_id.in_(service_ids))
-        .values(decision="declined", decline_reason=reason)
-    )
+# --- groups -----------------------------------------------------------------------------
 
 
 def _group_rows(organisation_id: str | None, *referral_columns):
@@ -431,6 +557,9 @@ def record_group_response(
     )
 
 
+# --- contact attempts and wellbeing -----------------------------------------------------
+
+
 def contact_attempts_of(session: Session, referral_id: str) -> list[Row]:
     a = contact_attempts.c
     return session.execute(
@@ -453,79 +582,8 @@ def add_contact_attempt(
     )
 
 
-def user_names(session: Session, user_ids) -> dict[str, str]:
-    """User id -> display name, for the ids given (unknown ids are left out)."""
-    ids = {i for i in user_ids if i}
-    if not ids:
-        return {}
-    rows = session.execute(select(users.c.id, users.c.name).where(users.c.id.in_(ids)))
-    return {user_id: name for user_id, name in rows}
-
-
-def user(session: Session, user_id: str) -> Row | None:
-    return session.execute(select(users).where(users.c.id == user_id)).first()
-
-
-def user_by_username(session: Session, username: str) -> Row | None:
-    return session.execute(select(users).where(users.c.username == username)).first()
-
-
 def wellbeing_of(session: Session, referral_id: str) -> list[Row]:
     return session.execute(select(wellbeing).where(wellbeing.c.referral_id == referral_id)).all()
-
-
-def service(session: Session, service_id: str) -> Row | None:
-    """The directory's service as its latest event described it."""
-    return session.execute(select(services).where(services.c.id == service_id)).first()
-
-
-def all_users(session: Session) -> list[Row]:
-    return session.execute(select(users).order_by(users.c.username)).all()
-
-
-def search_audit(
-    session: Session,
-    *,
-    referral_id: str | None,
-    username: str | None,
-    since: date | None,
-    until: date | None,
-    limit: int,
-) -> list[Row]:
-    """Audit rows with the reader's username and name, newest first; ``until`` inclusive."""
-    a, u = audit_log.c, users.c
-    query = select(audit_log, u.username, u.name).join(users, u.id == a.user_id, isouter=True)
-    if referral_id:
-        query = query.where(a.referral_id == referral_id)
-    if username:
-        query = query.where(u.username == username)
-    if since:
-        query = query.where(a.at >= datetime.combine(since, time.min))
-    if until:
-        query = query.where(a.at < datetime.combine(until + timedelta(days=1), time.min))
-    return session.execute(query.order_by(a.id.desc()).limit(limit)).all()
-
-
-def messages_back(
-    session: Session, practice_ods: str | None, *, unread_only: bool, limit: int = 1000
-) -> list[Row]:
-    """Closed referrals (of one practice, or all), newest first, each with ``read``: whether
-    practice staff have fetched its message back (the audit log records that read)."""
-    r, a = referrals.c, audit_log.c
-    read = exists().where(
-        and_(
-            a.referral_id == r.id,
-            a.action == "read",
-            a.purpose == "message to the GP",
-            a.role == "practice_staff",
-        )
-    )
-    query = select(r.id, r.updated_at, read.label("read")).where(r.status == "closed")
-    if practice_ods is not None:
-        query = query.where(r.practice_ods == practice_ods)
-    if unread_only:
-        query = query.where(~read)
-    return session.execute(query.order_by(r.updated_at.desc()).limit(limit)).all()
 
 
 def add_wellbeing(
@@ -550,86 +608,28 @@ def add_wellbeing(
     )
 
 
-def audit_entries(session: Session, referral_id: str) -> list[Row]:
-    a = audit_log.c
-    return session.execute(
-        select(audit_log).where(a.referral_id == referral_id).order_by(a.id)
-    ).all()
+# --- users and caseloads ----------------------------------------------------------------
 
 
-def record_transition(
-    session: Session,
-    referral_id: str,
-    from_status: str | None,
-    to_status: str,
-    action: str,
-    by: str,
-) -> None:
-    """The one writer of ``status_history``: intake, the routes' ``move`` and the
-    matcher's proposals all record their transitions here."""
-    session.execute(
-        status_history.insert().values(
-            referral_id=referral_id,
-            from_status=from_status,
-            to_status=to_status,
-            action=action,
-            by=by,
-            at=now(),
-        )
-    )
+def user(session: Session, user_id: str) -> Row | None:
+    return session.execute(select(users).where(users.c.id == user_id)).first()
 
 
-def worklist_rows(
-    session: Session, scope: Scope, status: str | None, ward: str | None
-) -> list[Row]:
-    """The referrals in ``scope`` in ``status``, or all the open ones."""
-    r = referrals.c
-    query = select(referrals).where(*_within(referrals, scope))
-    query = query.where(r.status == status) if status else query.where(r.status != "closed")
-    if ward:
-        query = query.where(r.ward == ward)
-    return session.execute(query).all()
+def user_by_username(session: Session, username: str) -> Row | None:
+    return session.execute(select(users).where(users.c.username == username)).first()
 
 
-def listed_referrals(
-    session: Session, scope: Scope, *, status: str | None, ward: str | None, limit: int
-) -> list[Row]:
-    """The referrals in ``scope``, newest first."""
-    r = referrals.c
-    query = select(referrals).where(*_within(referrals, scope))
-    if status:
-        query = query.where(r.status == status)
-    if ward:
-        query = query.where(r.ward == ward)
-    return session.execute(query.order_by(r.created_at.desc()).limit(limit)).all()
+def user_names(session: Session, user_ids) -> dict[str, str]:
+    """User id -> display name, for the ids given (unknown ids are left out)."""
+    ids = {i for i in user_ids if i}
+    if not ids:
+        return {}
+    rows = session.execute(select(users.c.id, users.c.name).where(users.c.id.in_(ids)))
+    return {user_id: name for user_id, name in rows}
 
 
-def change_referral(session: Session, referral_id: str, **changes) -> None:
-    """Set the given columns of the referral; ``updated_at`` moves too."""
-    session.execute(
-        referrals.update().where(referrals.c.id == referral_id).values(**changes, updated_at=now())
-    )
-
-
-def assign(session: Session, referral_id: str, worker_id: str) -> None:
-    moment = now()
-    session.execute(
-        referrals.update()
-        .where(referrals.c.id == referral_id)
-        .values(assigned_to=worker_id, assigned_at=moment, updated_at=moment)
-    )
-
-
-def set_flag(session: Session, referral_id: str, flag: str | None) -> None:
-    """Flag the referral on the worklist with the reason, or clear the flag (``None``)."""
-    change_referral(session, referral_id, flagged=flag is not None, flag_reason=flag)
-
-
-def set_closed_reason(session: Session, referral_id: str, reason: str) -> None:
-    """Why the referral was closed; ``access.move`` closes it and sets ``updated_at``."""
-    session.execute(
-        referrals.update().where(referrals.c.id == referral_id).values(closed_reason=reason)
-    )
+def all_users(session: Session) -> list[Row]:
+    return session.execute(select(users).order_by(users.c.username)).all()
 
 
 def link_workers(session: Session, scope: Scope) -> list[Row]:
@@ -675,37 +675,56 @@ def _count_by_worker(session: Session, query) -> dict[str, int]:
     return {worker: count for worker, count in rows.all()}
 
 
-def lock_person(session: Session, practice_ods: str, nhs_number: str, birth_date: date) -> None:
-    """Serialise intake of one person at one practice until the transaction ends, so two
-    near-simultaneous submissions cannot both miss each other in the duplicate check.
-
-    PostgreSQL: transaction-scoped advisory locks on the two keys the check matches on
-    (NHS number; date of birth), taken in a fixed order so two intakes never deadlock.
-    SQLite: every write transaction begins IMMEDIATE, holding the database's one write
-    lock from the check to the commit, which serialises intakes already."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    keys = sorted(
-        {
-            zlib.crc32(f"referral-person:{practice_ods}:nhs:{nhs_number}".encode()),
-            zlib.crc32(f"referral-person:{practice_ods}:born:{birth_date.isoformat()}".encode()),
-        }
-    )
-    for key in keys:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+# --- audit and messages back ------------------------------------------------------------
 
 
-def open_referrals_like(
-    session: Session, practice_ods: str, nhs_number: str, birth_date: date, since: datetime
+def audit_entries(session: Session, referral_id: str) -> list[Row]:
+    a = audit_log.c
+    return session.execute(
+        select(audit_log).where(a.referral_id == referral_id).order_by(a.id)
+    ).all()
+
+
+def search_audit(
+    session: Session,
+    *,
+    referral_id: str | None,
+    username: str | None,
+    since: date | None,
+    until: date | None,
+    limit: int,
 ) -> list[Row]:
-    """The practice's open referrals since ``since`` with this NHS number or this date of
-    birth: two index range reads (an OR in one query would defeat the NHS-number index)."""
-    r = referrals.c
-    recent = (r.practice_ods == practice_ods, r.created_at >= since, r.status != "closed")
-    by_nhs = select(referrals).where(*recent, r.nhs_number == nhs_number)
-    by_birth = select(referrals).where(*recent, r.birth_date == birth_date)
-    found = {}
-    for query in (by_nhs, by_birth):
-        for row in session.execute(query):
-            found.setdefault(row.id, row)
-    return list(found.values())
+    """Audit rows with the reader's username and name, newest first; ``until`` inclusive."""
+    a, u = audit_log.c, users.c
+    query = select(audit_log, u.username, u.name).join(users, u.id == a.user_id, isouter=True)
+    if referral_id:
+        query = query.where(a.referral_id == referral_id)
+    if username:
+        query = query.where(u.username == username)
+    if since:
+        query = query.where(a.at >= datetime.combine(since, time.min))
+    if until:
+        query = query.where(a.at < datetime.combine(until + timedelta(days=1), time.min))
+    return session.execute(query.order_by(a.id.desc()).limit(limit)).all()
+
+
+def messages_back(
+    session: Session, practice_ods: str | None, *, unread_only: bool, limit: int = 1000
+) -> list[Row]:
+    """Closed referrals (of one practice, or all), newest first, each with ``read``: whether
+    practice staff have fetched its message back (the audit log records that read)."""
+    r, a = referrals.c, audit_log.c
+    read = exists().where(
+        and_(
+            a.referral_id == r.id,
+            a.action == "read",
+            a.purpose == "message to the GP",
+            a.role == "practice_staff",
+        )
+    )
+    query = select(r.id, r.updated_at, read.label("read")).where(r.status == "closed")
+    if practice_ods is not None:
+        query = query.where(r.practice_ods == practice_ods)
+    if unread_only:
+        query = query.where(~read)
+    return session.execute(query.order_by(r.updated_at.desc()).limit(limit)).all()
