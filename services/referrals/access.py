@@ -3,7 +3,7 @@ stored referral: the request-side rules every referrals route shares."""
 
 from __future__ import annotations
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from services.referrals import audit, store
@@ -71,12 +71,7 @@ def take_if_unassigned(session: Session, caller: Principal, row) -> None:
     the caseloads say who is working on it whichever client did the work."""
     if caller.role is not Role.LINK_WORKER or row.assigned_to is not None:
         return
-    r = store.referrals.c
-    session.execute(
-        update(store.referrals)
-        .where(r.id == row.id, r.assigned_to.is_(None))
-        .values(assigned_to=caller.user_id, assigned_at=store.now())
-    )
+    store.assign_if_unassigned(session, row.id, caller.user_id)
     audit.record(
         session, caller, row.id, "assign", detail=f"taken by acting on it: {caller.user_id}"
     )
@@ -91,11 +86,7 @@ def move(session: Session, caller: Principal, row, action: Action) -> Status:
         raise Conflict(str(exc), allowed=[a.value for a in exc.allowed]) from exc
     take_if_unassigned(session, caller, row)
     if new != row.status:
-        session.execute(
-            update(store.referrals)
-            .where(store.referrals.c.id == row.id)
-            .values(status=new, updated_at=store.now())
-        )
+        store.set_status(session, row.id, new)
         store.record_transition(session, row.id, row.status, new, action, caller.user_id)
     return new
 
@@ -113,16 +104,7 @@ def record_connection_outcome(
     """What became of one connection, whoever records it (link worker or group): the
     referral moves, the connection keeps who said so, and one outcome event goes out."""
     move(session, caller, referral, Action.RECORD_OUTCOME)
-    session.execute(
-        update(store.connections)
-        .where(store.connections.c.id == connection_id)
-        .values(
-            outcome=outcome,
-            outcome_at=store.now(),
-            outcome_by=caller.user_id,
-            outcome_by_role=role,
-        )
-    )
+    store.record_outcome(session, connection_id, outcome, caller.user_id, role)
     outbox.add(
         session,
         ReferralOutcomeRecorded(

@@ -16,7 +16,7 @@ import json
 import uuid
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from services.referrals import store
@@ -74,54 +74,52 @@ def submit_referral(
         duplicate = _duplicate_of(session, policy, caller, body, now)
         if duplicate is not None:
             return False, duplicate
-        session.execute(
-            store.referrals.insert().values(
-                id=referral_id,
-                practice_ods=caller.practice_ods,
-                team=DEFAULT_TEAM,
-                referred_by=caller.user_id,
-                referrer_name=caller.name,
-                status=Status.SUBMITTED,
-                urgency=body.urgency,
-                given_name=body.given_name,
-                family_name=body.family_name,
-                nhs_number=body.nhs_number,
-                birth_date=body.birth_date,
-                gender=body.gender,
-                postcode=body.postcode,
-                phone=body.phone,
-                email=body.email,
-                preferred_contact=body.preferred_contact,
-                ward=place.ward if place else None,
-                lat=place.lat if place else None,
-                lon=place.lon if place else None,
-                languages=body.languages,
-                accessibility_needs=body.accessibility_needs,
-                delivery_modes=body.delivery_modes,
-                needs_text=body.needs,
-                need_categories=body.need_categories,
-                needs_found=[],
-                unmet_needs=[],
-                consent_to_refer=body.consent_to_refer,
-                consent_to_share=body.consent_to_share,
-                consent_recorded_by=caller.name,
-                flagged=False,
-                created_at=now,
-                updated_at=now,
-            )
+        store.add_referral(
+            session,
+            id=referral_id,
+            practice_ods=caller.practice_ods,
+            team=DEFAULT_TEAM,
+            referred_by=caller.user_id,
+            referrer_name=caller.name,
+            status=Status.SUBMITTED,
+            urgency=body.urgency,
+            given_name=body.given_name,
+            family_name=body.family_name,
+            nhs_number=body.nhs_number,
+            birth_date=body.birth_date,
+            gender=body.gender,
+            postcode=body.postcode,
+            phone=body.phone,
+            email=body.email,
+            preferred_contact=body.preferred_contact,
+            ward=place.ward if place else None,
+            lat=place.lat if place else None,
+            lon=place.lon if place else None,
+            languages=body.languages,
+            accessibility_needs=body.accessibility_needs,
+            delivery_modes=body.delivery_modes,
+            needs_text=body.needs,
+            need_categories=body.need_categories,
+            needs_found=[],
+            unmet_needs=[],
+            consent_to_refer=body.consent_to_refer,
+            consent_to_share=body.consent_to_share,
+            consent_recorded_by=caller.name,
+            flagged=False,
+            created_at=now,
+            updated_at=now,
         )
         store.record_transition(
             session, referral_id, None, Status.SUBMITTED, "submit", caller.user_id
         )
         if idempotency_key:
-            session.execute(
-                store.idempotency_keys.insert().values(
-                    practice_ods=caller.practice_ods,
-                    key=idempotency_key,
-                    request_hash=_request_hash(body),
-                    referral_id=referral_id,
-                    created_at=now,
-                )
+            store.remember_request(
+                session,
+                caller.practice_ods,
+                idempotency_key,
+                _request_hash(body),
+                referral_id,
+                now,
             )
         row = store.referral(session, referral_id)
         outbox.add(
@@ -169,12 +167,7 @@ def _request_hash(body: ReferralIn) -> str:
 def _repeat_of(session: Session, caller: Principal, key: str, body: ReferralIn) -> dict | None:
     """The referral this practice already sent with ``key``; a 422 if the key came with
     another body (keys are the practice's own: another practice's same key is unrelated)."""
-    k, r = store.idempotency_keys.c, store.referrals.c
-    earlier = session.execute(
-        select(k.request_hash, r.id, r.status)
-        .join(store.referrals, r.id == k.referral_id)
-        .where(k.practice_ods == caller.practice_ods, k.key == key)
-    ).first()
+    earlier = store.earlier_request(session, caller.practice_ods, key)
     if earlier is None:
         return None
     if earlier.request_hash and earlier.request_hash != _request_hash(body):

@@ -300,6 +300,11 @@ def worklist_rows(
     return session.execute(query).all()
 
 
+def add_referral(session: Session, **values) -> None:
+    """A new referral row: ``values`` are its columns (``intake.submit_referral``)."""
+    session.execute(referrals.insert().values(**values))
+
+
 def change_referral(session: Session, referral_id: str, **changes) -> None:
     """Set the given columns of the referral; ``updated_at`` moves too."""
     session.execute(
@@ -313,6 +318,21 @@ def assign(session: Session, referral_id: str, worker_id: str) -> None:
         referrals.update()
         .where(referrals.c.id == referral_id)
         .values(assigned_to=worker_id, assigned_at=moment, updated_at=moment)
+    )
+
+
+def set_status(session: Session, referral_id: str, status: str) -> None:
+    """Only ``access.move`` calls this, beside ``record_transition``."""
+    change_referral(session, referral_id, status=status)
+
+
+def assign_if_unassigned(session: Session, referral_id: str, worker_id: str) -> None:
+    """Assign the referral to ``worker_id`` unless someone has it already."""
+    r = referrals.c
+    session.execute(
+        referrals.update()
+        .where(r.id == referral_id, r.assigned_to.is_(None))
+        .values(assigned_to=worker_id, assigned_at=now())
     )
 
 
@@ -346,6 +366,37 @@ def record_transition(
             action=action,
             by=by,
             at=now(),
+        )
+    )
+
+
+def earlier_request(session: Session, practice_ods: str, key: str) -> Row | None:
+    """The practice's earlier request with this Idempotency-Key: its ``request_hash`` and
+    the referral's ``id`` and ``status``."""
+    k, r = idempotency_keys.c, referrals.c
+    return session.execute(
+        select(k.request_hash, r.id, r.status)
+        .join(referrals, r.id == k.referral_id)
+        .where(k.practice_ods == practice_ods, k.key == key)
+    ).first()
+
+
+def remember_request(
+    session: Session,
+    practice_ods: str,
+    key: str,
+    request_hash: str,
+    referral_id: str,
+    at: datetime,
+) -> None:
+    """Keep the practice's Idempotency-Key with the body's hash and the referral made."""
+    session.execute(
+        idempotency_keys.insert().values(
+            practice_ods=practice_ods,
+            key=key,
+            request_hash=request_hash,
+            referral_id=referral_id,
+            created_at=at,
         )
     )
 
@@ -494,6 +545,17 @@ def add_connection(
 def service(session: Session, service_id: str) -> Row | None:
     """The directory's service as its latest event described it."""
     return session.execute(select(services).where(services.c.id == service_id)).first()
+
+
+def record_outcome(
+    session: Session, connection_id: str, outcome: str, by: str, by_role: str
+) -> None:
+    """What became of the connection, and who said so (a link worker or the group)."""
+    session.execute(
+        connections.update()
+        .where(connections.c.id == connection_id)
+        .values(outcome=outcome, outcome_at=now(), outcome_by=by, outcome_by_role=by_role)
+    )
 
 
 # --- groups -----------------------------------------------------------------------------

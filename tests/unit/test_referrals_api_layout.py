@@ -1,6 +1,8 @@
 """The referrals API's routes hold no SQL: they parse, authorise, open the transaction and
-call the use cases and ``store.py``, where every query is a named function. This reads
-the ``api`` package's source, so SQL built in a route again fails here, naming the line."""
+call the use cases and ``store.py``, where every query is a named function. Nor do the
+use cases the routes call (``access.py``, ``intake.py``): a request goes route -> use
+case -> store. This reads their source, so SQL built there again fails here, naming the
+line."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from pathlib import Path
 import services.referrals.api as api_package
 
 API = Path(api_package.__file__).parent
-#: What a route may take from SQLAlchemy: the Session type and its errors, nothing that
-#: builds a statement.
-ALLOWED = {"sqlalchemy.orm", "sqlalchemy.exc"}
+USE_CASES = [API.parent / "access.py", API.parent / "intake.py"]
+#: What a route may take from SQLAlchemy: the Session and Row types and the errors,
+#: nothing that builds a statement.
+ALLOWED = {"sqlalchemy.orm", "sqlalchemy.exc", "sqlalchemy.Row"}
 #: A table's columns, and the statements a table builds.
 TABLE_PARTS = {"c", "insert", "update", "delete", "select"}
 
@@ -52,7 +55,7 @@ def test_the_checker_finds_sql_built_in_a_route():
         "from sqlalchemy import select, update\n"
         "import sqlalchemy\n"
         "from sqlalchemy.orm import Session\n"
-        "from sqlalchemy import orm, exc\n"
+        "from sqlalchemy import orm, exc, Row\n"
         "def f(session):\n"
         "    session.execute(store.referrals.insert().values(id='x'))\n"
         "    return store.connections.c.id\n"
@@ -71,5 +74,12 @@ def test_the_referrals_api_builds_no_sql():
     assert len(modules) >= 9, f"expected the api package's modules in {API}"
     found = [
         f"{path.name} {place}" for path in modules for place in _sql_built_in(path.read_text())
+    ]
+    assert found == [], "move these into services/referrals/store.py:\n" + "\n".join(found)
+
+
+def test_the_use_cases_the_routes_call_build_no_sql():
+    found = [
+        f"{path.name} {place}" for path in USE_CASES for place in _sql_built_in(path.read_text())
     ]
     assert found == [], "move these into services/referrals/store.py:\n" + "\n".join(found)
