@@ -89,9 +89,7 @@ async def serve_all(settings: Settings) -> None:
         from services import demo_activity
 
         urls = [f"{base}:{p}" for p in port.values()]
-        tasks.append(
-            asyncio.to_thread(demo_activity.run, settings, f"{base}:{port['referrals']}", urls)
-        )
+        tasks.append(asyncio.to_thread(demo_activity.run, settings, apps, urls))
     await asyncio.gather(*tasks)
 
 

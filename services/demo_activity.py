@@ -1,330 +1,512 @@
-"""Demo activity: a first ``make run`` fills an empty system with referrals worked to
-different stages, so the link worker's worklist has work and the commissioners'
-dashboard has figures.
+"""Demo activity: a first ``make run`` fills an empty system with a year of work, so the
+link worker's worklist has work and every commissioners' report has figures.
 
-It goes through the real front door: HTTP against the running embedded servers,
-signed in as the demo users (``gp``, ``gp2``, ``linkworker``, ``group``; password
-``demo``). GPs refer people in every ward; the matcher proposes; the link worker
-tries to reach some, records wellbeing, connects or signposts, declines proposals,
-records outcomes and follow-ups and closes a share; the group accepts or declines the
-referrals made to it. A good share is left open. A seeded random generator makes it the
-same every time. It runs only while the referrals database has no referrals, so later
-starts do nothing. Everything happens now: there is no back-dated history.
+The people come from ``demo_year.py`` (seeded: the same year every time). Their stories
+are played through the referrals service's own use cases, in process and back-dated:
+each step runs under ``clock.at(moment)``, so the referral rows, the contact attempts,
+the connections and the events the steps emit carry the day it happened, and the
+directory's read model counts each in its month. Matching is the real matcher, answering
+through the event log; the simulation waits for its proposals before any link work.
+
+What a story can hold: the GP's referral (and, now and then, the same referral again:
+a duplicate the intake refuses), the link worker taking it, contact attempts (some never
+reached), ONS4 and SWEMWBS at first contact, declined proposals, a connection (by
+referral or signposting; a waiting list when the service is full), the group's answer
+(each organisation answers at its own pace; some decline for want of places), the
+outcome (attended, did not attend, completed, no capacity), wellbeing at follow-up and
+closing. Steps whose day has not come yet are not played: recent referrals stay open
+at every stage, and the worklist has work.
+
+It runs only while the referrals database has no referrals, so later starts do nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sys
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
-from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-import httpx
 from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy.orm import Session
 
-PLACES = Path(__file__).parent / "referrals" / "data" / "places.json"
+from services import demo_year
+from services.referrals import store
+from services.referrals.api import connections, groups, link_work, wellbeing
+from services.referrals.intake import submit_referral
+from services.referrals.schemas import (
+    AssignIn,
+    CloseIn,
+    ConnectionIn,
+    ContactAttemptIn,
+    DeclineIn,
+    GroupOutcomeIn,
+    GroupResponseIn,
+    OutcomeIn,
+    ReferralIn,
+    WellbeingIn,
+)
+from services.referrals.users import user_principal
+from shared import clock
+from shared.auth import Principal, Role, hash_password
+from shared.web import Conflict, Unprocessable
 
-GIVEN = "Margaret Ade Priya Tom Sandra Kwame Irene Darren Fatima Graham Joyce Wei Helen Olu Rita"
-FAMILY = "Okafor Smith Patel Jones Brown Mensah Taylor Khan Wilson Evans Walker Chen Hughes Ali"
+__all__ = ["referrals_exist", "run", "simulate"]
 
-# (needs in the referrer's words, pick-list categories). The last three the matcher's
-# vocabulary does not know: repeated enough, they show as emerging needs.
-NEEDS = [
-    ("lonely since her husband died in March, likes gardening", ["bereavement"]),
-    ("isolated at home, would like company and a cup of tea", ["social connection"]),
-    ("low mood and anxiety, wants to get out of the house", ["mental wellbeing"]),
-    ("behind on rent and worried about bills", ["money and debt", "housing"]),
-    ("carer for his wife with dementia, needs a break", ["carers"]),
-    ("type 2 diabetes, wants gentle exercise", ["physical activity", "long-term conditions"]),
-    ("recently arrived, wants to practise English", ["language and migration"]),
-    ("out of work, would like help with a CV and skills", ["employment and skills"]),
-    ("enjoys painting and would like an art group", ["arts and culture"]),
-    ("wants to walk more, knee pain after surgery", ["physical activity"]),
-    ("new to the area, lonely, likes singing", ["social connection", "arts and culture"]),
-    ("grieving her son, not sleeping", ["bereavement", "mental wellbeing"]),
-    ("damp flat and struggling with heating costs", ["housing", "money and debt"]),
-    ("likes being outdoors, would enjoy allotment work", ["nature and gardening"]),
-    ("older man living alone, stopped going out", ["older people", "social connection"]),
-    ("young adult, anxious, wants to meet people", ["young adults", "mental wellbeing"]),
-    ("wants to learn the bagpipes", []),
-    ("would love to go sailing again", []),
-    ("interested in rowing on the river", []),
-]
-UNKNOWN_NEEDS = 3  # the last three above: every fifth person, each need in one ward
-GROUP_ORGANISATION = "org-welling-community-hall"  # the demo group user's, in the directory
+log = logging.getLogger(__name__)
+TEAM = "community-connect"
+#: Extra demo accounts the year needs (password "demo", like the others).
+PRACTICE_STAFF = {"G83003": "gp3", "G83004": "gp4", "G83005": "gp5"}
+LINK_WORKERS = ("linkworker", "linkworker2", "linkworker3", "linkworker4", "linkworker5")
+EXTRA_NAMES = {
+    "gp3": "Dr Ama Osei",
+    "gp4": "Dr Marek Nowak",
+    "gp5": "Dr Lena Clarke",
+    "linkworker2": "Sam Patel",
+    "linkworker3": "Rita Hughes",
+    "linkworker4": "Kwame Mensah",
+    "linkworker5": "Joyce Walker",
+}
 
 
 def referrals_exist(database_url: str) -> bool:
-    from services.referrals.store import referrals
-
     engine = create_engine(database_url)
     try:
-        if not inspect(engine).has_table(referrals.name):
+        if not inspect(engine).has_table(store.referrals.name):
             return False
         with engine.connect() as conn:
-            return bool(conn.execute(select(func.count()).select_from(referrals)).scalar())
+            return bool(conn.execute(select(func.count()).select_from(store.referrals)).scalar())
     finally:
         engine.dispose()
 
 
-def _nhs_number(rng: random.Random) -> str:
-    while True:
-        digits = [rng.randint(0, 9) for _ in range(9)]
-        check = 11 - sum(d * (10 - i) for i, d in enumerate(digits)) % 11
-        if check == 11:
-            check = 0
-        if check != 10:
-            return "".join(map(str, digits)) + str(check)
+@dataclass
+class Referrals:
+    """The referrals service's parts a use case needs (its composition root's)."""
+
+    engine: object
+    sessions: object
+    outbox: object
+    places: object
+    policy: object
+
+    @classmethod
+    def of(cls, app) -> Referrals:
+        state = app.state
+        return cls(state.engine, state.sessions, state.outbox, state.places, state.duplicate_policy)
 
 
-def _postcodes_by_ward() -> list[list[str]]:
-    data = json.loads(PLACES.read_text())
-    wards: dict[str, list[str]] = {}
-    for code, place in data["postcodes"].items():
-        wards.setdefault(place["ward"], []).append(code)
-    for ward in data["wards"]:  # a ward without exact postcodes: one in its district
-        if ward["name"] not in wards and ward.get("postcode_districts"):
-            wards[ward["name"]] = [f"{ward['postcode_districts'][0]} 1AA"]
-    return [sorted(codes) for _, codes in sorted(wards.items())]
+@dataclass
+class Actors:
+    """Who does the work: practice staff per practice, the team's link workers, and one
+    member per organisation answering for its services."""
+
+    gps: dict[str, Principal]
+    workers: list[Principal]
+    groups: dict[str, Principal] = field(default_factory=dict)
 
 
-class _Client:
-    def __init__(self, base: str, username: str) -> None:
-        self.http = httpx.Client(base_url=base, timeout=30)
-        r = self.http.post("/auth/token", data={"username": username, "password": "demo"})
-        r.raise_for_status()
-        self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+def _actors(sessions) -> Actors:
+    """The demo users the year needs, created when missing."""
+    u = store.users.c
+    with sessions.begin() as session:
+        existing = {row.username: row for row in session.execute(select(store.users))}
+        needed = [(name, Role.PRACTICE_STAFF, ods) for ods, name in PRACTICE_STAFF.items()]
+        needed += [(name, Role.LINK_WORKER, None) for name in LINK_WORKERS]
+        password = None
+        for username, role, ods in needed:
+            if username in existing:
+                continue
+            password = password or hash_password("demo")
+            session.execute(
+                store.users.insert().values(
+                    id=f"demo-{username}",
+                    username=username,
+                    name=EXTRA_NAMES.get(username, username),
+                    password_hash=password,
+                    role=role,
+                    practice_ods=ods,
+                    team=TEAM if role is Role.LINK_WORKER else None,
+                    active=True,
+                    created_at=store.now(),
+                    token_version=0,
+                )
+            )
+        rows = session.execute(select(store.users).where(u.active)).all()
+    gps: dict[str, Principal] = {}
+    workers, group_members = [], {}
+    for row in sorted(rows, key=lambda r: r.username):
+        principal = user_principal(row)
+        if row.role == Role.PRACTICE_STAFF and row.practice_ods not in gps:
+            if row.username.startswith("gp"):
+                gps[row.practice_ods] = principal
+        elif row.role == Role.LINK_WORKER and row.username in LINK_WORKERS:
+            workers.append(principal)
+        elif row.role == Role.GROUP_MEMBER and row.organisation_id:
+            group_members[row.organisation_id] = principal
+    return Actors(gps, workers, group_members)
 
-    def post(self, path: str, body: dict | None = None, ok=(200, 201)) -> httpx.Response:
-        r = self.http.post(path, json=body)
-        if r.status_code not in ok:
-            raise RuntimeError(f"POST {path}: {r.status_code} {r.text[:300]}")
-        return r
 
-    def get(self, path: str, **params) -> dict | list:
-        r = self.http.get(path, params=params)
-        r.raise_for_status()
-        return r.json()
+def _group_member(actors: Actors, organisation_id: str) -> Principal:
+    """The organisation's demo user if it has one, else a member acting for it."""
+    if organisation_id not in actors.groups:
+        actors.groups[organisation_id] = Principal(
+            user_id=f"demo-member-{organisation_id}",
+            name="a member of the group",
+            role=Role.GROUP_MEMBER,
+            organisation_id=organisation_id,
+        )
+    return actors.groups[organisation_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How an organisation answers referrals: days to answer, share accepted."""
+
+    median_days: float
+    accepts: float
+    answers: bool
+
+
+def _pace(organisation_id: str) -> Pace:
+    rng = random.Random(f"pace-{organisation_id}")
+    return Pace(rng.choice([1, 1, 2, 2, 3, 4, 6, 9]), rng.uniform(0.75, 0.98), rng.random() > 0.06)
+
+
+class Player:
+    """Plays each person's story through the use cases, one back-dated step at a time.
+
+    Each use case opens its own transaction as in a request; here it is a savepoint in
+    a transaction that holds a batch of steps (``join_transaction_mode``), so a year of
+    steps costs a few hundred commits, not tens of thousands, on SQLite's one writer.
+    Between batches the service's own workers get the database to themselves a moment.
+    """
+
+    batch_s = 0.25  # seconds of steps per commit
+    pause_s = 0.12  # then the workers' turn (SQLite's busy wait sleeps up to 100 ms)
+
+    def __init__(self, referrals: Referrals, actors: Actors, now: datetime, seed: int) -> None:
+        self.r = referrals
+        self.actors = actors
+        self.now = now
+        self.seed = seed
+        self.done: Counter = Counter()
+        self._connection = None
+        self._since = 0.0
+
+    def step(self, at: datetime, use_case):
+        """One use case as of ``at``; ``_NotYet`` once ``at`` is in the future."""
+        if at > self.now:
+            raise _NotYet
+        if self._connection is None:
+            self._connection = self.r.engine.connect()
+            self._connection.begin()
+            self._since = time.monotonic()
+        session = Session(
+            bind=self._connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+        )
+        with clock.at(at), session:
+            return use_case(session)
+
+    def commit_now_and_then(self, force: bool = False) -> None:
+        if self._connection is None:
+            return
+        if force or time.monotonic() - self._since >= self.batch_s:
+            self._connection.commit()
+            self._connection.close()
+            self._connection = None
+            time.sleep(self.pause_s)
+
+    # --- the GP ------------------------------------------------------------------------
+
+    def refer(self, person: demo_year.Person) -> str | None:
+        gp = self.actors.gps[person.practice]
+        body = ReferralIn(**person.referral)
+
+        def submit(session):
+            r = self.r
+            return submit_referral(session, r.outbox, r.places, r.policy, gp, body, None)
+
+        created, answer = self.step(person.submitted_at, submit)
+        self.done["referrals"] += created
+        if person.repeat_after_days:
+            again = person.submitted_at + timedelta(days=person.repeat_after_days)
+            if again <= self.now:
+                created_again, _ = self.step(again, submit)
+                self.done["duplicates refused"] += not created_again
+        return answer["id"] if created else None
+
+    # --- the link worker and the group ------------------------------------------------
+
+    def play(self, person: demo_year.Person, rid: str) -> None:
+        try:
+            self._story(person, rid, random.Random(f"{self.seed}-{person.index}"))
+        except _NotYet:
+            self.done["left open"] += 1
+
+    def _story(self, person: demo_year.Person, rid: str, rng: random.Random) -> None:
+        worker = self.actors.workers[person.index % len(self.actors.workers)]
+        t = _working_time(person.submitted_at + timedelta(hours=rng.uniform(2, 40)), rng)
+        self.step(t, lambda s: link_work.assign(rid, worker, s, AssignIn()))
+        busy = demo_year.VOLUME[person.submitted_at.month - 1]
+        reached_at = t + timedelta(days=rng.gammavariate(2.0, 2.2 * busy))
+        never = rng.random() < 0.08
+        for _ in range(3 if never else rng.choice([0, 0, 0, 1, 1, 2])):
+            t = _working_time(t + timedelta(days=rng.uniform(0.5, 3)), rng)
+            self._attempt(t, rid, worker, rng.choice(["no_answer", "left_message"]))
+        if never:
+            self.done["never reached"] += 1
+            self._close(t + timedelta(days=14), rid, worker, "could not reach after 3 attempts")
+            return
+        t = _working_time(max(t + timedelta(hours=2), reached_at), rng)
+        self._attempt(t, rid, worker, "reached")
+        self.done["reached"] += 1
+        first = _ons4(rng)
+        self._wellbeing(t, rid, worker, "first_contact", first, rng)
+        if rng.random() < 0.07:
+            self._close(t + timedelta(days=1), rid, worker, "decided it is not for them now")
+            return
+        proposals = self._undecided(rid)
+        if not proposals:
+            self.done["no suitable service"] += 1
+            self._close(t + timedelta(days=10), rid, worker, "no suitable service found")
+            return
+        if len(proposals) > 1 and rng.random() < 0.25:
+            declined = proposals.pop()
+            body = DeclineIn(service_ids=[declined.service_id], reason="too far to travel")
+            self.step(t, lambda s: connections.decline(rid, body, worker, s, self.r.outbox))
+            self.done["proposals declined"] += 1
+        chosen = proposals[0] if rng.random() < 0.8 else rng.choice(proposals)
+        mode = "referral" if rng.random() < 0.7 else "signposting"
+        t = _working_time(t + timedelta(days=rng.uniform(0, 6)), rng)
+        connection = self._connect(t, rid, worker, chosen.service_id, mode)
+        attended = False
+        outcome_by = worker
+        if mode == "referral":
+            pace = _pace(chosen.organisation_id or "")
+            if not pace.answers:
+                self.done["never answered"] += 1
+            else:
+                member = _group_member(self.actors, chosen.organisation_id or "")
+                t = t + timedelta(days=rng.lognormvariate(0, 0.6) * pace.median_days)
+                accepted = rng.random() < pace.accepts
+                self._answer(t, connection, member, accepted)
+                if not accepted:
+                    self._outcome(t + timedelta(days=1), rid, connection, worker, "no_capacity")
+                    self.done["no capacity"] += 1
+                    self._close(t + timedelta(days=3), rid, worker, "the group had no places")
+                    return
+                if rng.random() < 0.5:
+                    outcome_by = member
+        t = t + timedelta(days=rng.uniform(7, 21))
+        roll = rng.random()
+        outcome = "attended" if roll < 0.68 else "did_not_attend" if roll < 0.88 else None
+        if outcome:
+            self._outcome(t, rid, connection, outcome_by, outcome)
+            attended = outcome == "attended"
+            if attended and rng.random() < 0.45:
+                t = t + timedelta(days=rng.uniform(35, 70))
+                self._outcome(t, rid, connection, outcome_by, "completed")
+        follow_up = max(t, reached_at) + timedelta(days=rng.uniform(20, 40))
+        lift = (2 if attended else 0) + rng.choice([-1, 0, 0, 1])
+        if rng.random() < 0.8:
+            self._wellbeing(follow_up, rid, worker, "follow_up", _ons4(rng, first, lift), rng)
+        reason = "connected; follow-up done" if attended else "follow-up done"
+        self._close(follow_up + timedelta(days=rng.uniform(0, 5)), rid, worker, reason)
+
+    def _attempt(self, t, rid, worker, result: str) -> None:
+        if t > self.now:  # before the form, which refuses a day in the future
+            raise _NotYet
+        body = ContactAttemptIn(date=t.date(), method="phone", result=result)
+        outbox = self.r.outbox
+        self.step(t, lambda s: link_work.record_contact_attempt(rid, body, worker, s, outbox))
+
+    def _wellbeing(self, t, rid, worker, stage: str, ons4: dict, rng: random.Random) -> None:
+        swemwbs = None
+        if rng.random() < 0.6:
+            base = 2 if stage == "first_contact" else 3
+            swemwbs = [max(1, min(5, base + rng.choice([-1, 0, 0, 1]))) for _ in range(7)]
+        body = WellbeingIn(stage=stage, ons4=ons4, swemwbs=swemwbs)
+        self.step(t, lambda s: wellbeing.record_wellbeing(rid, body, worker, s, self.r.outbox))
+        if stage == "follow_up":
+            self.done["followed up"] += 1
+
+    def _undecided(self, rid: str) -> list:
+        return self.step(
+            self.now, lambda s: [p for p in store.proposals_of(s, rid) if p.decision is None]
+        )
+
+    def _connect(self, t, rid, worker, service_id: str, mode: str) -> str:
+        body = ConnectionIn(service_id=service_id, mode=mode, summary_for_group="a warm welcome")
+        outbox = self.r.outbox
+        try:
+            answer = self.step(t, lambda s: connections.connect(rid, body, worker, s, outbox))
+        except Unprocessable:  # full or closed: the waiting list
+            body = body.model_copy(update={"waiting_list": True})
+            answer = self.step(t, lambda s: connections.connect(rid, body, worker, s, outbox))
+            self.done["waiting lists"] += 1
+        self.done["connected"] += 1
+        return answer["connection_id"]
+
+    def _answer(self, t, connection: str, member: Principal, accepted: bool) -> None:
+        answer = "accept" if accepted else "decline"
+        body = None if accepted else GroupResponseIn(reason="no places until the new term")
+        self.step(
+            t,
+            lambda s: groups.answer_referral(connection, answer, member, s, self.r.outbox, body),
+        )
+        self.done["group answers"] += 1
+
+    def _outcome(self, t, rid, connection: str, by: Principal, outcome: str) -> None:
+        outbox = self.r.outbox
+        try:
+            if by.role is Role.GROUP_MEMBER:
+                body = GroupOutcomeIn(outcome=outcome)
+                self.step(t, lambda s: groups.record_group_outcome(connection, body, by, s, outbox))
+            else:
+                body = OutcomeIn(outcome=outcome)
+                self.step(
+                    t, lambda s: connections.record_outcome(rid, connection, body, by, s, outbox)
+                )
+        except Conflict:
+            return
+        self.done["outcomes"] += 1
+
+    def _close(self, t, rid, worker, reason: str) -> None:
+        body = CloseIn(reason=reason)
+        self.step(t, lambda s: link_work.close(rid, body, worker, s, self.r.outbox))
+        self.done["closed"] += 1
+
+
+class _NotYet(Exception):
+    """The story's next step is in the future: it stops here, open."""
+
+
+def _working_time(t: datetime, rng: random.Random) -> datetime:
+    """The next weekday, within working hours."""
+    while t.weekday() >= 5:
+        t = t + timedelta(days=1)
+    if not 9 <= t.hour < 17:
+        t = t.replace(hour=rng.randint(9, 16), minute=rng.randint(0, 59))
+    return t
+
+
+def _ons4(rng: random.Random, first: dict | None = None, lift: int = 0) -> dict:
+    def clamp(v: int) -> int:
+        return max(0, min(10, v))
+
+    if first is None:
+        return {
+            "life_satisfaction": rng.randint(2, 5),
+            "worthwhile": rng.randint(3, 6),
+            "happiness": rng.randint(2, 5),
+            "anxiety": rng.randint(5, 9),
+        }
+    return {
+        item: clamp(score - lift - rng.randint(0, 1))
+        if item == "anxiety"
+        else clamp(score + lift + rng.randint(0, 1))
+        for item, score in first.items()
+    }
+
+
+def _wait_for_the_directory(apps: dict, timeout_s: float) -> None:
+    """Until the matcher and the referrals service know every service of the directory
+    (its events are on their way at a first start): matching before would miss some."""
+    from services.directory import store as directory
+    from services.matcher import store as matcher
+
+    def count(app, table, *where) -> int:
+        with app.state.sessions() as session:
+            return session.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        services = count(apps["directory"], directory.services, ~directory.services.c.withdrawn)
+        known = min(
+            count(apps["matcher"], matcher.replica_services),
+            count(apps["referrals"], store.services),
+        )
+        if services and known >= services:
+            return
+        time.sleep(0.2)
+
+
+def _wait_for_matching(sessions, expected: int, bar, timeout_s: float) -> int:
+    """Until the matcher has answered every referral (none left ``submitted``)."""
+    r = store.referrals.c
+    deadline = time.monotonic() + timeout_s
+    waiting = expected
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            waiting = session.execute(
+                select(func.count()).where(r.status == "submitted")
+            ).scalar_one()
+        bar.n = expected - waiting
+        bar.refresh()
+        if not waiting:
+            break
+        time.sleep(0.25)
+    return waiting
 
 
 def _bar(total: int, desc: str, show: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not show, file=sys.stderr, leave=True)
-
-
-def _ons4(rng: random.Random, lift: int = 0) -> dict:
-    def score(low, high):
-        return max(0, min(10, rng.randint(low, high) + lift))
-
-    anxiety = max(0, min(10, rng.randint(5, 9) - lift))
-    return {
-        "life_satisfaction": score(2, 5),
-        "worthwhile": score(3, 6),
-        "happiness": score(2, 5),
-        "anxiety": anxiety,
-    }
-
-
-def _person(rng: random.Random, i: int, wards: list[list[str]], today: date) -> dict:
-    if i % 5 == 0:  # a need the vocabulary does not know, clustered in one ward
-        k = i // 5 % UNKNOWN_NEEDS
-        needs, categories = NEEDS[-1 - k]
-        ward = wards[(3 + 5 * k) % len(wards)]
-    else:
-        needs, categories = rng.choice(NEEDS[:-UNKNOWN_NEEDS])
-        ward = wards[i % len(wards)]
-    age = rng.choice([rng.randint(18, 40), rng.randint(40, 70), rng.randint(65, 92)])
-    birth = today.replace(year=today.year - age - 1, day=1) + timedelta(days=rng.randint(1, 360))
-    return {
-        "given_name": rng.choice(GIVEN.split()),
-        "family_name": rng.choice(FAMILY.split()),
-        "nhs_number": _nhs_number(rng),
-        "birth_date": birth.isoformat(),
-        "gender": rng.choice(["female", "male", "female", "non-binary"]),
-        "postcode": rng.choice(ward),
-        "phone": f"020 7946 {rng.randint(0, 9999):04d}",
-        "preferred_contact": rng.choice(["phone", "phone", "text", "letter"]),
-        "needs": needs,
-        "need_categories": categories,
-        "urgency": rng.choice(["routine"] * 6 + ["soon"] * 3 + ["urgent"]),
-        "consent_to_refer": True,
-        "consent_to_share": rng.random() < 0.8,
-    }
+    return tqdm(total=total, desc=desc, disable=not show, file=sys.stderr, leave=True, ncols=90)
 
 
 def simulate(
-    referrals_url: str,
+    apps: dict,
     *,
-    size: int = 100,
+    size: int = 1500,
+    months: int = 12,
     seed: int = 9,
     progress: bool = True,
-    proposal_wait_s: float = 60.0,
-    threads: int = 4,
+    matching_timeout_s: float = 120.0,
 ) -> dict:
-    """Refer ``size`` people and work a share of them; returns counts of what was done.
-    Each person's story comes from their own seeded generator, so the outcome is the same
-    every time whatever order the threads finish in."""
-    gps = [_Client(referrals_url, "gp"), _Client(referrals_url, "gp2")]
-    worker = _Client(referrals_url, "linkworker")
-    group = _Client(referrals_url, "group")
-    wards = _postcodes_by_ward()
-    today = date.today()
-    rngs = [random.Random(f"{seed}-{i}") for i in range(size)]
-    done = _Tally()
-    pool = ThreadPoolExecutor(threads)
-
-    def refer(i: int) -> str | None:
-        r = gps[i % 2].post("/referrals", _person(rngs[i], i, wards, today))
-        return r.json()["id"] if r.status_code == 201 else None
-
-    with pool:
-        ids = []
-        with _bar(size, "demo: referring", progress) as bar:
-            for rid in pool.map(refer, range(size)):
-                ids.append(rid)
-                bar.update()
-        done["referrals"] = sum(rid is not None for rid in ids)
-
-        # The matcher answers through the event log; wait until every referral has its say.
-        deadline = time.monotonic() + proposal_wait_s
-        while worker.get("/worklist", status="submitted") and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-        # about two in three are worked; the rest wait on the worklist
-        worked = [i for i in range(size) if ids[i] and rngs[i].random() < 0.65]
-        with _bar(len(worked), "demo: link work", progress) as work_bar:
-            connected = []
-            for i, outcome in zip(
-                worked,
-                pool.map(lambda i: _work(rngs[i], worker, ids[i], today, done), worked),
-                strict=True,
-            ):
-                if outcome:
-                    connected.append(i)
-                work_bar.update()
-
-        done["group answers"] = _group_work(random.Random(seed), group)
-
-        def follow_up(i: int) -> None:  # follow-up wellbeing, then close most of those
-            rng = rngs[i]
-            if rng.random() < 0.35:
-                return
-            worker.post(
-                f"/referrals/{ids[i]}/wellbeing",
-                {"stage": "follow_up", "ons4": _ons4(rng, lift=rng.randint(0, 3))},
-            )
-            done.add("followed up")
-            if rng.random() < 0.7:
-                worker.post(f"/referrals/{ids[i]}/close", {"reason": "connected; follow-up done"})
-                done.add("closed")
-
-        list(pool.map(follow_up, connected))
-    return dict(done)
+    """Refer about ``size`` people over ``months`` months to today and play their stories;
+    returns counts of what was done."""
+    _wait_for_the_directory(apps, matching_timeout_s)
+    referrals = Referrals.of(apps["referrals"])
+    actors = _actors(referrals.sessions)
+    now = datetime.now(UTC)
+    people = demo_year.people_of_the_year(size, now.date(), months, seed)
+    people = [p for p in people if p.submitted_at <= now]
+    player = Player(referrals, actors, now, seed)
+    started = time.monotonic()
+    ids = []
+    with _bar(len(people), "demo year: referring", progress) as bar:
+        for person in people:
+            ids.append(player.refer(person))
+            player.commit_now_and_then()
+            bar.update()
+        player.commit_now_and_then(force=True)
+    log.info("demo year: referred in %.1f s", time.monotonic() - started)
+    created = [(p, rid) for p, rid in zip(people, ids, strict=True) if rid]
+    with _bar(len(created), "demo year: matching ", progress) as bar:
+        left = _wait_for_matching(referrals.sessions, len(created), bar, matching_timeout_s)
+    log.info("demo year: matched by %.1f s", time.monotonic() - started)
+    if left:
+        log.warning("demo year: %d referrals still unmatched; their stories start later", left)
+    with _bar(len(created), "demo year: link work", progress) as bar:
+        for person, rid in created:
+            player.play(person, rid)
+            player.commit_now_and_then()
+            bar.update()
+        player.commit_now_and_then(force=True)
+    return dict(player.done)
 
 
-class _Tally(Counter):
-    """Counts of what was done, safe to add to from the pool's threads."""
+def run(settings, apps: dict, urls: list[str]) -> None:
+    """The composition root's hook: once the servers answer, play the year once."""
+    import httpx
 
-    _lock = threading.Lock()
-
-    def add(self, what: str) -> None:
-        with self._lock:
-            self[what] += 1
-
-
-def _work(rng: random.Random, worker: _Client, rid: str, today: date, done: _Tally) -> bool:
-    """One person's link work, to where their story stops; True when connected."""
-    worker.post(f"/referrals/{rid}/assign", {})
-    for _ in range(rng.choice([0, 0, 1, 2])):
-        worker.post(
-            f"/referrals/{rid}/contact-attempts",
-            {
-                "date": (today - timedelta(days=2)).isoformat(),
-                "method": "phone",
-                "result": rng.choice(["no_answer", "left_message"]),
-            },
-        )
-    if rng.random() < 0.12:  # never reached: flagged on the worklist after three tries
-        for _ in range(3):
-            worker.post(
-                f"/referrals/{rid}/contact-attempts",
-                {"date": today.isoformat(), "method": "phone", "result": "no_answer"},
-            )
-        return False
-    worker.post(
-        f"/referrals/{rid}/contact-attempts",
-        {"date": today.isoformat(), "method": "phone", "result": "reached"},
-    )
-    done.add("reached")
-    worker.post(f"/referrals/{rid}/wellbeing", {"stage": "first_contact", "ons4": _ons4(rng)})
-    if rng.random() < 0.15:
-        return False  # reached, still deciding
-    detail = worker.get(f"/referrals/{rid}")
-    proposals = [p for p in detail["proposals"] if not p["decision"]]
-    if not proposals:
-        return False
-    if len(proposals) > 1 and rng.random() < 0.25:
-        worker.post(
-            f"/referrals/{rid}/decline",
-            {"service_ids": [proposals[-1]["service_id"]], "reason": "too far to travel"},
-        )
-        done.add("proposals declined")
-        proposals = proposals[:-1]
-    chosen = proposals[0] if rng.random() < 0.8 else rng.choice(proposals)
-    mode = "referral" if rng.random() < 0.7 else "signposting"
-    demo_group = [p for p in proposals if p.get("organisation_id") == GROUP_ORGANISATION]
-    if demo_group:  # the demo group user answers its own organisation's referrals
-        chosen, mode = demo_group[0], "referral"
-    body = {
-        "service_id": chosen["service_id"],
-        "mode": mode,
-        "summary_for_group": "would like a friendly welcome on the first visit",
-    }
-    r = worker.post(f"/referrals/{rid}/connections", body, ok=(201, 422))
-    if r.status_code == 422:  # full or closed: the waiting list
-        r = worker.post(f"/referrals/{rid}/connections", {**body, "waiting_list": True})
-    done.add("connected")
-    if rng.random() < 0.4:
-        outcome = rng.choice(["attended"] * 4 + ["did_not_attend", "completed"])
-        connection = r.json()["connection_id"]
-        worker.post(f"/referrals/{rid}/connections/{connection}/outcome", {"outcome": outcome})
-        done.add("outcomes")
-    return True
-
-
-def _group_work(rng: random.Random, group: _Client) -> int:
-    """The demo group answers most of the referrals made to its organisation."""
-    answered = 0
-    for line in group.get("/group/referrals"):
-        if line["response"] or rng.random() < 0.25:
-            continue
-        if rng.random() < 0.8:
-            group.post(f"/group/connections/{line['connection_id']}/accept", ok=(200, 409))
-            if rng.random() < 0.5:
-                group.post(
-                    f"/group/connections/{line['connection_id']}/outcome",
-                    {"outcome": rng.choice(["attended", "attended", "did_not_attend"])},
-                    ok=(200, 409),
-                )
-        else:
-            group.post(
-                f"/group/connections/{line['connection_id']}/decline",
-                {"reason": "no places until the new term"},
-                ok=(200, 409),
-            )
-        answered += 1
-    return answered
-
-
-def run(settings, referrals_url: str, urls: list[str]) -> None:
-    """The composition root's hook: wait for the servers, then simulate once."""
     if referrals_exist(settings.database_url):
         return
     deadline = time.monotonic() + 60
@@ -339,13 +521,18 @@ def run(settings, referrals_url: str, urls: list[str]) -> None:
                 print("demo activity: the services did not come up; skipped", file=sys.stderr)
                 return
             time.sleep(0.2)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # the bar, not every request
     started = time.monotonic()
-    try:
-        done = simulate(referrals_url, size=settings.demo_activity_referrals, progress=True)
-    except (httpx.HTTPError, RuntimeError) as exc:  # stopped meanwhile, or a refusal
-        print(f"demo activity stopped: {exc}", file=sys.stderr)
-        return
+    print(
+        f"demo activity: playing {settings.demo_activity_months} months of referrals "
+        "(once, on this first start; SP_DEMO_ACTIVITY=false skips it)",
+        file=sys.stderr,
+    )
+    done = simulate(
+        apps,
+        size=settings.demo_activity_referrals,
+        months=settings.demo_activity_months,
+        progress=True,
+    )
     took = time.monotonic() - started
     summary = ", ".join(f"{count} {what}" for what, count in done.items())
     print(f"demo activity: {summary} in {took:.1f} s", file=sys.stderr)

@@ -45,10 +45,12 @@ import json
 import typing
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from shared import clock
 
 __all__ = [
     "ACCOUNTS_TOPIC",
@@ -577,7 +579,7 @@ def new_envelope(event: _Payload, producer: str) -> Envelope:
         event_id=uuid.uuid4(),
         type=event.type,  # type: ignore[attr-defined]
         schema_version=event.version,  # type: ignore[attr-defined]
-        occurred_at=datetime.now(UTC),
+        occurred_at=clock.now(),
         producer=producer,
         key=_partition_key(event),
         payload=event,

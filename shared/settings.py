@@ -77,10 +77,16 @@ class Settings(BaseSettings):
     load_demo_data: bool = Field(False, description="Load the demo directory and users if empty.")
     demo_activity: bool = Field(
         False,
-        description="Embedded mode: on a first start (no referrals yet), refer and work demo"
-        " people over the APIs so the worklist and reports have figures (`make run` sets it).",
+        description="Embedded mode: on a first start (no referrals yet), play a back-dated"
+        " year of demo referrals through the use cases so the worklist and reports have"
+        " figures (`make run` sets it).",
     )
-    demo_activity_referrals: int = Field(100, ge=1, le=2000)
+    demo_activity_referrals: int = Field(
+        1500, ge=1, le=20000, description="People referred over the demo period."
+    )
+    demo_activity_months: int = Field(
+        12, ge=1, le=36, description="Calendar months of demo history, to this one."
+    )
 
     # Referrals: when a new referral repeats an open one (same person, similar needs)
     referrals_duplicate_window_days: int = Field(14, ge=0)

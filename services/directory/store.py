@@ -7,7 +7,7 @@ categories were asked for where, and which needs found no good match.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from shared import clock
 from shared.bus.outbox import outbox_table, processed_events_table
 from shared.events import Eligibility, Place, ServiceSnapshot
 
@@ -175,7 +176,8 @@ processed_events = processed_events_table(metadata, SERVICE)
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The wall clock, or the moment a simulation set (``shared.clock``)."""
+    return clock.now()
 
 
 def get_service(session: Session, service_id: str):

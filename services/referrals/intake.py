@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
@@ -144,7 +144,7 @@ def profile_of(row: Row) -> ReferralProfile:
         return tuple(redact(v, person) for v in values)
 
     return ReferralProfile(
-        age=age_on(row.birth_date, date.today()),
+        age=age_on(row.birth_date, store.now().date()),
         gender=row.gender,
         ward=row.ward,
         postcode_district=postcode_district(row.postcode),

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from shared import clock
 from shared.bus.outbox import outbox_table, processed_events_table
 
 SERVICE = "referrals"
@@ -250,7 +251,8 @@ processed_events = processed_events_table(metadata, SERVICE)
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The wall clock, or the moment a simulation set (``shared.clock``)."""
+    return clock.now()
 
 
 def aware(moment: datetime) -> datetime:
@@ -617,6 +619,19 @@ def record_group_response(
             group_responded_at=now(),
         )
     )
+
+
+def group_answers_to(session: Session, service_ids: list[str], since: datetime) -> list[Row]:
+    """The groups' answers to referrals made to these services since ``since``: each
+    connection's ``service_id``, ``created_at``, ``group_responded_at``, ``group_response``."""
+    c = connections.c
+    query = select(c.service_id, c.created_at, c.group_responded_at, c.group_response).where(
+        c.service_id.in_(set(service_ids)),
+        c.mode == "referral",
+        c.group_responded_at.is_not(None),
+        c.created_at >= since,
+    )
+    return session.execute(query).all()
 
 
 # --- contact attempts and wellbeing -----------------------------------------------------

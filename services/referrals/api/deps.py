@@ -22,7 +22,16 @@ from shared.bus import outbox
 from shared.validation import ID_PATTERN
 from shared.web import Forbidden, NotFound
 
-__all__ = ["Caller", "ConnectionId", "Outbox", "Places", "Policy", "ReferralId", "Session"]
+__all__ = [
+    "Caller",
+    "ConnectionId",
+    "Outbox",
+    "Places",
+    "Policy",
+    "ReferralId",
+    "Session",
+    "Threshold",
+]
 
 
 def _session(request: Request) -> Iterator[orm.Session]:
@@ -49,6 +58,10 @@ def _outbox(request: Request) -> outbox.Outbox:
     return request.app.state.outbox
 
 
+def _threshold(request: Request) -> int:
+    return request.app.state.settings.small_number_threshold
+
+
 def _places(request: Request) -> PlaceData:
     return request.app.state.places
 
@@ -61,6 +74,8 @@ Session = Annotated[orm.Session, Depends(_session)]
 Outbox = Annotated[outbox.Outbox, Depends(_outbox)]
 Places = Annotated[PlaceData, Depends(_places)]
 Policy = Annotated[DuplicatePolicy, Depends(_policy)]
+#: Counts of people below this are not shown (``SP_SMALL_NUMBER_THRESHOLD``).
+Threshold = Annotated[int, Depends(_threshold)]
 
 #: Ids in paths: what this service issues (UUIDs), bounded and printable.
 ReferralId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]

@@ -12,9 +12,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from services.referrals import audit, store
+from services.referrals import audit, responsiveness, store
 from services.referrals.access import load_referral, move, scope
-from services.referrals.api.deps import Caller, Outbox, Places, Policy, ReferralId, Session
+from services.referrals.api.deps import (
+    Caller,
+    Outbox,
+    Places,
+    Policy,
+    ReferralId,
+    Session,
+    Threshold,
+)
 from services.referrals.api.wellbeing import wellbeing_change
 from services.referrals.audit import Purpose, ReadPurpose
 from services.referrals.domain import Action, Status, age_on, best_outcome
@@ -85,6 +93,7 @@ def get_referral(
     referral_id: ReferralId,
     caller: Caller,
     session: Session,
+    threshold: Threshold,
     purpose: Annotated[
         ReadPurpose, Query(description="Why you are reading it (written to the audit log)")
     ] = ReadPurpose.CARE,
@@ -92,12 +101,17 @@ def get_referral(
     with session.begin():
         row = load_referral(session, caller, referral_id)
         audit.record(session, caller, referral_id, "read", purpose)
-        return _detail(session, row)
+        return _detail(session, row, threshold)
 
 
 @router.patch("/referrals/{referral_id}")
 def edit_referral(
-    referral_id: ReferralId, body: NeedsEdit, caller: Caller, session: Session, outbox: Outbox
+    referral_id: ReferralId,
+    body: NeedsEdit,
+    caller: Caller,
+    session: Session,
+    outbox: Outbox,
+    threshold: Threshold,
 ) -> dict:
     """Change the needs or circumstances; matching runs again."""
     require(caller, Role.LINK_WORKER, Role.PRACTICE_STAFF)
@@ -122,7 +136,7 @@ def edit_referral(
             ),
         )
         audit.record(session, caller, referral_id, "edit", detail="needs or circumstances")
-        return _detail(session, row)
+        return _detail(session, row, threshold)
 
 
 @router.get("/referrals/{referral_id}/audit")
@@ -193,12 +207,17 @@ def _summary(row, connections: list, caller: Principal) -> dict:
     }
 
 
-def _detail(session, row) -> dict:
+def _detail(session, row, threshold: int) -> dict:
     out = {c: getattr(row, c) for c in row._fields}
     out["age"] = age_on(row.birth_date, date.today())
     out["outside_area"] = row.ward is None
     attempts = store.contact_attempts_of(session, row.id)
     out["proposals"] = [dict(p._mapping) for p in store.proposals_of(session, row.id)]
+    answers = responsiveness.of_services(
+        session, [p["service_id"] for p in out["proposals"]], threshold
+    )
+    for proposal in out["proposals"]:  # how the group usually answers, when known
+        proposal["responsiveness"] = answers.get(proposal["service_id"])
     out["connections"] = [dict(c._mapping) for c in store.connections_of(session, [row.id])[row.id]]
     out["contact_attempts"] = [dict(a._mapping) for a in attempts]
     names = store.user_names(session, [row.assigned_to, *(a.by for a in attempts)])

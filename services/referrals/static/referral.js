@@ -126,6 +126,10 @@
     return sp.h("li", { class: "card", "data-service-id": p.service_id },
       sp.h("h3", {}, p.service_name, " ", decided),
       sp.h("p", { class: "meta" }, `For: ${p.need} (${sp.words(p.concept)}) · ${facts}`),
+      p.responsiveness
+        ? sp.h("p", { class: "responsiveness", title: `over the last 12 months, from ${p.responsiveness.answered} answered referrals` },
+          `The group ${p.responsiveness.text}`)
+        : null,
       sp.h("ul", { class: "reasons" }, ...(p.reasons || []).map((reason) => sp.h("li", {}, reason))),
       scoreBreakdown(p.breakdown),
       acts && open && !p.decision
