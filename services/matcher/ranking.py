@@ -59,6 +59,7 @@ from services.matcher.tuning import (
     ADAPTED_BOOST,
     CATEGORY_NEED_CONFIDENCE,
     CAUSE_CONFIDENCE,
+    CIRCUMSTANCE_WEIGHT,
     COVERAGE,
     LANGUAGE_CONCEPTS,
     MENTION_FLOOR,
@@ -242,6 +243,16 @@ class MatchIndex:
             and h.concept not in SYMPTOMS
             for h in hits.values()
         )
+        # a fact about the person (a wheelchair user, hard of hearing) beside what they want
+        # says how help must reach them, not what help they want: it narrows the services
+        # (adapted ones first, groups for people like them welcome), it proposes none itself
+        wants = any(
+            h.implied_by is None
+            and not h.circumstance
+            and h.confidence >= CAUSE_CONFIDENCE
+            and vocabulary.concepts[h.concept].kind in ("need", "interest")
+            for h in hits.values()
+        )
         needs = []
         for hit in hits.values():
             concept = vocabulary.concepts[hit.concept]
@@ -249,7 +260,10 @@ class MatchIndex:
             weight *= max(MENTION_FLOOR, 1.0 - MENTION_STEP * order[hit.start])
             if causes and hit.concept in SYMPTOMS:
                 weight *= SYMPTOM_WEIGHT
-            needs.append(Need(hit, weight, hit.implied_by is None))
+            circumstance = wants and hit.circumstance
+            if circumstance:
+                weight *= CIRCUMSTANCE_WEIGHT
+            needs.append(Need(hit, weight, hit.implied_by is None, circumstance))
         return sorted(needs, key=lambda n: -n.weight)
 
     def _extracted(self, need: Need) -> ExtractedNeed:
@@ -285,6 +299,7 @@ class MatchIndex:
         for column, need in enumerate(needs):
             concept = self.vocabulary.concepts[need.hit.concept]
             primary = need.direct and need.hit.confidence >= UNMET_CONFIDENCE
+            primary = primary and not need.hit.circumstance
             weak = best[column] < UNMET_THRESHOLD and need.hit.phrase not in unmet
             if primary and weak and concept.kind in ("need", "interest"):
                 unmet.append(need.hit.phrase)
@@ -310,11 +325,9 @@ class MatchIndex:
             [schedule_fit(table.records[int(s)], prefs) for s in slots], dtype=np.float32
         )
         gain_base = fits * weights
-        quality = (
-            (fits * np.minimum(1.0, np.array([n.hit.confidence for n in needs]))).max(axis=1)
-            * multiplier
-            * schedule_bonus
-        )
+        # how surely each need was stated; a circumstance makes no service usable on its own
+        sure = np.array([0.0 if n.circumstance else min(1.0, n.hit.confidence) for n in needs])
+        quality = (fits * sure).max(axis=1) * multiplier * schedule_bonus
         usable = quality >= MIN_PROPOSAL_FIT
         full = (flags & FULL) > 0
         # relevance in units of the strongest need: 1.0 answers it fully

@@ -120,6 +120,7 @@ class Need:
     hit: NeedHit
     weight: float
     direct: bool  # stated, not implied by another need
+    circumstance: bool = False  # a fact about the person beside what they want: no need itself
 
 
 # ---- labels ---------------------------------------------------------------------------------

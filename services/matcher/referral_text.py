@@ -4,7 +4,7 @@ how strongly they are put, and which stretches of it no need was recognised in."
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ class NeedHit:
     negated: bool = False
     implied_by: str | None = None
     emphasis: float = 1.0  # how the clause weighs it: "wants to ..." > plain > "maybe ..."
+    circumstance: bool = False  # a fact about the person ("wheelchair user"), not asked about
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class ReferralReading:
             if not any((a <= i and j <= b) and (b - a) > (j - i) for a, b, _ in spans)
         ]
         hits: list[NeedHit] = []
+        starts = {i for i, _, _ in kept}
         for i, j, (concept_id, weight) in kept:
             phrase = text[tokens[i].start : tokens[j - 1].end]
             if self._about_someone_else(stems, i):
@@ -66,9 +68,35 @@ class ReferralReading:
                     start=tokens[i].start,
                     negated=self._negated(tokens, stems, i, j),
                     emphasis=self._emphasis(stems, i, j),
+                    circumstance=(concept_id, tuple(stems[i:j])) in self._states
+                    and not self._asks_about(stems, i, j, starts),
                 )
             )
         return hits
+
+    def _asks_about(self, stems: list[str], start: int, end: int, mentions: set[int]) -> bool:
+        """Whether the clause of a fact about the person asks for help with it or says it is
+        a struggle or a change ("needs help with her hearing aids", "losing his sight",
+        "registered blind last month"), or the clause after it does while naming nothing
+        else ("deaf, struggling at work"), rather than stating it as a circumstance
+        ("wheelchair user, lonely", "HoH, wears aids")."""
+        first = start
+        while first > 0 and stems[first - 1] not in _BOUNDARY:
+            first -= 1
+        last = end
+        while last < len(stems) and stems[last] not in _BOUNDARY:
+            last += 1
+        following = last + 1
+        while following < len(stems) and stems[following] not in _BOUNDARY:
+            following += 1
+        if not mentions & set(range(last + 1, following)):
+            last = following  # it only says more about the fact
+        clause = stems[first:last]
+        return any(
+            tuple(clause[k : k + len(cue)]) == cue
+            for cue in self._access_need_cues
+            for k in range(len(clause) - len(cue) + 1)
+        )
 
     def unrecognised(self, text: str) -> tuple[Fragment, ...]:
         """The stretches of the text in which no concept was found, for reports of needs the
@@ -229,10 +257,13 @@ class ReferralReading:
         mention), plus concepts implied by related ones at reduced confidence."""
         best: dict[str, NeedHit] = {}
         negated: set[str] = set()
+        asked: set[str] = set()  # a fact asked about in one mention is a need in all
         for hit in self.find_needs(text):
             if hit.negated:
                 negated.add(hit.concept)
                 continue
+            if not hit.circumstance:
+                asked.add(hit.concept)
             current = best.get(hit.concept)
             if current is None or (hit.confidence * hit.emphasis, len(hit.phrase)) > (
                 current.confidence * current.emphasis,
@@ -243,15 +274,14 @@ class ReferralReading:
             for other, factor in self.concepts[hit.concept].suppresses.items():
                 if other in best:
                     weaker = best[other]
-                    best[other] = NeedHit(
-                        weaker.concept,
-                        weaker.phrase,
-                        weaker.confidence * factor,
-                        weaker.start,
-                        emphasis=weaker.emphasis,
-                    )
+                    best[other] = replace(weaker, confidence=weaker.confidence * factor)
+        for concept, hit in best.items():
+            if hit.circumstance and concept in asked:
+                best[concept] = replace(hit, circumstance=False)
         direct = list(best.values())
         for hit in direct:
+            if hit.circumstance:
+                continue  # a fact about the person is not a need, so it implies none
             for related, weight in self.concepts[hit.concept].related.items():
                 if related not in self.concepts or related in negated:
                     continue

@@ -13,6 +13,7 @@ NEED_DECAY = (1.0, 0.45, 0.2, 0.1, 0.05)  # second and later needs a service mee
 MENTION_STEP, MENTION_FLOOR = 0.04, 0.8  # each later-mentioned need weighs a little less
 SYMPTOMS = ("low_mood", "anxiety", "stress", "sleep")  # often the echo of another need
 SYMPTOM_WEIGHT, CAUSE_CONFIDENCE = 0.75, 0.7
+CIRCUMSTANCE_WEIGHT = 0.25  # a fact stated about the person beside what they want: no need
 ADAPTED_BOOST = 1.2  # an activity adapted for the person's disability (wheelchair sport)
 GENERATOR_WEIGHT = 0.3  # a need this faint scores candidates but does not propose them
 CATEGORY_NEED_CONFIDENCE = 0.9  # a structured need category is nearly as sure as words

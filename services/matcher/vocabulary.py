@@ -144,8 +144,12 @@ class Vocabulary(ReferralReading, ServiceReading):
         self._request_cues = frozenset(
             tuple(t.stem for t in self._tokens(cue)) for cue in data.get("request_cues", ())
         )
+        self._access_need_cues = frozenset(
+            tuple(t.stem for t in self._tokens(cue)) for cue in data.get("access_need_cues", ())
+        )
         self._cue_length = max((len(c) for g in self.emphasis_cues.values() for c in g), default=0)
         self.concepts: dict[str, Concept] = {}
+        self._states: set[tuple[str, tuple[str, ...]]] = set()  # phrases stating a fact
         self._triggers = PhraseTable()
         self._terms = PhraseTable()
         self._categories: dict[str, str] = {}
@@ -212,11 +216,24 @@ class Vocabulary(ReferralReading, ServiceReading):
             access_fact=bool(raw.get("access_fact", False)),
         )
         self.concepts[concept.id] = concept
+        triggers: set[tuple[str, ...]] = set()
         for entry in raw.get("triggers", ()):
             phrase, weight = _split_weight(entry)
             tokens = [t.text for t in self._tokens(phrase)]
             correctable.update(t for t in tokens if t.isalpha())
-            self._triggers.add(tuple(self._stem(t) for t in tokens), (concept.id, weight))
+            stems = tuple(self._stem(t) for t in tokens)
+            triggers.add(stems)
+            self._triggers.add(stems, (concept.id, weight))
+        # phrases that state a fact about the person ("wheelchair user") rather than a
+        # struggle with it; each is a trigger too
+        for entry in raw.get("states", ()):
+            phrase, weight = _split_weight(entry)
+            tokens = [t.text for t in self._tokens(phrase)]
+            stems = tuple(self._stem(t) for t in tokens)
+            self._states.add((concept.id, stems))
+            if stems not in triggers:
+                correctable.update(t for t in tokens if t.isalpha())
+                self._triggers.add(stems, (concept.id, weight))
         terms: dict[tuple[str, ...], tuple[float, str]] = {}
         for entry in raw.get("service_terms", ()):
             phrase, weight = _split_weight(entry)

@@ -32,6 +32,13 @@ SETS = [
     ("paraphrased 2", BEXLEY, DATA / "paraphrased" / "dev_hard_part2.jsonl", "all", 0.69),
     ("fresh4 blind", BEXLEY, DATA / "fresh4" / "referrals_shared_directory.jsonl", "all", 0.56),
     ("noisy 3", BEXLEY, DATA / "paraphrased" / "dev_noisy_part3.jsonl", "all", 0.75),
+    (
+        "understanding",
+        BEXLEY,
+        DATA / "understanding" / "referrals_shared_directory.jsonl",
+        "all",
+        0.74,
+    ),
 ]
 
 

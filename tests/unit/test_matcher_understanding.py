@@ -1,0 +1,142 @@
+"""Reading a referral as a link worker would: a disability stated as a circumstance is not the
+need, whose need it is and when, housing crises before money, and practical needs nobody meets.
+
+Each test reads short texts and asserts the reading (the need found or not, what it weighs,
+what is reported) or the order among a few services written for the test, never the ids of a
+demo directory."""
+
+import pytest
+
+from services.matcher.ranking import MatchIndex, MatchRequest
+from services.matcher.vocabulary import Vocabulary
+from tests.unit.test_matcher_ranking import service
+
+VOCABULARY = Vocabulary.load_default()
+
+
+def request(text: str, age: int = 60, **kw) -> MatchRequest:
+    return MatchRequest("r", text, age, kw.pop("gender", "female"), None, 51.45, 0.14, **kw)
+
+
+def ranked(directory, text: str, **kw) -> list[str]:
+    result = MatchIndex(VOCABULARY, directory).rank(request(text, **kw))
+    return [p.service_id for p in result.proposals]
+
+
+def reading(text: str) -> dict[str, object]:
+    return {hit.concept: hit for hit in VOCABULARY.extract(text)}
+
+
+# ---- a disability or impairment stated as a circumstance --------------------------------
+
+HEARING = [
+    service(
+        "aids",
+        "Hearing aid maintenance drop-in",
+        "Volunteers clean and retube NHS hearing aids and replace batteries.",
+        ("sensory impairment",),
+    ),
+    service(
+        "lipreading",
+        "Lipreading class",
+        "Learn to lipread and manage hearing loss.",
+        ("sensory impairment",),
+    ),
+    service(
+        "coffee",
+        "Coffee morning",
+        "Meet people and make new friends over coffee.",
+        ("social connection",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        ("hard of hearing, lonely, would like company", "hearing_loss"),
+        ("HoH - wears hearing aids. Wants to meet people", "hearing_aids"),
+        ("wheelchair user, wants to make friends", "wheelchair"),
+        ("uses a walking frame. Would love to get out and meet people", "mobility"),
+        ("registered blind, lives alone, would like a befriender", "sight_loss"),
+    ],
+)
+def test_a_disability_stated_as_a_fact_about_the_person_is_a_circumstance(text, fact):
+    assert reading(text)[fact].circumstance
+
+
+@pytest.mark.parametrize(
+    ("text", "fact"),
+    [
+        ("needs help with her hearing aids", "hearing_aids"),
+        ("hearing aids keep whistling and not working", "hearing_aids"),
+        ("profoundly deaf and struggling with it at work", "hearing_loss"),
+        ("registered blind last month, coming to terms with it", "sight_loss"),
+        ("wheelchair user, can't manage the bus", "wheelchair"),
+    ],
+)
+def test_a_disability_the_text_asks_help_with_or_calls_a_struggle_is_a_need(text, fact):
+    assert not reading(text)[fact].circumstance
+
+
+def test_naming_a_condition_is_not_merely_a_circumstance():
+    """Hearing loss or macular degeneration named as such is something a person may want
+    help with; 'hard of hearing' or 'wheelchair user' says who they are."""
+    found = reading("hearing loss, macular degeneration, lonely")
+    assert not found["hearing_loss"].circumstance
+    assert not found["sight_loss"].circumstance
+
+
+def test_someone_hard_of_hearing_who_wants_company_is_offered_company_not_a_hearing_clinic():
+    order = ranked(HEARING, "hard of hearing, lonely, would like company")
+    assert order[0] == "coffee"
+    assert "aids" not in order and "lipreading" not in order
+
+
+def test_someone_who_asks_for_help_with_their_hearing_aids_is_offered_it():
+    order = ranked(HEARING, "needs help with his hearing aids, and a bit lonely")
+    assert order[0] == "aids"
+
+
+def test_a_fact_about_the_person_with_nothing_else_stated_is_still_read_as_the_need():
+    assert ranked(HEARING, "hard of hearing")[:1] in (["aids"], ["lipreading"])
+
+
+def test_a_circumstance_is_never_reported_as_an_unmet_need():
+    result = MatchIndex(VOCABULARY, HEARING[2:]).rank(request("wheelchair user, lonely"))
+    assert result.proposals
+    assert not any("wheelchair" in phrase for phrase in result.unmet_needs)
+
+
+def test_a_wheelchair_user_who_wants_sport_gets_adapted_sport_before_chair_yoga_and_parkrun():
+    directory = [
+        service("parkrun", "parkrun", "A free 5k every Saturday. Walk, jog or run.", ("sport",)),
+        service(
+            "chair-yoga",
+            "Chair yoga",
+            "Gentle yoga done seated, for stiff joints. Suitable for wheelchair users.",
+            ("physical activity",),
+        ),
+        service(
+            "basketball",
+            "Wheelchair basketball",
+            "Inclusive sport for wheelchair users: training and friendly matches.",
+            ("sport",),
+        ),
+    ]
+    order = ranked(directory, "wheelchair user, wants to get back into sport", age=34)
+    assert order[0] == "basketball"
+
+
+def test_a_group_for_people_like_them_is_welcome_when_it_meets_what_they_want():
+    directory = [
+        *HEARING,
+        service(
+            "sight-club",
+            "Sight loss social club",
+            "A friendly social club with lots of chat for people with sight loss.",
+            ("social connection",),
+        ),
+    ]
+    order = ranked(directory, "registered blind, lives alone, would like company")
+    assert order[0] == "sight-club"
