@@ -19,6 +19,7 @@ from services.directory.demo import load_demo_if_empty
 from services.directory.freshness import ReviewClock
 from services.directory.handlers import CONSUMERS
 from services.directory.import_jobs import ImportJobs
+from services.directory.metrics import expose as expose_insight_metrics
 from services.directory.pages import add_pages
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_openreferral(app, settings.openreferral_rate_limit)
     add_pages(app)
     app.include_router(asyncapi.router)
+    expose_insight_metrics(runtime.sessions, settings.small_number_threshold)
     runtime.attach(app)
     app.state.import_jobs = ImportJobs(runtime.sessions, runtime.outbox)
     return app

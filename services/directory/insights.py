@@ -50,6 +50,7 @@ __all__ = [
     "REPORTS",
     "Period",
     "PeriodError",
+    "active_services",
     "period_for",
     "publish_figures",
     "run_report",
@@ -330,6 +331,11 @@ def _services(session: Session):
             s.status,
         ).where(s.withdrawn.is_(False))
     ).all()
+
+
+def active_services(session: Session) -> list:
+    """The services that can take people now (not withdrawn, status active)."""
+    return [s for s in _services(session) if s.status == "active"]
 
 
 def _month_of_date(column):

@@ -42,6 +42,12 @@ COUNTERS_AND_GAUGES = {
     "events_dead_lettered_total",
     "consumer_lag",
     "outbox_backlog",
+    # the directory's demand, capacity and gaps (services/directory/metrics.py)
+    "referred_people",
+    "unmet_need_people",
+    "no_place_people",
+    "weekly_places",
+    "capacity_gap_people",
 }
 HISTOGRAMS = {"http_request_duration_seconds", "event_handler_duration_seconds"}
 METRICS = COUNTERS_AND_GAUGES | HISTOGRAMS
