@@ -7,7 +7,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from services.referrals import audit, store
-from services.referrals.domain import Action, IllegalTransition, Status, transition
+from services.referrals.domain import Action, IllegalTransition, Status, is_open, transition
 from shared.auth import Principal, Role
 from shared.bus.outbox import Outbox
 from shared.events import ReferralOutcomeRecorded
@@ -54,6 +54,14 @@ def scope(caller: Principal) -> store.Scope:
     if caller.role is Role.LINK_WORKER:
         return {"team": caller.team}
     raise Forbidden("your role has no list of referrals")
+
+
+def ensure_open(row) -> None:
+    """Refuse work on a closed referral with the same 409 as an illegal transition."""
+    if not is_open(row.status):
+        raise Conflict(
+            f"the referral is {row.status}; allowed: none (the referral is closed)", allowed=[]
+        )
 
 
 def load_referral(

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from services.referrals.wellbeing import WellbeingRecord
 from shared import clock
 from shared.bus.outbox import outbox_table, processed_events_table
 
@@ -661,6 +662,14 @@ def add_contact_attempt(
 
 def wellbeing_of(session: Session, referral_id: str) -> list[Row]:
     return session.execute(select(wellbeing).where(wellbeing.c.referral_id == referral_id)).all()
+
+
+def wellbeing_records(session: Session, referral_id: str) -> dict[str, WellbeingRecord]:
+    """The referral's wellbeing measures by stage (first contact, follow-up)."""
+    return {
+        row.stage: WellbeingRecord(row.stage, row.ons4, tuple(row.swemwbs) if row.swemwbs else None)
+        for row in wellbeing_of(session, referral_id)
+    }
 
 
 def add_wellbeing(

@@ -21,6 +21,7 @@ __all__ = [
     "InvalidMeasure",
     "WellbeingRecord",
     "change",
+    "change_of",
     "swemwbs_metric",
     "validate_ons4",
     "validate_swemwbs",
@@ -95,6 +96,13 @@ def validate_swemwbs(items: Sequence[object]) -> tuple[int, ...]:
 
 def swemwbs_metric(items: Sequence[int]) -> float:
     return SWEMWBS_METRIC[sum(validate_swemwbs(items))]
+
+
+def change_of(records: Mapping[str, WellbeingRecord]) -> dict | None:
+    """The change from first contact to follow-up, once both are recorded."""
+    if "first_contact" in records and "follow_up" in records:
+        return change(records["first_contact"], records["follow_up"])
+    return None
 
 
 def change(first: WellbeingRecord, follow_up: WellbeingRecord) -> dict:

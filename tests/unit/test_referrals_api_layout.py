@@ -83,3 +83,17 @@ def test_the_use_cases_the_routes_call_build_no_sql():
         f"{path.name} {place}" for path in USE_CASES for place in _sql_built_in(path.read_text())
     ]
     assert found == [], "move these into services/referrals/store.py:\n" + "\n".join(found)
+
+
+def test_route_modules_do_not_import_each_other():
+    """One module per resource, each depending on the use cases and ``deps.py`` only: a
+    rule two resources share lives in a use-case module, not in one of the routes."""
+    found = []
+    for path in sorted(API.glob("*.py")):
+        if path.name == "__init__.py":  # it gathers the routers: it imports every one
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            if module.startswith("services.referrals.api.") and not module.endswith(".deps"):
+                found.append(f"{path.name} line {node.lineno}: from {module}")
+    assert found == []

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import audit, store
-from services.referrals.access import load_referral, move, scope
+from services.referrals.access import ensure_open, load_referral, move, scope
 from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
@@ -23,7 +23,6 @@ from services.referrals.domain import (
     IllegalTransition,
     Status,
     contact_flag,
-    is_open,
     transition,
     waiting_days,
     worklist_key,
@@ -35,14 +34,6 @@ from shared.events import GpMessageReady, ReferralClosed, ReferralContacted
 from shared.web import Conflict, Unprocessable
 
 router = APIRouter(tags=["link workers"])
-
-
-def ensure_open(row) -> None:
-    """Refuse work on a closed referral with the same 409 as an illegal transition."""
-    if not is_open(row.status):
-        raise Conflict(
-            f"the referral is {row.status}; allowed: none (the referral is closed)", allowed=[]
-        )
 
 
 # --- worklist and caseload --------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from services.referrals import audit, responsiveness, store
+from services.referrals import audit, responsiveness, store, wellbeing
 from services.referrals.access import load_referral, move, scope
 from services.referrals.api.deps import (
     Caller,
@@ -23,7 +23,6 @@ from services.referrals.api.deps import (
     Session,
     Threshold,
 )
-from services.referrals.api.wellbeing import wellbeing_change
 from services.referrals.audit import Purpose, ReadPurpose
 from services.referrals.domain import Action, Status, age_on, best_outcome
 from services.referrals.gp_message import ConnectionSummary, GpMessageInput, compose
@@ -175,7 +174,7 @@ def gp_message(referral_id: ReferralId, caller: Caller, session: Session) -> dic
             ),
             contact_results=tuple(a.result for a in store.contact_attempts_of(session, row.id)),
             closed_reason=row.closed_reason,
-            wellbeing_change=wellbeing_change(session, referral_id),
+            wellbeing_change=wellbeing.change_of(store.wellbeing_records(session, referral_id)),
             link_worker_team=row.team,
         )
         audit.record(session, caller, referral_id, "read", Purpose.MESSAGE_TO_GP)

@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import audit, store
 from services.referrals import wellbeing as measures
-from services.referrals.access import load_referral, take_if_unassigned
+from services.referrals.access import ensure_open, load_referral, take_if_unassigned
 from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
-from services.referrals.api.link_work import ensure_open
 from services.referrals.schemas import WellbeingIn
 from shared.auth import Role, require
 from shared.events import WellbeingChanged
@@ -37,7 +36,7 @@ def record_wellbeing(
     with session.begin():
         row = load_referral(session, caller, referral_id, lock=True)
         ensure_open(row)
-        stages = set(_records(session, referral_id))
+        stages = set(store.wellbeing_records(session, referral_id))
         if body.stage in stages:
             raise Conflict(f"wellbeing at {body.stage} is already recorded for this referral")
         if body.stage == "follow_up" and "first_contact" not in stages:
@@ -53,7 +52,7 @@ def record_wellbeing(
         )
         audit.record(session, caller, referral_id, "wellbeing", detail=body.stage)
         take_if_unassigned(session, caller, row)
-        changed = _change(_records(session, referral_id))
+        changed = measures.change_of(store.wellbeing_records(session, referral_id))
         if changed is not None:  # reports get the changes only, never the scores
             metric = changed["swemwbs_metric"]
             outbox.add(
@@ -76,28 +75,8 @@ def get_wellbeing(referral_id: ReferralId, caller: Caller, session: Session) -> 
         return _view(session, referral_id)
 
 
-def wellbeing_change(session: OrmSession, referral_id: str) -> dict | None:
-    """The change from first contact to follow-up, once both are recorded."""
-    return _change(_records(session, referral_id))
-
-
-def _records(session: OrmSession, referral_id: str) -> dict[str, measures.WellbeingRecord]:
-    return {
-        row.stage: measures.WellbeingRecord(
-            row.stage, row.ons4, tuple(row.swemwbs) if row.swemwbs else None
-        )
-        for row in store.wellbeing_of(session, referral_id)
-    }
-
-
-def _change(records: dict[str, measures.WellbeingRecord]) -> dict | None:
-    if "first_contact" in records and "follow_up" in records:
-        return measures.change(records["first_contact"], records["follow_up"])
-    return None
-
-
 def _view(session: OrmSession, referral_id: str) -> dict:
-    records = _records(session, referral_id)
+    records = store.wellbeing_records(session, referral_id)
     out: dict[str, Any] = {}
     for stage in measures.STAGES:
         record = records.get(stage)
@@ -110,5 +89,5 @@ def _view(session: OrmSession, referral_id: str) -> dict:
                 "swemwbs_metric": record.swemwbs_metric,
             }
         )
-    out["change"] = _change(records)
+    out["change"] = measures.change_of(records)
     return out
