@@ -464,7 +464,7 @@ def _bar(total: int, desc: str, show: bool):
 def simulate(
     apps: dict,
     *,
-    size: int = 1500,
+    size: int = 1200,
     months: int = 12,
     seed: int = 9,
     progress: bool = True,

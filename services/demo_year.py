@@ -10,9 +10,9 @@ The year has shape, so that the commissioners' reports have something to show:
 - **A need that grows over the last quarter**: money and debt (energy bills) doubles.
 - **A ward whose demand outruns its capacity**: Sidcup asks for gardening and nature
   groups month after month, and no such group reaches it.
-- **A need the vocabulary does not know, growing**: "repair cafe" (fixing things with
-  others) appears in the last months, a few people a month in wards all over the
-  borough, never many in one: emerging needs must count it across wards to see it.
+- **A need the vocabulary does not know, growing**: astronomy appears in the last
+  quarter, a few people a month in wards all over the borough, never many in one:
+  emerging needs must count it across wards to see it.
 - A few needs nothing serves (bagpipes, sailing, rowing) all year, at a trickle.
 """
 
@@ -110,29 +110,29 @@ NEEDS: tuple[tuple[str, tuple[str, ...], tuple[float, ...]], ...] = (
     ("behind on rent and worried about bills", ("money and debt", "housing"), _WINTER),
     ("carer for his wife with dementia, needs a break", ("carers",), _FLAT),
     (
-        "type 2 diabetes, wants gentle exercise",
+        "type 2 diabetes, wants to exercise more",
         ("physical activity", "long-term conditions"),
         _SUMMER,
     ),
     ("recently arrived, wants to practise English", ("language and migration",), _FLAT),
-    ("out of work, would like help with a CV and skills", ("employment and skills",), _FLAT),
+    ("out of work, would like help with a CV", ("employment and skills",), _FLAT),
     ("enjoys painting and would like an art group", ("arts and culture",), _FLAT),
     ("wants to walk more, knee pain after surgery", ("physical activity",), _SUMMER),
     ("new to the area, lonely, likes singing", ("social connection", "arts and culture"), _FLAT),
     ("grieving her son, not sleeping", ("bereavement", "mental wellbeing"), _FLAT),
-    ("damp flat and struggling with heating costs", ("housing", "money and debt"), _WINTER),
+    ("damp flat and struggling with heating bills", ("housing", "money and debt"), _WINTER),
     ("likes being outdoors, would enjoy allotment work", ("nature and gardening",), _SUMMER),
     ("older man living alone, stopped going out", ("older people", "social connection"), _WINTER),
-    ("young adult, anxious, wants to meet people", ("young adults", "mental wellbeing"), _FLAT),
+    ("anxious, wants to meet people", ("young adults", "mental wellbeing"), _FLAT),
     ("chronic pain, wants to meet others who understand", ("long-term conditions",), _FLAT),
     ("would like to volunteer to feel useful again", ("volunteering",), _FLAT),
 )
-MONEY = ("cannot afford the energy bills, in debt to the supplier", ("money and debt",))
+MONEY = ("cannot afford the energy bills, in debt", ("money and debt",))
 GARDENING = ("would love to grow vegetables with others outdoors", ("nature and gardening",))
-REPAIR_CAFE = (  # the emerging need: several wordings, one idea
-    "would like to go to a repair cafe",
-    "wants a repair cafe to fix things with others",
-    "interested in a repair cafe, mending old radios",
+ASTRONOMY = (  # the emerging need: several wordings, one idea
+    "loves astronomy",
+    "wants to try astronomy",
+    "interested in astronomy",
 )
 NOTHING_SERVES = (
     "wants to learn the bagpipes",
@@ -189,8 +189,8 @@ def _days(start: date, end: date) -> list[date]:
 def _needs(rng: random.Random, day: date, ward: str, months_left: int) -> tuple[str, tuple]:
     """What this person needs, on this day, in this ward."""
     if months_left < 3:  # the last quarter
-        if rng.random() < 0.035 * (3 - months_left):  # repair cafes: 3.5%, 7%, 10.5%
-            return rng.choice(REPAIR_CAFE), ()
+        if rng.random() < 0.035 * (3 - months_left):  # astronomy: 3.5%, 7%, 10.5%
+            return rng.choice(ASTRONOMY), ()
         if rng.random() < 0.06 * (3 - months_left):  # money and debt doubles and more
             return MONEY
     if ward == HOTSPOT_WARD and rng.random() < 0.45:

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         " figures (`make run` sets it).",
     )
     demo_activity_referrals: int = Field(
-        1500, ge=1, le=20000, description="People referred over the demo period."
+        1200, ge=1, le=20000, description="People referred over the demo period."
     )
     demo_activity_months: int = Field(
         12, ge=1, le=36, description="Calendar months of demo history, to this one."

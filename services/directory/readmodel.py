@@ -309,6 +309,10 @@ _STOP = frozenset(
 )
 
 
+def _letters(label: str) -> str:
+    return " ".join(re.findall(r"[a-z]+", label.lower()))
+
+
 def normalise_phrase(text: str, max_words: int = 5) -> str:
     """Lower-case words only: no digits, no punctuation, no titles or filler words."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2]
@@ -321,6 +325,7 @@ class InsightProjector:
     similarity = 85  # rapidfuzz token_sort_ratio at or above which two phrases group
 
     def __init__(self) -> None:
+        self._labels: dict[str, str] = {}  # a category's letters -> the directory's label
         self.handlers = {
             ReferralSubmitted: self.referral_submitted,
             MatchesProposed: self.matches_proposed,
@@ -411,10 +416,13 @@ class InsightProjector:
         if row is None:
             return
         unmet_phrases = set(event.unmet_needs)
-        by_concept: dict[str, tuple[str, ...]] = {n.concept: n.categories for n in event.needs}
+        by_concept = {
+            n.concept: tuple(self._label(session, c, row.gp_categories) for c in n.categories)
+            for n in event.needs
+        }
         categories: dict[str, dict] = {}
         for need in event.needs:
-            for category in need.categories:
+            for category in by_concept[need.concept]:
                 entry = categories.setdefault(
                     category, {"category": category, "unmet": False, "no_place": False}
                 )
@@ -437,6 +445,20 @@ class InsightProjector:
             list(categories.values()),
         )
         self._record_phrases(session, row, [*event.unrecognised, *event.unmet_needs])
+
+    def _label(self, session: Session, category: str, gp_categories) -> str:
+        """The directory's and the pick-list's spelling of a category the matcher wrote
+        its own way ("long term conditions" for "long-term conditions"), so one need is
+        one row in the reports and meets its services' capacity."""
+        key = _letters(category)
+        if key not in self._labels:
+            known = {
+                c
+                for (cats,) in session.execute(select(store.services.c.categories))
+                for c in cats or ()
+            }
+            self._labels.update({_letters(c): c for c in (*known, *gp_categories)})
+        return self._labels.get(key, category)
 
     def _record_phrases(self, session: Session, row, texts: list[str]) -> None:
         session.execute(phrases.delete().where(phrases.c.referral_id == row.referral_id))
