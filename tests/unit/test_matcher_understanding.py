@@ -140,3 +140,111 @@ def test_a_group_for_people_like_them_is_welcome_when_it_meets_what_they_want():
     ]
     order = ranked(directory, "registered blind, lives alone, would like company")
     assert order[0] == "sight-club"
+
+
+# ---- housing crises are housing first ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "landlord has served a section 21",
+        "been told to leave by the end of the month",
+        "landlord is selling up and she has two months' notice to leave",
+        "possession proceedings started over the rent arrears",
+        "about to lose her flat",
+        "sofa surfing since the break-up",
+        "in a B&B with the kids",
+    ],
+)
+def test_a_notice_to_leave_or_losing_a_home_is_read_as_a_housing_need(text):
+    assert "housing" in reading(text)
+
+
+MONEY_AND_HOMES = [
+    service(
+        "housing-advice",
+        "Tenants' advice line",
+        "Landlord ignoring repairs? Section 21 on the mat? We know your rights.",
+        ("housing",),
+    ),
+    service(
+        "money-advice",
+        "Money advice surgery",
+        "We go through arrears, bailiffs and council tax and work out a plan.",
+        ("money and debt",),
+    ),
+    service(
+        "energy-advice",
+        "Keep warm",
+        "Meter on emergency credit or owe the energy company? Fuel vouchers, debt write-off"
+        " applications and grants for insulation.",
+        ("money and debt", "housing"),
+    ),
+]
+
+
+def test_a_housing_crisis_is_met_by_housing_and_money_advice_before_energy_advice():
+    order = ranked(MONEY_AND_HOMES, "rent arrears and the landlord has served a section 21")
+    assert order.index("housing-advice") < order.index("energy-advice")
+    assert order.index("money-advice") < order.index("energy-advice")
+
+
+def test_energy_advice_still_comes_first_for_trouble_with_the_energy_bills():
+    order = ranked(MONEY_AND_HOMES, "prepayment meter keeps running out, rationing the heating")
+    assert order[0] == "energy-advice"
+
+
+# ---- a practical need no service meets ---------------------------------------------------
+
+COMPANY = [
+    service(
+        "coffee",
+        "Coffee morning",
+        "Meet people and make new friends over coffee.",
+        ("social connection",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "needs transport to hospital appointments",
+        "daughter can no longer drive him to the hospital for dialysis",
+        "no transport, keeps missing appointments",
+    ],
+)
+def test_getting_to_appointments_is_read_as_transport_not_as_being_housebound(text):
+    found = reading(text)
+    assert "transport" in found
+    assert "housebound" not in found and "sight_loss" not in found
+
+
+def test_a_practical_need_no_service_meets_is_reported_unmet_beside_the_needs_that_are_met():
+    result = MatchIndex(VOCABULARY, COMPANY).rank(
+        request("needs transport to hospital appointments, and lonely")
+    )
+    assert [p.service_id for p in result.proposals] == ["coffee"]
+    assert any("transport" in phrase for phrase in result.unmet_needs)
+
+
+def test_a_practical_need_alone_is_reported_unmet_rather_than_met_by_company():
+    result = MatchIndex(VOCABULARY, COMPANY).rank(request("needs transport to hospital"))
+    assert result.proposals == ()
+    assert any("transport" in phrase for phrase in result.unmet_needs)
+
+
+def test_a_directory_with_community_transport_meets_the_need():
+    directory = [
+        *COMPANY,
+        service(
+            "drivers",
+            "Community transport",
+            "Volunteer drivers take you to hospital appointments.",
+            ("transport",),
+        ),
+    ]
+    result = MatchIndex(VOCABULARY, directory).rank(request("needs transport to hospital"))
+    assert result.proposals[0].service_id == "drivers"
+    assert not result.unmet_needs
