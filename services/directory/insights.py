@@ -167,15 +167,15 @@ def publish_figures(
     keys = set(monthly) | {k for cells, total in lines for k in (*cells, total)}
     hidden_in: dict[Key, set[str]] = defaultdict(set)
     for month in months:
-        n = {k: monthly.get(k, {}).get(month, 0) for k in keys}
+        n = {k: v for k in keys if (v := monthly.get(k, {}).get(month, 0))}
         for k in protect_month(n, lines, threshold):
             hidden_in[k].add(month)
+    period = set(months)
     out = {}
     for k in keys:
-        shown = sum(
-            v for m, v in monthly.get(k, {}).items() if m in months and m not in hidden_in[k]
-        )
-        some_hidden = bool(hidden_in[k])
+        gone = hidden_in.get(k, ())
+        shown = sum(v for m, v in monthly.get(k, {}).items() if m in period and m not in gone)
+        some_hidden = bool(gone)
         if some_hidden and shown == 0:
             out[k] = {"value": None, "suppressed": True, "at_least": False}
         else:
@@ -227,27 +227,43 @@ def _both_periods(period: Period) -> list[str]:
     return period.previous().month_keys + period.month_keys
 
 
-def _monthly(session: Session, period: Period, measures: Iterable[str]):
-    """{(measure, category, ward): {month: (n, total)}} over both periods (bucket 0)."""
+def _monthly(
+    session: Session, period: Period, measures: Iterable[str], by_ward: Iterable[str] = ()
+):
+    """{(measure, category, ward): {month: (n, total)}} over both periods (bucket 0).
+
+    Ward by ward for "any need" and for the ``by_ward`` measures (whose ward cells are
+    published or protect a line); the other measures' categories come summed over the
+    wards by the database, under ward ``*``: the same totals, a fraction of the rows."""
     c = rm.cells.c
-    query = (
+    measures, by_ward = tuple(measures), tuple(by_ward)
+    where = (
+        c.month.in_(_both_periods(period)),
+        c.measure.in_(measures),
+        c.bucket == 0,
+        c.practice == rm.ALL,
+    )
+    wards = (
         select(c.measure, c.category, c.ward, c.month, func.sum(c.n), func.sum(c.total))
-        .where(
-            c.month.in_(_both_periods(period)),
-            c.measure.in_(tuple(measures)),
-            c.bucket == 0,
-            c.practice == rm.ALL,
-        )
+        .where(*where, (c.category == rm.ANY) | c.measure.in_(by_ward))
         .group_by(c.measure, c.category, c.ward, c.month)
     )
+    totals = (
+        select(c.measure, c.category, c.month, func.sum(c.n), func.sum(c.total))
+        .where(*where, c.category != rm.ANY, c.measure.not_in(by_ward))
+        .group_by(c.measure, c.category, c.month)
+    )
     out: dict = defaultdict(dict)
-    for m, cat, ward, month, n, total in session.execute(query):
+    for m, cat, ward, month, n, total in session.execute(wards):
         out[(m, cat, ward)][month] = (int(n), float(total))
+    for m, cat, month, n, total in session.execute(totals):
+        out[(m, cat, rm.ALL)][month] = (int(n), float(total))
     return out
 
 
 def _counts(raw: dict, with_totals: bool = True) -> Monthly:
-    """People per figure and month, adding each (measure, category)'s all-wards total."""
+    """People per figure and month, adding each (measure, category)'s all-wards total
+    where the rows are ward by ward (rows under ward ``*`` are totals already)."""
     out: Monthly = defaultdict(lambda: defaultdict(int))
     for (m, cat, ward), months in raw.items():
         for month, (n, _t) in months.items():
@@ -383,7 +399,7 @@ def _categories_in(raw: dict) -> list[str]:
 def _people(ctx: Context, measures: tuple[str, ...], ward_lines_for: tuple[str, ...] = ()):
     """Figures for ``measures`` by category and ward; ``ward_lines_for`` names the
     measures whose category-by-ward cells are published beside their totals."""
-    raw = _monthly(ctx.session, ctx.period, measures)
+    raw = _monthly(ctx.session, ctx.period, measures, ward_lines_for)
     monthly = _counts(raw)
     categories = _categories_in(raw)
     lines: list[Line] = []
@@ -639,6 +655,14 @@ def outcomes(ctx: Context) -> dict:
     wb = tuple(f"wb_{i}" for i in rm.WELLBEING_ITEMS)
     raw, fig, categories = _people(ctx, (*OUTCOME_STAGES, *wb))
     t = ctx.threshold
+    period = set(ctx.period.month_keys)
+    sums: dict[tuple[str, str], list] = defaultdict(lambda: [0, 0.0])  # people, total change
+    for (m, cat, _w), months in raw.items():
+        if m in wb:
+            for month, (k, v) in months.items():
+                if month in period:
+                    sums[(m, cat)][0] += k
+                    sums[(m, cat)][1] += v
     rows, wellbeing = [], []
     for category in [rm.ANY, *categories]:
         rows.append(
@@ -647,12 +671,7 @@ def outcomes(ctx: Context) -> dict:
         )
         line: dict = {"category": _label(category)}
         for item in rm.WELLBEING_ITEMS:
-            n = total = 0
-            for (m, cat, _w), months in raw.items():
-                if m == f"wb_{item}" and cat == category:
-                    for month, (k, v) in months.items():
-                        if month in ctx.period.month_keys:
-                            n, total = n + k, total + v
+            n, total = sums.get((f"wb_{item}", category), (0, 0.0))
             line[f"{item}_people"] = fig((f"wb_{item}", category, rm.ALL))
             line[f"{item}_mean_change"] = _mean(total, n, t) if n else None
         wellbeing.append(line)
