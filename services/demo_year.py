@@ -7,12 +7,13 @@ The year has shape, so that the commissioners' reports have something to show:
 
 - **Seasons**: more referrals in winter than in August; loneliness, money and housing
   rise in the cold months, physical activity and gardening in spring and summer.
-- **A need that grows over the last quarter**: money and debt (energy bills) doubles.
+- **A need that grows over the last quarter**: money and debt (energy bills), from
+  six months ago on, by 4% of the month's referrals more each month.
 - **A ward whose demand outruns its capacity**: Sidcup asks for gardening and nature
   groups month after month, and no such group reaches it.
-- **A need the vocabulary does not know, growing**: astronomy appears in the last
-  quarter, a few people a month in wards all over the borough, never many in one:
-  emerging needs must count it across wards to see it.
+- **A need the vocabulary does not know, growing**: astronomy appears three months
+  ago and grows (3%, 6%, 9% of referrals), a few people a month in wards all over the
+  borough, never many in one: emerging needs must count it across wards to see it.
 - A few needs nothing serves (bagpipes, sailing, rowing) all year, at a trickle.
 """
 
@@ -188,11 +189,10 @@ def _days(start: date, end: date) -> list[date]:
 
 def _needs(rng: random.Random, day: date, ward: str, months_left: int) -> tuple[str, tuple]:
     """What this person needs, on this day, in this ward."""
-    if months_left < 3:  # the last quarter
-        if rng.random() < 0.035 * (3 - months_left):  # astronomy: 3.5%, 7%, 10.5%
-            return rng.choice(ASTRONOMY), ()
-        if rng.random() < 0.06 * (3 - months_left):  # money and debt doubles and more
-            return MONEY
+    if months_left <= 3 and rng.random() < 0.03 * min(4 - months_left, 3):  # 3%, 6%, 9%
+        return rng.choice(ASTRONOMY), ()
+    if months_left <= 5 and rng.random() < 0.04 * (6 - months_left):  # 4% ... 24%
+        return MONEY
     if ward == HOTSPOT_WARD and rng.random() < 0.45:
         return GARDENING
     if rng.random() < 0.02:

@@ -354,6 +354,13 @@ def active_services(session: Session) -> list:
     return [s for s in _services(session) if s.status == "active"]
 
 
+def _within(day_column, months: list[str]):
+    """The dates of ``months`` as a range the column's index can answer."""
+    first = date.fromisoformat(f"{min(months)}-01")
+    last = _add_months(date.fromisoformat(f"{max(months)}-01"), 1)
+    return (day_column >= first) & (day_column < last)
+
+
 def _month_of_date(column):
     return func.substr(func.cast(column, String), 1, 7)
 
@@ -365,6 +372,7 @@ def _taken_by_month(session: Session, months: list[str]) -> dict[str, dict[str, 
     query = (
         select(c.service_id, month, func.count())
         .where(
+            _within(c.confirmed_on, months),
             month.in_(months),
             c.outcome.is_(None) | c.outcome.not_in(("no_capacity", "declined_by_patient")),
         )
@@ -851,7 +859,7 @@ def _responsiveness_rows(session: Session, months: list[str], service_ids=None) 
             func.sum(func.cast(c.accepted.is_(True), Integer)),
             func.count(c.answered_at),
         )
-        .where(c.mode == "referral", month.in_(months))
+        .where(c.mode == "referral", _within(c.confirmed_on, months), month.in_(months))
         .group_by(c.service_id, month, days)
     )
     if service_ids is not None:
