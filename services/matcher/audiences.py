@@ -15,6 +15,7 @@ from services.matcher.tuning import (
     ABOUT_SOMEONE_ELSE,
     AUDIENCE_FIT,
     AUDIENCE_PENALTY,
+    FORMER_PENALTY,
     LATER_LIFE_MIN_AGE,
     NARROWER_IMPLIES,
     SAME_GENDER_BOOST,
@@ -83,9 +84,16 @@ class Audiences:
         poor proposals for someone outside every group they serve; a group for the person's
         own gender was set up for people like them."""
         audience = cols["audience"][slots]
-        mask = np.uint64(self.mask(person_groups(request, needs)))
+        groups = person_groups(request, needs)
+        mask = np.uint64(self.mask(groups))
         outside = (audience != 0) & ((audience & mask) == 0)
         factor = np.where(outside, AUDIENCE_PENALTY, 1.0)
+        # a group for those whose situation has ended ("life after caring") is the wrong
+        # offer for someone still in it, not merely one for other people
+        concepts = self.vocabulary.concepts
+        ended = np.uint64(self.mask(concepts[c].former or "" for c in groups) & ~int(mask))
+        if ended:
+            factor = np.where(outside & ((audience & ended) != 0), FORMER_PENALTY, factor)
         if parts is not None and outside.any():
             parts["audience"] = factor.astype(np.float32)
         person = GENDER_BIT.get(normalise_gender(request.gender) or "", 0)

@@ -60,19 +60,57 @@ class ReferralReading:
             phrase = text[tokens[i].start : tokens[j - 1].end]
             if self._about_someone_else(stems, i):
                 weight *= self.concepts[concept_id].about_others
+            former = self.concepts[concept_id].former
+            if former in self.concepts and self._in_the_past(tokens, stems, i, j):
+                concept_id = former  # "cared for him until he died" is a former carer
+            given_up = self.concepts[concept_id].kind == "interest" and self._given_up(stems, j)
             hits.append(
                 NeedHit(
                     concept=concept_id,
                     phrase=phrase,
                     confidence=weight,
                     start=tokens[i].start,
-                    negated=self._negated(tokens, stems, i, j),
+                    negated=given_up or self._negated(tokens, stems, i, j),
                     emphasis=self._emphasis(stems, i, j),
                     circumstance=(concept_id, tuple(stems[i:j])) in self._states
                     and not self._asks_about(stems, i, j, starts),
                 )
             )
         return hits
+
+    def _in_the_past(self, tokens: list[Token], stems: list[str], start: int, end: int) -> bool:
+        """Whether a mention says what the person did, not what they do: a past-tense verb
+        ("cared for", "looked after"), a cue before it in its clause ("used to", "former",
+        "no longer") or one right after it ("... until he died")."""
+        if tokens[start].text.endswith("ed") and tokens[start].text != tokens[start].stem:
+            return True
+        first = start
+        while first > max(0, start - 4) and stems[first - 1] not in _BOUNDARY:
+            first -= 1
+        last = end
+        while last < min(len(stems), end + 4) and stems[last] not in _BOUNDARY:
+            last += 1
+        return self._holds(stems[first:start], self._former_cues) or self._holds(
+            stems[end:last], self._former_cues
+        )
+
+    def _given_up(self, stems: list[str], end: int) -> bool:
+        """Whether an interest is said to be over for good after it, in its clause or the
+        next ("played bowls for years but has given it up for good, won't go back")."""
+        last, clauses = end, 0
+        while last < len(stems) and clauses < 2:
+            if stems[last] in _BOUNDARY:
+                clauses += 1
+            last += 1
+        return self._holds(stems[end:last], self._given_up_cues)
+
+    @staticmethod
+    def _holds(words: list[str], cues: frozenset[tuple[str, ...]]) -> bool:
+        return any(
+            tuple(words[k : k + len(cue)]) == cue
+            for cue in cues
+            for k in range(len(words) - len(cue) + 1)
+        )
 
     def _asks_about(self, stems: list[str], start: int, end: int, mentions: set[int]) -> bool:
         """Whether the clause of a fact about the person asks for help with it or says it is
@@ -91,12 +129,7 @@ class ReferralReading:
             following += 1
         if not mentions & set(range(last + 1, following)):
             last = following  # it only says more about the fact
-        clause = stems[first:last]
-        return any(
-            tuple(clause[k : k + len(cue)]) == cue
-            for cue in self._access_need_cues
-            for k in range(len(clause) - len(cue) + 1)
-        )
+        return self._holds(stems[first:last], self._access_need_cues)
 
     def unrecognised(self, text: str) -> tuple[Fragment, ...]:
         """The stretches of the text in which no concept was found, for reports of needs the

@@ -81,6 +81,7 @@ class Concept:
     qualifies: bool = False  # an audience that only narrows others (an age group)
     answered_with: tuple[str, ...] = ()  # a service answers it only as well as one of these
     access_fact: bool = False  # a fact about how the person gets about, hears or sees
+    former: str | None = None  # the concept a mention in the past tense is ("cared for" him)
 
 
 class Vocabulary(ReferralReading, ServiceReading):
@@ -146,6 +147,12 @@ class Vocabulary(ReferralReading, ServiceReading):
         )
         self._access_need_cues = frozenset(
             tuple(t.stem for t in self._tokens(cue)) for cue in data.get("access_need_cues", ())
+        )
+        self._former_cues = frozenset(
+            tuple(t.stem for t in self._tokens(cue)) for cue in data.get("former_cues", ())
+        )
+        self._given_up_cues = frozenset(
+            tuple(t.stem for t in self._tokens(cue)) for cue in data.get("given_up_cues", ())
         )
         self._cue_length = max((len(c) for g in self.emphasis_cues.values() for c in g), default=0)
         self.concepts: dict[str, Concept] = {}
@@ -214,6 +221,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             qualifies=bool(raw.get("qualifies", False)),
             answered_with=tuple(raw.get("answered_with", ())),
             access_fact=bool(raw.get("access_fact", False)),
+            former=raw.get("former"),
         )
         self.concepts[concept.id] = concept
         triggers: set[tuple[str, ...]] = set()

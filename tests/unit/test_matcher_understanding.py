@@ -248,3 +248,79 @@ def test_a_directory_with_community_transport_meets_the_need():
     result = MatchIndex(VOCABULARY, directory).rank(request("needs transport to hospital"))
     assert result.proposals[0].service_id == "drivers"
     assert not result.unmet_needs
+
+
+# ---- whose need, and when ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("cares for her husband with dementia", "carer"),
+        ("is a full time carer for his wife", "carer"),
+        ("looking after her mum", "carer"),
+        ("cared for her husband for 8 years until he died", "former_carer"),
+        ("looked after his mum until she went into a home", "former_carer"),
+        ("no longer caring for mum", "former_carer"),
+        ("was a carer for ten years", "former_carer"),
+    ],
+)
+def test_whether_someone_cares_now_or_did_is_read_from_the_tense(text, concept):
+    found = reading(text)
+    assert concept in found
+    assert {"carer", "former_carer"} - {concept} & set(found) == set()
+
+
+CARERS = [
+    service(
+        "after-caring",
+        "Life after caring",
+        "For former carers whose caring role has ended: meet others and rebuild your own life.",
+        ("carers",),
+    ),
+    service(
+        "carers-cafe",
+        "Carers' cafe",
+        "A monthly coffee morning for people who look after a family member or friend.",
+        ("carers",),
+    ),
+    service(
+        "respite",
+        "Respite sitting",
+        "A care worker sits with the person you care for so you can have a break.",
+        ("carers",),
+    ),
+    *COMPANY,
+]
+
+
+def test_a_current_carer_is_not_offered_life_after_caring():
+    order = ranked(CARERS, "cares full time for her husband with dementia, exhausted")
+    assert order[:2] == ["carers-cafe", "respite"] or order[:2] == ["respite", "carers-cafe"]
+    assert "after-caring" not in order
+
+
+def test_a_former_carer_is_offered_life_after_caring_before_help_for_carers():
+    order = ranked(CARERS, "cared for her husband for 8 years until he died, lonely now")
+    assert order[0] == "after-caring"
+    assert "respite" not in order
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["used to love dancing", "loved dancing when she was younger", "misses her dancing"],
+)
+def test_a_former_interest_is_still_an_interest(text):
+    assert not reading(text)["dance"].negated
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "used to play bowls but has given it up for good",
+        "played bowls for years, won't go back to it",
+        "used to paint but has lost all interest",
+    ],
+)
+def test_an_interest_given_up_for_good_is_not_an_interest(text):
+    assert not {"bowls", "arts"} & set(reading(text))
