@@ -26,7 +26,9 @@ The privacy rule for every count of people (``publish_figures``):
    people; shares are rounded to the nearest 10%.
 6. Need phrases are normalised words (no digits, no titles, no punctuation), shown only
    when at least ``threshold`` distinct referrals share them, and only words that at
-   least ``threshold`` of those referrals used.
+   least ``threshold`` of those referrals used. A need is counted across the wards;
+   its wards are listed only where ``threshold`` of its referrals came from, the rest
+   not at all, so its total needs no secondary suppression.
 """
 
 from __future__ import annotations
@@ -602,9 +604,11 @@ def emerging_needs(ctx: Context) -> dict:
         monthly[("need", label, ward)][month] += int(n)
         monthly[("need", label, rm.ALL)][month] += int(n)
     labels = sorted({k[1] for k in monthly})
-    every = [*ctx.wards, rm.UNKNOWN_WARD]
-    lines = [([("need", label, w) for w in every], ("need", label, rm.ALL)) for label in labels]
-    fig = Figures(monthly, lines, ctx.period, t)
+    # Counted across the wards first: a need's wards are listed only where at least the
+    # threshold of its referrals came from, and the others are not published at all
+    # (neither as zero nor as suppressed), so the total gives no ward's count away and
+    # needs no secondary suppression. A need spread thinly over many wards emerges.
+    fig = Figures(monthly, [], ctx.period, t)
     words: dict[str, dict[str, int]] = defaultdict(dict)
     for label, phrase, n in ctx.session.execute(
         select(p.group_label, p.phrase, func.count(func.distinct(p.referral_id)))

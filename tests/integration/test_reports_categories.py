@@ -61,3 +61,37 @@ def test_a_category_the_matcher_spells_its_own_way_counts_under_the_directorys_l
     assert "long term conditions" not in rows
     assert rows["long-term conditions"]["people"]["value"] == 6
     assert rows["long-term conditions"]["services"] == 1
+
+
+def test_a_new_need_spread_thinly_over_the_wards_still_emerges(tmp_path):
+    """Six referrals a month for astronomy, never two in one ward: counted across the
+    wards first, the need is shown (its wards are not, each being one person)."""
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'd.db'}", tmp_path, run_workers=False))
+    runtime = app.state.runtime
+    handlers = CONSUMERS["directory"].bind(outbox=runtime.outbox).handlers
+    wards = insights.ward_centroids()
+    now = datetime.now(UTC)
+    for ward in sorted(wards)[:6]:
+        rid = str(uuid.uuid4())
+        profile = ReferralProfile(age=40, ward=ward, needs_text="loves astronomy")
+        for event in (
+            ReferralSubmitted(referral_id=rid, practice_ods="G1", profile=profile),
+            MatchesProposed(
+                referral_id=rid,
+                in_reply_to=uuid.uuid4(),
+                proposals=(),
+                unmet_needs=("astronomy",),
+                unrecognised=("astronomy",),
+            ),
+        ):
+            with runtime.sessions.begin() as session:
+                handlers[type(event)](session, event, _envelope(event, now))
+    with runtime.sessions() as session:
+        period = insights.period_for(date.today(), "this_month")
+        body = insights.run_report("emerging-needs", session, period, 5)
+    runtime.close()
+
+    (need,) = body["tables"]["emerging_needs"]
+    assert need["need"] == "astronomy"
+    assert need["referrals"]["value"] == 6 and need["rising"]
+    assert need["wards"] == []
