@@ -15,9 +15,13 @@ from services.matcher.tuning import (
     ABOUT_SOMEONE_ELSE,
     AUDIENCE_FIT,
     AUDIENCE_PENALTY,
+    COMMUNITY_FIT,
     FORMER_PENALTY,
+    INTERFAITH,
     LATER_LIFE_MIN_AGE,
     NARROWER_IMPLIES,
+    OTHER_COMMUNITY,
+    OWN_COMMUNITY_BOOST,
     SAME_GENDER_BOOST,
     YOUNG_AGE,
     YOUNG_MAX_AGE,
@@ -26,6 +30,8 @@ from services.matcher.vocabulary import ConceptMatch, Vocabulary
 
 __all__ = ["Audiences", "person_groups"]
 
+_NONE = ConceptMatch(0.0, (), None)
+
 
 class Audiences:
     """The vocabulary's audience concepts as bits (at most 64), and the rules about them."""
@@ -33,6 +39,10 @@ class Audiences:
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
         self.bits = {c: i for i, c in enumerate(vocabulary.audiences[:64])}
+        self.communities = frozenset(
+            c for c in self.bits if vocabulary.concepts[c].kind == "community"
+        )
+        self._community_mask = self.mask(self.communities)
 
     def meant_for(self, described: dict[str, ConceptMatch]) -> list[str]:
         """The groups a service is meant for. When it names several, the narrower ones say
@@ -40,7 +50,16 @@ class Audiences:
         person (the narrower concept implies the broader one), and a young adult carers'
         group is for carers who are young, not for every young adult (age only qualifies)."""
         concepts = self.vocabulary.concepts
-        groups = [c for c, m in described.items() if m.score >= AUDIENCE_FIT and c in self.bits]
+        groups = [
+            c
+            for c, m in described.items()
+            if m.score >= AUDIENCE_FIT and c in self.bits and c not in self.communities
+        ]
+        # the one or two faiths a service names say whose it is (a mosque's sisters' circle);
+        # one naming many is interfaith, for everyone
+        faiths = [c for c in self.communities if described.get(c, _NONE).score >= COMMUNITY_FIT]
+        if len(faiths) < INTERFAITH:
+            groups += faiths
         broader = {
             other
             for c in groups
@@ -57,6 +76,13 @@ class Audiences:
         }
         core = [c for c in groups if c not in broader and not concepts[c].qualifies]
         return sorted(core or groups)
+
+    def outside_communities(self, request: MatchRequest, needs: list[Need]) -> int:
+        """The bits of the communities other than the person's own, when they named one
+        ("misses her church"): a group of another faith is not what they miss. Nothing for
+        someone who named none: a faith's open kitchen is for anyone."""
+        own = person_groups(request, needs) & self.communities
+        return self._community_mask & ~self.mask(own) if own else 0
 
     def mask(self, concepts: Iterable[str]) -> int:
         bits = self.bits
@@ -83,18 +109,28 @@ class Audiences:
         """Services for a particular group (carers, veterans, people with sight loss...) are
         poor proposals for someone outside every group they serve; a group for the person's
         own gender was set up for people like them."""
-        audience = cols["audience"][slots]
+        everyone = cols["audience"][slots]
+        audience = everyone & np.uint64(~self._community_mask & (2**64 - 1))
         groups = person_groups(request, needs)
         mask = np.uint64(self.mask(groups))
         outside = (audience != 0) & ((audience & mask) == 0)
         factor = np.where(outside, AUDIENCE_PENALTY, 1.0)
+        moved = outside
+        other = np.uint64(self.outside_communities(request, needs))
+        if other:
+            own = np.uint64(self.mask(groups & self.communities))
+            mine = (everyone & own) != 0
+            theirs = ((everyone & other) != 0) & ~mine
+            factor = np.where(theirs, factor * OTHER_COMMUNITY, factor)
+            factor = np.where(mine, factor * OWN_COMMUNITY_BOOST, factor)
+            moved = outside | theirs | mine
         # a group for those whose situation has ended ("life after caring") is the wrong
         # offer for someone still in it, not merely one for other people
         concepts = self.vocabulary.concepts
         ended = np.uint64(self.mask(concepts[c].former or "" for c in groups) & ~int(mask))
         if ended:
             factor = np.where(outside & ((audience & ended) != 0), FORMER_PENALTY, factor)
-        if parts is not None and outside.any():
+        if parts is not None and moved.any():
             parts["audience"] = factor.astype(np.float32)
         person = GENDER_BIT.get(normalise_gender(request.gender) or "", 0)
         if person:
@@ -108,8 +144,11 @@ class Audiences:
         self, described: dict[str, ConceptMatch], request: MatchRequest, needs: list[Need]
     ) -> list[str]:
         """The labels of the groups a service is meant for, when the person is in none."""
-        groups = self.meant_for(described)
-        if not groups or set(groups) & person_groups(request, needs):
+        person = person_groups(request, needs)
+        groups = [c for c in self.meant_for(described) if c not in self.communities]
+        if person & self.communities:
+            groups += [c for c in self.meant_for(described) if c in self.communities]
+        if not groups or set(groups) & person:
             return []
         return [self.vocabulary.concepts[concept].label for concept in sorted(groups)]
 

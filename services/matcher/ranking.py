@@ -158,7 +158,8 @@ class MatchIndex:
         scored = [
             n
             for n in needs
-            if self.vocabulary.concepts[n.hit.concept].kind not in ("modifier", "trait")
+            if self.vocabulary.concepts[n.hit.concept].kind
+            not in ("modifier", "trait", "community")
         ]
         prefs = Preferences.from_needs(self.vocabulary, needs, request.age)
         origin = table.origin(request)

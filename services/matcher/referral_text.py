@@ -49,10 +49,17 @@ class ReferralReading:
     def find_needs(self, text: str) -> list[NeedHit]:
         """Every concept the text mentions, negated ones flagged, longest phrases winning."""
         tokens, stems, spans = _read(self, text)
+        # the community a word names ("church": Christian) is read beside its need (faith),
+        # so neither reading hides the other
+        kinds = [self.concepts[p[0]].kind == "community" for _, _, p in spans]
         kept = [
             (i, j, p)
-            for i, j, p in spans
-            if not any((a <= i and j <= b) and (b - a) > (j - i) for a, b, _ in spans)
+            for (i, j, p), community in zip(spans, kinds, strict=True)
+            if not any(
+                (a <= i and j <= b) and (b - a) > (j - i)
+                for (a, b, _), other in zip(spans, kinds, strict=True)
+                if other == community
+            )
         ]
         hits: list[NeedHit] = []
         starts = {i for i, _, _ in kept}

@@ -324,3 +324,54 @@ def test_a_former_interest_is_still_an_interest(text):
 )
 def test_an_interest_given_up_for_good_is_not_an_interest(text):
     assert not {"bowls", "arts"} & set(reading(text))
+
+
+FAITHS = [
+    service(
+        "church-lunch",
+        "Church lunch club",
+        "A lunch and a chat after the Sunday service at St Mark's church.",
+        ("faith and belief", "social connection"),
+    ),
+    service(
+        "mosque-circle",
+        "Sisters' circle",
+        "Tea, talks and Quran study at the mosque.",
+        ("faith and belief", "social connection"),
+    ),
+    service(
+        "interfaith",
+        "Interfaith visits",
+        "Monthly visits to a church, mosque, gurdwara, temple and synagogue, with a meal.",
+        ("faith and belief",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "community"),
+    [
+        ("misses her church since moving", "christian"),
+        ("Church of England all her life", "christian"),
+        ("misses going to the mosque on Fridays", "muslim"),
+        ("used to go to the gurdwara with his wife", "sikh"),
+    ],
+)
+def test_the_community_someone_belongs_to_is_read_beside_their_faith(text, community):
+    found = reading(text)
+    assert community in found and "faith" in found
+
+
+def test_someone_who_misses_their_church_is_not_offered_another_faiths_group_first():
+    order = ranked(FAITHS, "misses her church since moving here")
+    assert order[0] == "church-lunch"
+    assert "mosque-circle" not in order[:2]
+    mosque = ranked(FAITHS, "misses going to the mosque")
+    assert mosque[0] == "mosque-circle"
+    assert "church-lunch" not in mosque[:2]
+
+
+def test_a_faiths_group_is_not_held_back_from_someone_who_named_no_faith():
+    result = MatchIndex(VOCABULARY, FAITHS).rank(request("lonely, would like to meet people"))
+    circle = next(p for p in result.proposals if p.service_id == "mosque-circle")
+    assert "audience" not in circle.breakdown or circle.breakdown["audience"] == 1.0
