@@ -17,8 +17,8 @@ from services.matcher.tuning import (
     AUDIENCE_PENALTY,
     COMMUNITY_FIT,
     FORMER_PENALTY,
-    INTERFAITH,
     LATER_LIFE_MIN_AGE,
+    MANY_COMMUNITIES,
     NARROWER_IMPLIES,
     OTHER_COMMUNITY,
     OWN_COMMUNITY_BOOST,
@@ -39,10 +39,13 @@ class Audiences:
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
         self.bits = {c: i for i, c in enumerate(vocabulary.audiences[:64])}
-        self.communities = frozenset(
-            c for c in self.bits if vocabulary.concepts[c].kind == "community"
-        )
-        self._community_mask = self.mask(self.communities)
+        families: dict[str, set[str]] = {}
+        for c in self.bits:
+            if vocabulary.concepts[c].kind == "community":
+                families.setdefault(vocabulary.concepts[c].community or c, set()).add(c)
+        # faith, heritage, occupation: a person is compared with services family by family
+        self.families = {name: frozenset(members) for name, members in families.items()}
+        self.communities = frozenset(c for members in families.values() for c in members)
 
     def meant_for(self, described: dict[str, ConceptMatch]) -> list[str]:
         """The groups a service is meant for. When it names several, the narrower ones say
@@ -55,11 +58,6 @@ class Audiences:
             for c, m in described.items()
             if m.score >= AUDIENCE_FIT and c in self.bits and c not in self.communities
         ]
-        # the one or two faiths a service names say whose it is (a mosque's sisters' circle);
-        # one naming many is interfaith, for everyone
-        faiths = [c for c in self.communities if described.get(c, _NONE).score >= COMMUNITY_FIT]
-        if len(faiths) < INTERFAITH:
-            groups += faiths
         broader = {
             other
             for c in groups
@@ -75,14 +73,25 @@ class Audiences:
             if factor <= ABOUT_SOMEONE_ELSE
         }
         core = [c for c in groups if c not in broader and not concepts[c].qualifies]
-        return sorted(core or groups)
+        return sorted(core or groups) + self._communities(described)
 
-    def outside_communities(self, request: MatchRequest, needs: list[Need]) -> int:
-        """The bits of the communities other than the person's own, when they named one
-        ("misses her church"): a group of another faith is not what they miss. Nothing for
-        someone who named none: a faith's open kitchen is for anyone."""
-        own = person_groups(request, needs) & self.communities
-        return self._community_mask & ~self.mask(own) if own else 0
+    def _communities(self, described: dict[str, ConceptMatch]) -> list[str]:
+        """The communities a service is for, in each family: the one or two it names clearly
+        (a mosque's sisters' circle, a Polish club, with the wider ones they belong to: a
+        Punjabi lunch is South Asian); one naming many is for everyone (interfaith visits)."""
+        concepts = self.vocabulary.concepts
+        found: list[str] = []
+        for members in self.families.values():
+            named = {c for c in members if described.get(c, _NONE).score >= COMMUNITY_FIT}
+            wider = {
+                other
+                for c in named
+                for other, weight in concepts[c].related.items()
+                if weight >= NARROWER_IMPLIES and other in members
+            }
+            if len(named - wider) < MANY_COMMUNITIES:
+                found += sorted(named | wider)
+        return found
 
     def mask(self, concepts: Iterable[str]) -> int:
         bits = self.bits
@@ -110,20 +119,23 @@ class Audiences:
         poor proposals for someone outside every group they serve; a group for the person's
         own gender was set up for people like them."""
         everyone = cols["audience"][slots]
-        audience = everyone & np.uint64(~self._community_mask & (2**64 - 1))
+        audience = everyone & np.uint64(~self.mask(self.communities) & (2**64 - 1))
         groups = person_groups(request, needs)
         mask = np.uint64(self.mask(groups))
         outside = (audience != 0) & ((audience & mask) == 0)
         factor = np.where(outside, AUDIENCE_PENALTY, 1.0)
         moved = outside
-        other = np.uint64(self.outside_communities(request, needs))
-        if other:
-            own = np.uint64(self.mask(groups & self.communities))
-            mine = (everyone & own) != 0
-            theirs = ((everyone & other) != 0) & ~mine
+        # someone who names their community ("misses her church", "misses the Polish club")
+        # is offered its groups first and not another's; nothing changes for anyone else
+        for members in self.families.values():
+            own = groups & members
+            if not own:
+                continue
+            mine = (everyone & np.uint64(self.mask(own))) != 0
+            theirs = ((everyone & np.uint64(self.mask(members - own))) != 0) & ~mine
             factor = np.where(theirs, factor * OTHER_COMMUNITY, factor)
             factor = np.where(mine, factor * OWN_COMMUNITY_BOOST, factor)
-            moved = outside | theirs | mine
+            moved = moved | theirs | mine
         # a group for those whose situation has ended ("life after caring") is the wrong
         # offer for someone still in it, not merely one for other people
         concepts = self.vocabulary.concepts

@@ -55,10 +55,10 @@ SCHEDULE_BOOST = 1.08  # runs at the times the person said suit them
 # ---- who a service is for ---------------------------------------------------------------
 AUDIENCE_FIT = 0.6  # a service this strong on an audience concept is meant for that group
 AUDIENCE_PENALTY = 0.6  # ... so it is a poor proposal for someone outside it
-COMMUNITY_FIT = 0.3  # a service naming a faith this clearly is that faith's group ...
-INTERFAITH = 3  # ... unless it names this many: then it is for everyone
-OTHER_COMMUNITY = 0.3  # another faith's group for someone who misses their own: not offered
-OWN_COMMUNITY_BOOST = 1.2  # ... and their own faith's group is what they miss
+COMMUNITY_FIT = 0.3  # a service naming a faith or heritage this clearly is that group's ...
+MANY_COMMUNITIES = 3  # ... unless it names this many of one kind: then it is for everyone
+OTHER_COMMUNITY = 0.3  # another community's group for someone who misses their own
+OWN_COMMUNITY_BOOST = 1.2  # ... and their own community's group is what they miss
 FORMER_PENALTY = 0.1  # ... and a wrong one (not offered) when it is for those whose situation ended
 NARROWER_IMPLIES = 0.8  # an audience implying another this strongly is a subgroup of it
 ABOUT_SOMEONE_ELSE = 0.5  # an audience suppressing another this much is its family or carers

@@ -82,6 +82,7 @@ class Concept:
     answered_with: tuple[str, ...] = ()  # a service answers it only as well as one of these
     access_fact: bool = False  # a fact about how the person gets about, hears or sees
     former: str | None = None  # the concept a mention in the past tense is ("cared for" him)
+    community: str | None = None  # its family, for kind community: faith, heritage, occupation
 
 
 class Vocabulary(ReferralReading, ServiceReading):
@@ -222,6 +223,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             answered_with=tuple(raw.get("answered_with", ())),
             access_fact=bool(raw.get("access_fact", False)),
             former=raw.get("former"),
+            community=raw.get("community"),
         )
         self.concepts[concept.id] = concept
         triggers: set[tuple[str, ...]] = set()

@@ -375,3 +375,67 @@ def test_a_faiths_group_is_not_held_back_from_someone_who_named_no_faith():
     result = MatchIndex(VOCABULARY, FAITHS).rank(request("lonely, would like to meet people"))
     circle = next(p for p in result.proposals if p.service_id == "mosque-circle")
     assert "audience" not in circle.breakdown or circle.breakdown["audience"] == 1.0
+
+
+HERITAGE = [
+    service(
+        "polish-club",
+        "Polish club",
+        "Saturday club with Polish newspapers, coffee and help with letters.",
+        ("social connection",),
+    ),
+    service(
+        "tamil-elders",
+        "Tamil elders' day centre",
+        "Weekly lunch, yoga and carrom in Tamil for older people.",
+        ("social connection",),
+    ),
+    service(
+        "asian-elders",
+        "South Asian elders' lunch",
+        "A hot lunch and company for South Asian elders.",
+        ("social connection",),
+    ),
+    *COMPANY,
+]
+
+
+def test_someone_who_misses_their_own_community_is_offered_its_club_not_another_communitys():
+    result = MatchIndex(VOCABULARY, HERITAGE).rank(
+        request("misses the Polish community she had in Slough")
+    )
+    assert result.proposals[0].service_id == "polish-club"
+    others = [p for p in result.proposals if p.service_id in ("tamil-elders", "asian-elders")]
+    assert all(p.breakdown["audience"] < 1.0 for p in others)
+
+
+def test_a_wider_community_a_service_names_includes_the_persons_own():
+    assert "south_asian" in reading("Pakistani, lonely since his wife died")
+    order = ranked(HERITAGE, "Pakistani, lonely since his wife died", gender="male")
+    assert order.index("asian-elders") < order.index("tamil-elders")
+
+
+def test_a_heritage_group_is_not_held_back_from_someone_who_named_none():
+    result = MatchIndex(VOCABULARY, HERITAGE).rank(request("lonely, would like company"))
+    polish = next(p for p in result.proposals if p.service_id == "polish-club")
+    assert polish.breakdown.get("audience", 1.0) == 1.0
+
+
+def test_a_former_miner_is_offered_the_miners_welfare_before_another_club():
+    directory = [
+        service(
+            "welfare",
+            "Miners' welfare social",
+            "Company, dominoes and a brew for former miners and the pit village.",
+            ("social connection",),
+        ),
+        service(
+            "coffee",
+            "Coffee morning",
+            "Meet people and make new friends over a coffee and a chat.",
+            ("social connection",),
+        ),
+    ]
+    assert ranked(directory, "retired miner, lonely since the pit closed", gender="male")[0] == (
+        "welfare"
+    )
