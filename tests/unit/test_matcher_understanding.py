@@ -439,3 +439,18 @@ def test_a_former_miner_is_offered_the_miners_welfare_before_another_club():
     assert ranked(directory, "retired miner, lonely since the pit closed", gender="male")[0] == (
         "welfare"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "needs help with her shopping",
+        "housebound since a fall, needs help with her shopping and someone to collect her"
+        " prescriptions",
+        "can't manage the housework any more",
+    ],
+)
+def test_practical_help_at_home_is_a_need_of_its_own_reported_when_nothing_meets_it(text):
+    assert "practical_help" in reading(text)
+    result = MatchIndex(VOCABULARY, COMPANY).rank(request(text, age=84))
+    assert result.unmet_needs
