@@ -454,3 +454,10 @@ def test_practical_help_at_home_is_a_need_of_its_own_reported_when_nothing_meets
     assert "practical_help" in reading(text)
     result = MatchIndex(VOCABULARY, COMPANY).rank(request(text, age=84))
     assert result.unmet_needs
+
+
+def test_every_audience_and_community_the_vocabulary_names_has_its_bit():
+    """The audience column holds 64 bits; a group past them would silently be for everyone."""
+    from services.matcher.audiences import Audiences
+
+    assert set(Audiences(VOCABULARY).bits) == set(VOCABULARY.audiences)
