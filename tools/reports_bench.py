@@ -104,6 +104,8 @@ def synthetic_history(sessions, size: int, months: int, today: date, seed: int =
     start = datetime.combine(first, datetime.min.time(), UTC)
     cells: Counter = Counter()
     totals: Counter = Counter()
+    ledger: Counter = Counter()
+    organisation_of: dict[str, str] = {}
     batch: dict[str, list] = {"referrals": [], "categories": [], "connections": [], "phrases": []}
 
     def flush() -> None:
@@ -176,21 +178,26 @@ def synthetic_history(sessions, size: int, months: int, today: date, seed: int =
         batch["categories"].extend(vars(c) for c in cat_rows)
         if connected is not None and by_category.get(cats[0]):
             service_id, organisation, _ = rng.choice(by_category[cats[0]])
-            batch["connections"].append(
-                {
-                    "connection_id": f"c-{rid}",
-                    "referral_id": rid,
-                    "service_id": service_id,
-                    "mode": "referral" if referral_mode else "signposting",
-                    "ward": ward,
-                    "confirmed_on": connected.date(),
-                    "confirmed_at": connected,
-                    "organisation_id": organisation,
-                    "answered_at": answered,
-                    "accepted": accepted if answered else None,
-                    "outcome": "attended" if attended else None,
-                }
-            )
+            connection = {
+                "connection_id": f"c-{rid}",
+                "referral_id": rid,
+                "service_id": service_id,
+                "mode": "referral" if referral_mode else "signposting",
+                "ward": ward,
+                "confirmed_on": connected.date(),
+                "confirmed_at": connected,
+                "organisation_id": organisation,
+                "answered_at": answered,
+                "accepted": accepted if answered else None,
+                "outcome": "attended" if attended else None,
+            }
+            batch["connections"].append(connection)
+            organisation_of[service_id] = organisation
+            month = rm.month_of(connected)
+            for key, n in rm.ledger_contributions(
+                SimpleNamespace(**connection, month=month)
+            ).items():
+                ledger[key] += n
         if rng.random() < 0.02:
             phrase = rng.choice(NEW_NEEDS)
             batch["phrases"].append(
@@ -216,6 +223,16 @@ def synthetic_history(sessions, size: int, months: int, today: date, seed: int =
         session.execute(
             rm.phrase_groups.insert(), [{"phrase": p, "group_label": p} for p in NEW_NEEDS]
         )
+        ledger_names = ("month", "service_id", "measure", "bucket")
+        ledger_rows = [
+            {
+                **dict(zip(ledger_names, k, strict=True)),
+                "organisation_id": organisation_of[k[1]],
+                "n": n,
+            }
+            for k, n in ledger.items()
+        ]
+        session.execute(rm.service_months.insert(), ledger_rows)
 
 
 def directory_database(folder: Path) -> tuple[object, str]:

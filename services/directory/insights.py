@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import Integer, String, func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.orm import Session
 
 from services.directory import readmodel as rm
@@ -369,20 +369,15 @@ def _month_of_date(column):
 
 def _taken_by_month(session: Session, months: list[str]) -> dict[str, dict[str, int]]:
     """Per service and month, connections confirmed that still hold a place."""
-    c = store.connections.c
-    month = _month_of_date(c.confirmed_on)
+    m = rm.service_months.c
     query = (
-        select(c.service_id, month, func.count())
-        .where(
-            _within(c.confirmed_on, months),
-            month.in_(months),
-            c.outcome.is_(None) | c.outcome.not_in(("no_capacity", "declined_by_patient")),
-        )
-        .group_by(c.service_id, month)
+        select(m.service_id, m.month, func.sum(m.n))
+        .where(m.month.in_(months), m.measure == "taken")
+        .group_by(m.service_id, m.month)
     )
     out: dict[str, dict[str, int]] = defaultdict(dict)
-    for service_id, m, n in session.execute(query):
-        out[service_id][m] = int(n)
+    for service_id, month, n in session.execute(query):
+        out[service_id][month] = int(n)
     return out
 
 
@@ -840,45 +835,26 @@ def responsiveness(ctx: Context) -> dict:
     return {"tables": {"services": services, "organisations": organisations}}
 
 
-def _answer_days(session: Session, c):
-    if session.get_bind().dialect.name == "sqlite":
-        return func.cast(func.julianday(c.answered_at) - func.julianday(c.confirmed_at), Integer)
-    return func.cast(
-        func.floor(func.extract("epoch", c.answered_at - c.confirmed_at) / 86400), Integer
-    )
-
-
 def _responsiveness_rows(session: Session, months: list[str], service_ids=None) -> dict:
     """{(service, month confirmed): referred, answered, accepted, days histogram}."""
-    c = store.connections.c
-    days = _answer_days(session, c).label("days")
-    month = _month_of_date(c.confirmed_on)
-    query = (
-        select(
-            c.service_id,
-            month,
-            func.max(c.organisation_id),
-            days,
-            func.count(),
-            func.sum(func.cast(c.accepted.is_(True), Integer)),
-            func.count(c.answered_at),
-        )
-        .where(c.mode == "referral", _within(c.confirmed_on, months), month.in_(months))
-        .group_by(c.service_id, month, days)
+    m = rm.service_months.c
+    query = select(m.service_id, m.month, m.measure, m.bucket, m.n, m.organisation_id).where(
+        m.month.in_(months), m.measure.in_(("referred", "answered", "accepted", "answer_days"))
     )
     if service_ids is not None:
-        query = query.where(c.service_id.in_(service_ids))
+        query = query.where(m.service_id.in_(service_ids))
     out: dict[tuple[str, str], dict] = {}
-    for service_id, m, org, d, n, accepted, answered in session.execute(query):
+    for service_id, month, measure, bucket, n, org in session.execute(query):
         r = out.setdefault(
-            (service_id, m),
-            {"organisation_id": org, "referred": 0, "answered": 0, "accepted": 0, "days": {}},
+            (service_id, month),
+            {"organisation_id": None, "referred": 0, "answered": 0, "accepted": 0, "days": {}},
         )
-        r["referred"] += n
-        r["answered"] += answered
-        r["accepted"] += accepted or 0
-        if d is not None:
-            r["days"][int(d)] = r["days"].get(int(d), 0) + answered
+        r["organisation_id"] = r["organisation_id"] or org
+        if measure == "answer_days":
+            if n:
+                r["days"][int(bucket)] = r["days"].get(int(bucket), 0) + int(n)
+        else:
+            r[measure] += int(n)
     return out
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    func,
     select,
     update,
 )
@@ -146,6 +147,35 @@ phrase_groups = Table(
 
 cells = cells_table
 
+#: The capacity ledger as the reports need it: each connection's state here, and per
+#: service and month (of the connection) the referrals made, answered and accepted, the
+#: places still held, and the days to the group's answer as a histogram (``bucket``).
+ledger = Table(
+    "insight_connections",
+    md,
+    Column("connection_id", String(64), primary_key=True),
+    Column("service_id", String(100), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=False),
+    Column("organisation_id", String(100)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("accepted", Boolean),
+    Column("outcome", String(30)),
+)
+
+service_months = Table(
+    "insight_service_months",
+    md,
+    Column("month", String(7), primary_key=True),
+    Column("service_id", String(100), primary_key=True),
+    Column("measure", String(20), primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("organisation_id", String(100)),
+    Column("n", Integer, nullable=False),
+)
+FREES_A_PLACE = ("no_capacity", "declined_by_patient")
+
 Key = tuple[str, str, str, str, str, int]  # month, measure, category, ward, practice, bucket
 
 
@@ -219,6 +249,47 @@ def contributions(referral, categories: Iterable) -> Counter:
         if c.no_place:
             out[(*base, "no_place", c.category, *place, 0)] += 1
     return Counter({k: (n, totals.get(k, 0.0)) for k, n in out.items()})
+
+
+def ledger_contributions(connection) -> Counter:
+    """What one connection adds to ``insight_service_months``: {(month, service, measure,
+    bucket): n}. A connection holds a place unless its outcome gave it back."""
+    if connection is None:
+        return Counter()
+    base = (connection.month, connection.service_id)
+    out: Counter = Counter()
+    if connection.outcome not in FREES_A_PLACE:
+        out[(*base, "taken", 0)] += 1
+    if connection.mode == "referral":
+        out[(*base, "referred", 0)] += 1
+        if connection.answered_at is not None:
+            out[(*base, "answered", 0)] += 1
+            out[(*base, "accepted", 0)] += bool(connection.accepted)
+            waited = _aware(connection.answered_at) - _aware(connection.confirmed_at)
+            out[(*base, "answer_days", int(waited.total_seconds() // 86400))] += 1
+    return out
+
+
+def add_to_service_months(session: Session, delta: dict, organisation_id: str | None) -> None:
+    names = ("month", "service_id", "measure", "bucket")
+    rows = [
+        {**dict(zip(names, key, strict=True)), "organisation_id": organisation_id, "n": n}
+        for key, n in delta.items()
+        if n
+    ]
+    if not rows:
+        return
+    stmt = _insert(session)(service_months)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(names),
+        set_={
+            "n": service_months.c.n + stmt.excluded.n,
+            "organisation_id": func.coalesce(
+                stmt.excluded.organisation_id, service_months.c.organisation_id
+            ),
+        },
+    )
+    session.execute(stmt, rows)
 
 
 def _difference(before: Counter, after: Counter) -> dict[Key, tuple[int, float]]:
@@ -317,6 +388,13 @@ def normalise_phrase(text: str, max_words: int = 5) -> str:
     """Lower-case words only: no digits, no punctuation, no titles or filler words."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2]
     return " ".join(words[:max_words])
+
+
+class _Row:
+    """A dict read as a row (attribute access), for a row just inserted."""
+
+    def __init__(self, values: dict) -> None:
+        self.__dict__.update(values)
 
 
 class InsightProjector:
@@ -504,6 +582,7 @@ class InsightProjector:
             self._change(session, event.referral_id, {"contacted_at": _aware(env.occurred_at)})
 
     def match_confirmed(self, session: Session, event: MatchConfirmed, env: Envelope) -> None:
+        self._ledger_add(session, event, env)
         at = _aware(env.occurred_at)
         row, _ = self._state(session, event.referral_id)
         if row is None:
@@ -515,6 +594,13 @@ class InsightProjector:
 
     def group_answered(self, session: Session, event: GroupAnswered, env: Envelope) -> None:
         at = _aware(env.occurred_at)
+        self._ledger_change(
+            session,
+            event.connection_id,
+            answered_at=at,
+            accepted=event.accepted,
+            organisation_id=event.organisation_id,
+        )
         row, _ = self._state(session, event.referral_id)
         if row is None:
             return
@@ -528,6 +614,7 @@ class InsightProjector:
     def outcome_recorded(
         self, session: Session, event: ReferralOutcomeRecorded, env: Envelope
     ) -> None:
+        self._ledger_change(session, event.connection_id, outcome=event.outcome)
         flags = {
             "attended": {"attended": True},
             "completed": {"attended": True, "completed": True},
@@ -539,6 +626,44 @@ class InsightProjector:
     def wellbeing_changed(self, session: Session, event: WellbeingChanged, env: Envelope) -> None:
         change = {item: getattr(event, item) for item in WELLBEING_ITEMS}
         self._change(session, event.referral_id, {"wellbeing": change})
+
+    # --- the capacity ledger, per service and month ----------------------------------
+
+    def _ledger_change(self, session: Session, connection_id: str, **values) -> None:
+        row = session.execute(select(ledger).where(ledger.c.connection_id == connection_id))
+        before = row.first()
+        if before is None:
+            return  # a connection made before reports began
+        session.execute(
+            update(ledger).where(ledger.c.connection_id == connection_id).values(**values)
+        )
+        after = session.execute(
+            select(ledger).where(ledger.c.connection_id == connection_id)
+        ).first()
+        delta = ledger_contributions(after)
+        delta.subtract(ledger_contributions(before))
+        add_to_service_months(session, delta, after.organisation_id)
+
+    def _ledger_add(self, session: Session, event: MatchConfirmed, env: Envelope) -> None:
+        c = ledger.c
+        if session.execute(
+            select(c.connection_id).where(c.connection_id == event.connection_id)
+        ).first():
+            return
+        at = _aware(env.occurred_at)
+        row = {
+            "connection_id": event.connection_id,
+            "service_id": event.service_id,
+            "mode": event.mode,
+            "month": month_of(at),
+            "confirmed_at": at,
+            "organisation_id": None,
+            "answered_at": None,
+            "accepted": None,
+            "outcome": None,
+        }
+        session.execute(ledger.insert().values(**row))
+        add_to_service_months(session, ledger_contributions(_Row(row)), None)
 
     def closed(self, session: Session, event: ReferralClosed, env: Envelope) -> None:
         session.execute(
