@@ -450,8 +450,10 @@ class InsightProjector:
                     referral_categories.insert(),
                     [{"referral_id": referral_id, **c} for c in categories],
                 )
-        row, cats = self._state(session, referral_id)
-        add_to_cells(session, _difference(before, contributions(row, cats)))
+        after = _Row({**row._mapping, **(values or {})})  # as stored now, without reading it
+        if categories is not None:
+            cats = [_Row({"referral_id": referral_id, **c}) for c in categories]
+        add_to_cells(session, _difference(before, contributions(after, cats)))
 
     # --- handlers ----------------------------------------------------------------------
 
