@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 REFERRALS = 10_000 if FAULTS_LONG else 300
 RATE = 60.0 if FAULTS_LONG else 40.0
-KILLS = 40 if FAULTS_LONG else 3
+KILLS = 20 if FAULTS_LONG else 3
 
 
 @pytest.fixture(scope="module")

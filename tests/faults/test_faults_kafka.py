@@ -88,7 +88,7 @@ def test_two_matcher_replicas_publish_each_outbox_row_once(system: Cluster):
 
 
 def test_killing_a_matcher_at_random_loses_nothing_and_doubles_nothing(system: Cluster):
-    streamed, kills = (10_000, 40) if LONG else (200, 2)
+    streamed, kills = (10_000, 20) if LONG else (200, 2)
     intake = Intake(system.referrals_url, streamed, rate=60 if LONG else 40).start()
     done = kill_at_random(system, MATCHERS, kills, random.Random(), while_running=intake)
     published = _check(system, intake, "matcher SIGKILLs", done, streamed)

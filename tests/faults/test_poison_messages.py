@@ -71,6 +71,8 @@ class Line:
         )
         self.letters_read = bus.subscribe("poison-letters", [DEAD_LETTER_TOPIC])
         self.letters: list[DeadLetter] = []
+        self.poison_sent = 0
+        self.good_sent = 0
 
     def effects(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -110,7 +112,15 @@ def line(request, tmp_path_factory):
             heartbeat_interval_ms=1000,
         )
         bus.ensure_topics([REFERRALS_TOPIC, DEAD_LETTER_TOPIC])
-    yield Line(bus, engine)
+    line = Line(bus, engine)
+    yield line
+    print(
+        f"\nfault {request.param} poison: {line.poison_sent} poison messages,"
+        f" {len(line.letters)} dead letters,"
+        f" {line.good_sent} good events among them, {len(line.effects())} handled",
+        flush=True,
+    )
+    line.consumer.close()
     bus.close()
     engine.dispose()
 
@@ -167,6 +177,8 @@ def test_each_poison_message_is_dead_lettered_with_its_reason_and_the_rest_take_
     records = data.draw(st.permutations(records))
     letters_before = len(line.letters)
     line.bus.publish(records)
+    line.poison_sent += len(poison)
+    line.good_sent += len(good)
 
     def settled() -> bool:
         mine = [x for x in line.letters[letters_before:] if x.source_key.startswith(tag)]
@@ -196,6 +208,8 @@ def test_unknown_versions_and_missing_fields_say_what_is_wrong(line: Line):
             Record(REFERRALS_TOPIC, f"{tag}-ok", _closed(f"{tag}-ok")),
         ]
     )
+    line.poison_sent += 2
+    line.good_sent += 1
     before = len(line.letters)
 
     def both() -> bool:
