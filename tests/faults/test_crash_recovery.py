@@ -15,7 +15,7 @@ from services.referrals import store as referrals_store
 from tests.e2e.system import REFERRAL, eventually
 from tests.e2e.test_embedded_run import _free_base_port, _start, _stop, _up
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 def _nhs_number(rng: random.Random) -> str:
