@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["make_engine", "make_session_factory", "migrate", "reader", "run_migrations"]
@@ -19,8 +20,8 @@ __all__ = ["make_engine", "make_session_factory", "migrate", "reader", "run_migr
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout, foreign keys, and a private file."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1].split("?", 1)[0]
-        if path and path != ":memory:":
+        path = make_url(url).database  # None or "" for an in-memory database
+        if path and path != ":memory:" and not path.startswith("file:"):
             _private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

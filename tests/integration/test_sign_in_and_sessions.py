@@ -138,3 +138,15 @@ def test_the_database_file_and_data_folder_are_private(tmp_path):
     settings.resolved_jwt_secret()
     assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "data" / "jwt-secret").stat().st_mode) == 0o600
+
+
+def test_an_in_memory_database_leaves_no_file_behind(tmp_path, monkeypatch):
+    """``sqlite://`` is an in-memory database: no file named after the URL appears in
+    the working directory (one named ``sqlite:`` used to)."""
+    monkeypatch.chdir(tmp_path)
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        engine = make_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+    assert list(tmp_path.iterdir()) == []
