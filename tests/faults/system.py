@@ -293,3 +293,25 @@ def unpublished(url: str) -> int:
             ).scalar_one()
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class Outage:
+    intake: Intake
+    streamed: int
+    accepted_while_away: int  # referrals the API took while the part was away
+    held: int  # events the referrals outbox held unpublished by the end of it
+
+
+def away_during_intake(system, outage_s: float, take_away, bring_back) -> Outage:
+    """Stream referrals at 40/s, take a part away (``take_away()``) a second in, bring it
+    back ``outage_s`` later (``bring_back()``); the intake goes on to its end."""
+    streamed = int(40 * (outage_s + 4))
+    intake = Intake(system.referrals_url, streamed, rate=40).start()
+    time.sleep(1)
+    take_away()
+    away_at = time.monotonic()
+    time.sleep(outage_s)
+    held = unpublished(system.database_urls()["referrals"])
+    bring_back()
+    return Outage(intake, streamed, intake.accepted_between(away_at, time.monotonic()), held)

@@ -21,18 +21,17 @@ from tests.faults.conftest import FAULTS_LONG, private_postgres
 from tests.faults.proxy import Proxy
 from tests.faults.system import (
     Intake,
+    away_during_intake,
     kafka_topic_values,
     kill_at_random,
     matches_published,
     report,
-    unpublished,
     wait_until_drained,
 )
 from tools.cluster import SERVICES, Broker, Cluster, free_port
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.kafka]
 
-LONG = FAULTS_LONG
 MATCHERS = ["matcher-1", "matcher-2"]
 
 
@@ -80,7 +79,7 @@ def _check(system: Cluster, intake: Intake, fault: str, injected: int, streamed:
 
 
 def test_two_matcher_replicas_publish_each_outbox_row_once(system: Cluster):
-    streamed = 1000 if LONG else 120
+    streamed = 1000 if FAULTS_LONG else 120
     intake = Intake(system.referrals_url, streamed, rate=40)
     published = _check(system, intake.start(), "no fault, 2 matchers", 0, streamed)
     assert len(published) == streamed
@@ -88,32 +87,24 @@ def test_two_matcher_replicas_publish_each_outbox_row_once(system: Cluster):
 
 
 def test_killing_a_matcher_at_random_loses_nothing_and_doubles_nothing(system: Cluster):
-    streamed, kills = (10_000, 20) if LONG else (200, 2)
-    intake = Intake(system.referrals_url, streamed, rate=60 if LONG else 40).start()
+    streamed, kills = (10_000, 20) if FAULTS_LONG else (200, 2)
+    intake = Intake(system.referrals_url, streamed, rate=60 if FAULTS_LONG else 40).start()
     done = kill_at_random(system, MATCHERS, kills, random.Random(), while_running=intake)
     published = _check(system, intake, "matcher SIGKILLs", done, streamed)
     assert len(published) == streamed
 
 
 def test_the_api_keeps_accepting_while_the_broker_is_away(system: Cluster, proxy: Proxy):
-    outage_s = 30 if LONG else 6
-    streamed = int(40 * (outage_s + 4))
-    intake = Intake(system.referrals_url, streamed, rate=40).start()
-    time.sleep(1)
-    proxy.cut()
-    cut_at = time.monotonic()
-    time.sleep(outage_s)
-    held = unpublished(system.database_urls()["referrals"])
-    proxy.restore()
-    accepted_while_away = intake.accepted_between(cut_at, time.monotonic())
-    _check(system, intake, f"broker away {outage_s} s", 1, streamed)
-    assert accepted_while_away >= 20 * outage_s, "the API kept accepting"
-    assert held > 0, "the outbox held the events meanwhile"
+    outage_s = 30 if FAULTS_LONG else 6
+    away = away_during_intake(system, outage_s, proxy.cut, proxy.restore)
+    _check(system, away.intake, f"broker away {outage_s} s", 1, away.streamed)
+    assert away.accepted_while_away >= 20 * outage_s, "the API kept accepting"
+    assert away.held > 0, "the outbox held the events meanwhile"
 
 
 def test_services_recover_from_a_postgresql_restart(system: Cluster, postgres):
-    down_s = 10 if LONG else 2
-    streamed = 1000 if LONG else 160
+    down_s = 10 if FAULTS_LONG else 2
+    streamed = 1000 if FAULTS_LONG else 160
     intake = Intake(system.referrals_url, streamed, rate=40).start()
     time.sleep(1.5)
     postgres.restart(down_s=down_s, mode="immediate")

@@ -13,10 +13,10 @@ import pytest
 from tests.faults.conftest import FAULTS_LONG, private_postgres
 from tests.faults.system import (
     Intake,
+    away_during_intake,
     matches_published,
     report,
     sql_log_values,
-    unpublished,
     wait_until_drained,
 )
 from tools.cluster import SERVICES, Cluster
@@ -63,18 +63,10 @@ def _check(system: Cluster, intake: Intake, fault: str, streamed: int) -> None:
 
 def test_the_api_keeps_accepting_while_the_event_log_is_away(system: Cluster, log_pg):
     outage_s = 30 if FAULTS_LONG else 6
-    streamed = int(40 * (outage_s + 4))
-    intake = Intake(system.referrals_url, streamed, rate=40).start()
-    time.sleep(1)
-    log_pg.stop("fast")
-    stopped_at = time.monotonic()
-    time.sleep(outage_s)
-    held = unpublished(system.database_urls()["referrals"])
-    log_pg.start()
-    accepted_while_away = intake.accepted_between(stopped_at, time.monotonic())
-    _check(system, intake, f"event log away {outage_s} s", streamed)
-    assert accepted_while_away >= 20 * outage_s, "the API kept accepting"
-    assert held > 0, "the outbox held the events meanwhile"
+    away = away_during_intake(system, outage_s, lambda: log_pg.stop("fast"), log_pg.start)
+    _check(system, away.intake, f"event log away {outage_s} s", away.streamed)
+    assert away.accepted_while_away >= 20 * outage_s, "the API kept accepting"
+    assert away.held > 0, "the outbox held the events meanwhile"
 
 
 def test_services_recover_from_a_postgresql_restart(system: Cluster, services_pg):
