@@ -35,8 +35,10 @@ from pwdlib import PasswordHash
 from shared.web import Forbidden, Unauthorized
 
 __all__ = [
+    "ACCOUNT_INACTIVE",
     "CSRF_COOKIE",
     "CSRF_HEADER",
+    "SESSION_ENDED",
     "Caller",
     "Principal",
     "Role",
@@ -75,6 +77,10 @@ class Principal:
     team: str | None = None
     token_version: int = 0
 
+
+#: Why a ``user_check`` refuses a verified token (the same words on every service).
+ACCOUNT_INACTIVE = "this account is no longer active"
+SESSION_ENDED = "this session has ended (the password changed or the account was reset)"
 
 #: Given a verified principal, the reason its session has ended, or None if it stands.
 UserCheck = Callable[[Principal], str | None]

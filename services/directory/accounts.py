@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.directory import store
-from shared.auth import Principal
+from shared.auth import ACCOUNT_INACTIVE, SESSION_ENDED, Principal
 from shared.events import AccountSessionsEnded, Envelope
 
 __all__ = ["EndedSessions", "on_account_sessions_ended"]
@@ -54,7 +54,7 @@ class EndedSessions:
         if account is None:
             return None  # never changed since it was created: the signature is enough
         if not account.active:
-            return "this account is no longer active"
+            return ACCOUNT_INACTIVE
         if principal.token_version < account.token_version:
-            return "this session has ended (the password changed or the account was reset)"
+            return SESSION_ENDED
         return None

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.referrals import store
-from shared.auth import Principal, Role, hash_password
+from shared.auth import ACCOUNT_INACTIVE, SESSION_ENDED, Principal, Role, hash_password
 from shared.bus.outbox import Outbox
 from shared.events import AccountSessionsEnded
 
@@ -174,9 +174,9 @@ class ActiveUsers:
                 select(u.active, u.token_version).where(u.id == principal.user_id)
             ).first()
         if user is None or not user.active:
-            return "this account is no longer active"
+            return ACCOUNT_INACTIVE
         if user.token_version != principal.token_version:
-            return "this session has ended (the password changed or the account was reset)"
+            return SESSION_ENDED
         return None
 
 
