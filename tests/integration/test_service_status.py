@@ -38,15 +38,11 @@ def _snapshot(status: str, **extra) -> ServiceSnapshot:
     )
 
 
-@pytest.mark.parametrize(
-    ("status", "proposed"),
-    [("active", True), ("inactive", False), ("defunct", False), ("temporarily_closed", False)],
-)
-def test_the_matcher_proposes_only_active_services(tmp_path, status, proposed):
+@pytest.fixture
+def matcher_and_a_debt_referral(tmp_path):
+    """The matcher's storage and live index (empty), and a referral for help with debt."""
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
-    sessions = make_session_factory(engine)
-    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     request = MatchRequest(
         referral_id="r-1",
         needs_text="in debt and behind on bills",
@@ -57,6 +53,16 @@ def test_the_matcher_proposes_only_active_services(tmp_path, status, proposed):
         lon=None,
         today=date.today(),
     )
+    yield make_session_factory(engine), LiveIndex(MatchIndex(Vocabulary.load_default())), request
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("status", "proposed"),
+    [("active", True), ("inactive", False), ("defunct", False), ("temporarily_closed", False)],
+)
+def test_the_matcher_proposes_only_active_services(matcher_and_a_debt_referral, status, proposed):
+    sessions, live, request = matcher_and_a_debt_referral
     with sessions.begin() as session:
         active = ServiceUpserted(revision=1, service=_snapshot("active"))
         on_service_upserted(session, active, new_envelope(active, "directory@test"))
@@ -69,7 +75,6 @@ def test_the_matcher_proposes_only_active_services(tmp_path, status, proposed):
         row = session.execute(store.replica_services.select()).one()
     assert (found == ["svc-debt"]) is proposed
     assert row.snapshot["status"] == status  # the replica still knows what the service is
-    engine.dispose()
 
 
 def test_a_version_1_service_upserted_is_upcast_with_no_reports_and_no_reopening_date():
@@ -96,21 +101,10 @@ def test_a_version_2_service_upserted_is_upcast_as_having_places_left():
     assert again.schema_version == 3 and again.payload.service.taking == "places_left"
 
 
-def test_a_full_group_is_not_proposed_and_a_waiting_list_one_comes_last_flagged(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    migrate(engine, MIGRATIONS, "alembic_version_matcher")
-    sessions = make_session_factory(engine)
-    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
-    request = MatchRequest(
-        referral_id="r-1",
-        needs_text="in debt and behind on bills",
-        age=60,
-        gender=None,
-        ward=None,
-        lat=None,
-        lon=None,
-        today=date.today(),
-    )
+def test_a_full_group_is_not_proposed_and_a_waiting_list_one_comes_last_flagged(
+    matcher_and_a_debt_referral,
+):
+    sessions, live, request = matcher_and_a_debt_referral
     other = _snapshot("active", capacity_per_week=10).model_copy(
         update={"id": "svc-other", "name": "Money advice"}
     )
@@ -132,7 +126,6 @@ def test_a_full_group_is_not_proposed_and_a_waiting_list_one_comes_last_flagged(
     ]
     assert ranked(4, places_free=0) == [("svc-other", False), ("svc-debt", True)]  # none left
     assert ("svc-debt", False) in ranked(5, places_free=4, taking="places_left")
-    engine.dispose()
 
 
 def test_a_version_1_outcome_is_upcast_with_nobody_named_as_recording_it():
