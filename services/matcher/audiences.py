@@ -46,6 +46,7 @@ class Audiences:
         # faith, heritage, occupation: a person is compared with services family by family
         self.families = {name: frozenset(members) for name, members in families.items()}
         self.communities = frozenset(c for members in families.values() for c in members)
+        self._implied: dict[tuple, np.ndarray] = {}
 
     def meant_for(self, described: dict[str, ConceptMatch]) -> list[str]:
         """The groups a service is meant for. When it names several, the narrower ones say
@@ -92,6 +93,57 @@ class Audiences:
             if len(named - wider) < MANY_COMMUNITIES:
                 found += sorted(named | wider)
         return found
+
+    def masks(self, scores: np.ndarray, concepts: list[str]) -> np.ndarray:
+        """``mask(meant_for(described))`` for a batch of services at once, from their concept
+        scores (services x ``concepts``, 0 where a concept is not among theirs)."""
+        column = {c: i for i, c in enumerate(concepts)}
+        out = np.zeros(len(scores), dtype=np.uint64)
+        groups = [c for c in self.bits if c not in self.communities]
+        if groups:
+            found = scores[:, [column[c] for c in groups]] >= AUDIENCE_FIT
+            rows = np.flatnonzero(found.any(axis=1))  # most services are for everyone
+            found = found[rows]
+            broader = _any_implied(found, self._implies(tuple(groups), ABOUT_SOMEONE_ELSE))
+            qualifies = np.array([self.vocabulary.concepts[c].qualifies for c in groups])
+            core = found & ~broader & ~qualifies
+            chosen = np.where(core.any(axis=1)[:, None], core, found)
+            out[rows] |= self._bits_of(chosen, groups)
+        for members in self.families.values():
+            family = sorted(members)
+            named = scores[:, [column[c] for c in family]] >= COMMUNITY_FIT
+            rows = np.flatnonzero(named.any(axis=1))
+            named = named[rows]
+            wider = _any_implied(named, self._implies(tuple(family), None))
+            few = (named & ~wider).sum(axis=1) < MANY_COMMUNITIES
+            out[rows] |= self._bits_of((named | wider) & few[:, None], family)
+        return out
+
+    def _implies(self, concepts: tuple[str, ...], about_others: float | None) -> np.ndarray:
+        """[a, b] when a service meant for ``a`` is not for every ``b`` (``meant_for``)."""
+        key = (concepts, about_others)
+        if key not in self._implied:
+            self._implied[key] = self._implication(concepts, about_others)
+        return self._implied[key]
+
+    def _implication(self, concepts: tuple[str, ...], about_others: float | None) -> np.ndarray:
+        where = {c: i for i, c in enumerate(concepts)}
+        implies = np.zeros((len(concepts), len(concepts)), dtype=bool)
+        for a, concept_id in enumerate(concepts):
+            concept = self.vocabulary.concepts[concept_id]
+            for other, weight in concept.related.items():
+                if weight >= NARROWER_IMPLIES and other in where:
+                    implies[a, where[other]] = True
+            for other, factor in concept.suppresses.items():
+                if about_others is not None and factor <= about_others and other in where:
+                    implies[a, where[other]] = True
+        return implies
+
+    def _bits_of(self, chosen: np.ndarray, concepts: list[str]) -> np.ndarray:
+        out = np.zeros(len(chosen), dtype=np.uint64)
+        for k, concept_id in enumerate(concepts):
+            out[chosen[:, k]] |= np.uint64(1 << self.bits[concept_id])
+        return out
 
     def mask(self, concepts: Iterable[str]) -> int:
         bits = self.bits
@@ -163,6 +215,14 @@ class Audiences:
         if not groups or set(groups) & person:
             return []
         return [self.vocabulary.concepts[concept].label for concept in sorted(groups)]
+
+
+def _any_implied(found: np.ndarray, implies: np.ndarray) -> np.ndarray:
+    """For each row, the columns implied by any column it has (a boolean product)."""
+    out = np.zeros_like(found)
+    for a in np.flatnonzero(implies.any(axis=1)):
+        out |= found[:, a : a + 1] & implies[a]
+    return out
 
 
 def person_groups(request: MatchRequest, needs: list[Need]) -> set[str]:

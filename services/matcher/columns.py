@@ -70,6 +70,19 @@ class Growable:
         self.data[self.size] = value
         self.size += 1
 
+    def extend(self, values: np.ndarray) -> None:
+        """Append many values at once (cast to the column's type as ``append`` casts)."""
+        end = self.size + len(values)
+        if end > len(self.data):
+            capacity = max(16, len(self.data))
+            while capacity < end:
+                capacity *= 2
+            bigger = np.empty(capacity, dtype=self.data.dtype)
+            bigger[: self.size] = self.data[: self.size]
+            self.data = bigger
+        self.data[self.size : end] = values
+        self.size = end
+
 
 class Posting:
     """Services answering one concept in one grid cell, with their fit scores."""
@@ -91,6 +104,12 @@ class Posting:
     def append(self, slot: int, score: float) -> None:
         self.slots.append(slot)
         self.scores.append(score)
+        n = self.slots.size
+        self.view = (self.slots.data[:n], self.scores.data[:n])
+
+    def extend(self, slots: np.ndarray, scores: np.ndarray) -> None:
+        self.slots.extend(slots)
+        self.scores.extend(scores)
         n = self.slots.size
         self.view = (self.slots.data[:n], self.scores.data[:n])
 

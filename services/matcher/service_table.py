@@ -9,11 +9,13 @@ import mmap
 import pickle
 import threading
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from services.matcher.audiences import Audiences
+from services.matcher.batch_columns import append_columns
 from services.matcher.columns import (
     ALIVE,
     CLOSED,
@@ -31,11 +33,20 @@ from services.matcher.columns import (
 )
 from services.matcher.eligibility import delivery_mask, gender_mask, is_full, is_reported
 from services.matcher.records import MatchRequest, Need, ServiceRecord
-from services.matcher.tuning import GENERATOR_WEIGHT, NEARBY_STRONG, STRONG_FIT, TRAIT_FIT
+from services.matcher.service_batch import reader_for
+from services.matcher.tuning import (
+    CELL_LAT,
+    CELL_LON,
+    GENERATOR_WEIGHT,
+    NEARBY_STRONG,
+    STRONG_FIT,
+    TRAIT_FIT,
+)
 from services.matcher.vocabulary import ConceptMatch, Vocabulary
 
 __all__ = ["ServiceTable", "SlotRecords"]
 
+BATCH = 16384  # services read at once when many are added (memory, not speed, sets it)
 EXPLAINED_CACHE = 4096  # services whose described concepts are kept for explanations
 
 
@@ -102,8 +113,71 @@ class ServiceTable:
         self._explained: dict[int, dict[str, ConceptMatch]] = {}
 
     def extend(self, services: Iterable[ServiceRecord]) -> None:
-        for service in services:
-            self.upsert(service)
+        """Add many services: the same table as upserting them one by one, read in batches
+        (``service_batch.py``) so a whole directory builds in seconds."""
+        pending, postings = iter(services), []
+        while batch := list(islice(pending, BATCH)):
+            postings.append(self._append_batch(batch))
+        self._add_postings(postings)
+
+    def _append_batch(
+        self, batch: list[ServiceRecord]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns and records for a batch; its posting entries are returned, to be added
+        with the other batches' in one pass."""
+        reading = reader_for(self.vocabulary).read(batch)
+        first = len(self.records)
+        append_columns(self, batch, reading)
+        for offset, service in enumerate(batch):
+            self.records.append(service)
+            old = self._slot_of.get(service.id)
+            if old is not None:
+                self._kill(old)
+            self._slot_of[service.id] = first + offset
+            if service.ward and service.lat is not None and service.lon is not None:
+                acc = self._ward_sums.setdefault(service.ward.lower(), [0.0, 0.0, 0.0])
+                acc[0] += service.lat
+                acc[1] += service.lon
+                acc[2] += 1
+        concepts = reader_for(self.vocabulary).concepts
+        traits = [self.vocabulary.concepts[c].kind == "trait" for c in concepts]
+        scores = reading.scores
+        scores[:, np.array(traits, dtype=bool)] = 0.0  # read into the flags column
+        travels = np.array([self._needs_travel(s) for s in batch], dtype=bool)
+        lat = np.array([s.lat if t else 0.0 for s, t in zip(batch, travels, strict=True)])
+        lon = np.array([s.lon if t else 0.0 for s, t in zip(batch, travels, strict=True)])
+        home = (np.floor(lat / CELL_LAT).astype(np.int64) + 2000) * 4000
+        home += np.floor(lon / CELL_LON).astype(np.int64) + 2000
+        home[~travels] = NO_CELL
+        rows, columns = np.nonzero(scores)  # by slot, then concept
+        return (
+            (rows + first).astype(np.int32),
+            scores[rows, columns].astype(np.float32),
+            columns.astype(np.int64) << 32 | (home[rows] - NO_CELL),
+        )
+
+    def _add_postings(self, pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Append the batches' (slot, fit, concept and cell) entries to the posting lists,
+        creating new lists in the order one-by-one upserts would (by their first slot)."""
+        if not pieces:
+            return
+        slots, fits, keys = (np.concatenate(p) for p in zip(*pieces, strict=True))
+        if not len(keys):
+            return
+        order = np.argsort(keys, kind="stable")  # slots stay in order within a list
+        slots, fits, keys = slots[order], fits[order], keys[order]
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        ends = np.append(starts[1:], len(keys))
+        concepts = reader_for(self.vocabulary).concepts
+        for i in np.argsort(slots[starts], kind="stable"):
+            start, end = starts[i], ends[i]
+            key = (concepts[int(keys[start] >> 32)], int(keys[start] & 0xFFFFFFFF) + NO_CELL)
+            posting = self._postings.get(key)
+            if posting is None:
+                self._postings[key] = Posting.restored(slots[start:end], fits[start:end])
+                self._cells_of_concept.setdefault(key[0], set()).add(key[1])
+            else:
+                posting.extend(slots[start:end], fits[start:end])
 
     def upsert(self, service: ServiceRecord) -> None:
         concepts = self.describe(service)
@@ -168,9 +242,7 @@ class ServiceTable:
         """A fresh table holding only the live services, in new slots."""
         fresh = ServiceTable(self.vocabulary, self.audiences)
         fresh._explicit_centroids = self._explicit_centroids
-        for record in self.records:
-            if record is not None:
-                fresh.upsert(record)
+        fresh.extend(record for record in self.records if record is not None)
         return fresh
 
     def _append_columns(self, s: ServiceRecord, concepts: dict[str, ConceptMatch]) -> None:

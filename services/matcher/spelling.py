@@ -84,6 +84,11 @@ class PhraseTable:
         if stems:
             self._by_first.setdefault(stems[0], []).append((stems, payload))
 
+    def entries(self) -> Iterator[tuple[tuple[str, ...], object]]:
+        """Every (stems, payload) in the table."""
+        for entries in self._by_first.values():
+            yield from entries
+
     def freeze(self) -> None:
         for entries in self._by_first.values():
             entries.sort(key=lambda e: -len(e[0]))
