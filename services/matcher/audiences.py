@@ -204,14 +204,15 @@ class Audiences:
                 parts["same_gender"] = same.astype(np.float32)
         return factor.astype(np.float32)
 
-    def outside(
-        self, described: dict[str, ConceptMatch], request: MatchRequest, needs: list[Need]
-    ) -> list[str]:
-        """The labels of the groups a service is meant for, when the person is in none."""
+    def outside(self, meant_for: int, request: MatchRequest, needs: list[Need]) -> list[str]:
+        """The labels of the groups a service is meant for (``meant_for`` is its audience
+        column: ``mask(self.meant_for(described))``), when the person is in none."""
+        bits = self.bits
+        meant = [c for c in bits if meant_for >> bits[c] & 1]
         person = person_groups(request, needs)
-        groups = [c for c in self.meant_for(described) if c not in self.communities]
+        groups = [c for c in meant if c not in self.communities]
         if person & self.communities:
-            groups += [c for c in self.meant_for(described) if c in self.communities]
+            groups += [c for c in meant if c in self.communities]
         if not groups or set(groups) & person:
             return []
         return [self.vocabulary.concepts[concept].label for concept in sorted(groups)]

@@ -438,7 +438,7 @@ class MatchIndex:
         distance: float,
         waiting: bool,
     ) -> Proposal:
-        described = table.explained(slot)
+        described = table.explained(slot, tuple(n.hit.concept for n in needs))
         reasons = []
         for column in np.argsort(-fits * np.array([n.weight for n in needs])):
             need = needs[int(column)]
@@ -448,7 +448,7 @@ class MatchIndex:
         traits = int(table.columns.flags.data[slot]) & ALL_TRAITS
         schedule_bonus = breakdown.get("schedule", 1.0)
         reasons.extend(fit_reasons(record, request, prefs, distance, schedule_bonus, traits))
-        outside = table.audiences.outside(described, request, needs)
+        outside = table.audiences.outside(int(table.columns.audience.data[slot]), request, needs)
         if outside:
             reasons.append("soft mismatch: meant for " + ", ".join(outside) + ": ranked lower")
         need = needs[main]

@@ -110,7 +110,7 @@ class ServiceTable:
         self._explicit_centroids: dict[str, tuple[float, float]] = {}
         self._dead = 0
         self._local = threading.local()
-        self._explained: dict[int, dict[str, ConceptMatch]] = {}
+        self._explained: dict[tuple[int, tuple[str, ...]], dict[str, ConceptMatch]] = {}
 
     def extend(self, services: Iterable[ServiceRecord]) -> None:
         """Add many services: the same table as upserting them one by one, read in batches
@@ -218,13 +218,16 @@ class ServiceTable:
         slot = self._slot_of.get(service_id)
         return None if slot is None else self.records[slot]
 
-    def describe(self, service: ServiceRecord) -> dict[str, ConceptMatch]:
+    def describe(
+        self, service: ServiceRecord, only: tuple[str, ...] | None = None
+    ) -> dict[str, ConceptMatch]:
         return self.vocabulary.describe_service(
             service.name,
             service.description,
             service.categories,
             service.keywords,
             service.organisation_name,
+            only,
         )
 
     def _kill(self, slot: int) -> None:
@@ -347,13 +350,15 @@ class ServiceTable:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         return np.concatenate(slots), np.concatenate(scores)
 
-    def explained(self, slot: int) -> dict[str, ConceptMatch]:
-        """The concepts a service answers, with the words that show it (for its reasons)."""
-        described = self._explained.get(slot)
+    def explained(self, slot: int, concepts: tuple[str, ...]) -> dict[str, ConceptMatch]:
+        """How a service answers these concepts, with the words that show it (for its
+        reasons): only the concepts asked for are scored, the rest of its text is not."""
+        key = (slot, concepts)
+        described = self._explained.get(key)
         if described is None:
             if len(self._explained) > EXPLAINED_CACHE:
                 self._explained = {}
             record = self.records[slot]
-            described = {} if record is None else self.describe(record)
-            self._explained[slot] = described
+            described = {} if record is None else self.describe(record, concepts)
+            self._explained[key] = described
         return described

@@ -72,12 +72,15 @@ class ServiceReading:
         categories: Iterable[str],
         keywords: Iterable[str] = (),
         organisation_name: str = "",
+        only: Iterable[str] | None = None,
     ) -> ServiceConcepts:
         """Score each concept by how well the service's categories and words answer it.
 
         Category evidence is broad (many groups say 'mental wellbeing'), so it is weighted by
         the concept's affinity for that category; words are specific, so each distinct term
         found adds independent evidence, the name counting more than the description.
+        With ``only``, just those concepts are scored (and those they are answered with):
+        the same matches, for explaining a proposal without scoring the rest.
         """
         canonical: list[str] = []
         unknown: list[tuple[int, str]] = []
@@ -108,7 +111,12 @@ class ServiceReading:
                 if affinity > by_words.get(concept_id, (0.0, ""))[0]:
                     by_words[concept_id] = (affinity, category)
         result: ServiceConcepts = {}
-        for concept_id in set(term_hits) | self._concepts_for_categories(canonical) | set(by_words):
+        found = set(term_hits) | self._concepts_for_categories(canonical) | set(by_words)
+        if only is not None:
+            wanted = set(only)
+            wanted |= {s for c in wanted for s in self.concepts[c].answered_with}
+            found &= wanted
+        for concept_id in found:
             concept = self.concepts[concept_id]
             cat_score, cat_name = by_words.get(concept_id, (0.0, None))
             for rank, category in enumerate(canonical):

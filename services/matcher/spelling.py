@@ -79,10 +79,13 @@ class PhraseTable:
 
     def __init__(self) -> None:
         self._by_first: dict[str, list[tuple[tuple[str, ...], object]]] = {}
+        # first stem -> [(length, {stems: payloads})], longest first: one look-up per length
+        self._lengths: dict[str, list[tuple[int, dict[tuple[str, ...], list[object]]]]] = {}
 
     def add(self, stems: tuple[str, ...], payload: object) -> None:
         if stems:
             self._by_first.setdefault(stems[0], []).append((stems, payload))
+            self._lengths.clear()
 
     def entries(self) -> Iterator[tuple[tuple[str, ...], object]]:
         """Every (stems, payload) in the table."""
@@ -90,21 +93,31 @@ class PhraseTable:
             yield from entries
 
     def freeze(self) -> None:
-        for entries in self._by_first.values():
+        for first, entries in self._by_first.items():
             entries.sort(key=lambda e: -len(e[0]))
+            by_length: dict[int, dict[tuple[str, ...], list[object]]] = {}
+            for phrase, payload in entries:
+                by_length.setdefault(len(phrase), {}).setdefault(phrase, []).append(payload)
+            self._lengths[first] = sorted(by_length.items(), key=lambda kv: -kv[0])
 
     def scan(self, stems: list[str]) -> Iterator[tuple[int, int, object]]:
-        """Yield (start, end, payload) for every phrase occurrence."""
-        by_first = self._by_first
+        """Yield (start, end, payload) for every phrase occurrence, longest first at each
+        start (and in the order phrases were added among equals)."""
+        if self._by_first and not self._lengths:
+            self.freeze()
+        lengths = self._lengths
         n = len(stems)
         for i, s in enumerate(stems):
-            entries = by_first.get(s)
-            if not entries:
+            groups = lengths.get(s)
+            if not groups:
                 continue
-            for phrase, payload in entries:
-                k = len(phrase)
-                if i + k <= n and (k == 1 or tuple(stems[i : i + k]) == phrase):
-                    yield i, i + k, payload
+            for k, phrases in groups:
+                if i + k > n:
+                    continue
+                payloads = phrases.get(tuple(stems[i : i + k]))
+                if payloads:
+                    for payload in payloads:
+                        yield i, i + k, payload
 
 
 @lru_cache(maxsize=65536)

@@ -1,5 +1,6 @@
 """Every labelled set ranks exactly as recorded: moving code between the matcher's rooms
-must not change a single proposal, score, unmet need or unrecognised fragment.
+(or making it faster) must not change a single proposal, score, reason, breakdown, unmet
+need or unrecognised fragment.
 
 A change that is meant to alter rankings (the vocabulary, a rule) re-records the fixture in
 the same commit, so the diff shows which rankings moved:
@@ -32,6 +33,8 @@ def rankings(directory: Path, referrals: Path) -> dict[str, dict]:
         result = index.rank(request_from_referral(referral, TODAY), top=5)
         out[str(referral["id"])] = {
             "ranked": [[p.service_id, p.waiting_list, p.score] for p in result.proposals],
+            "reasons": [list(p.reasons) for p in result.proposals],
+            "breakdown": [p.breakdown for p in result.proposals],
             "unmet": list(result.unmet_needs),
             "unrecognised": list(result.unrecognised),
         }
