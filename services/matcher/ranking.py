@@ -127,6 +127,13 @@ class MatchIndex:
             if self._table.wasteful:
                 self._table = self._table.compacted()
 
+    def upsert_many(self, services: Iterable[ServiceRecord]) -> None:
+        """Upsert many services at once (a start-up refresh): read in batches, not one by one."""
+        with self._lock:
+            self._table.extend(services)
+            if self._table.wasteful:
+                self._table = self._table.compacted()
+
     def remove(self, service_id: str) -> None:
         with self._lock:
             self._table.remove(service_id)

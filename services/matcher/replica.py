@@ -148,12 +148,14 @@ class LiveIndex:
             if not changed:
                 return 0
             ids = list(dict.fromkeys(service_id for _, service_id in changed))
+            upserted = []  # each id once: the order of different services does not matter
             for row in self._rows(session, ids):
                 if row.withdrawn or row.snapshot is None:
                     self.index.remove(row.service_id)
                 else:
                     snapshot = ServiceSnapshot.model_validate(row.snapshot)
-                    self.index.upsert(record_from_snapshot(snapshot))
+                    upserted.append(record_from_snapshot(snapshot))
+            self.index.upsert_many(upserted)
             self._seen = changed[-1].seq
             self._unsaved += len(ids)
             if self._unsaved >= self._snapshot_every:
