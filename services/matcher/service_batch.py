@@ -105,6 +105,7 @@ class BatchReader:
         self._labels: dict[str, int] = {}
         self._label_canonical: list[int] = []
         self._label_unknown: list[np.ndarray] = []
+        self._label_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._canonical = {c: i for i, c in enumerate(vocabulary.categories)}
         self._affinity = np.array(
             [
@@ -174,7 +175,11 @@ class BatchReader:
         """Stem ids of all the texts back to back, 0 between texts, and where each text's
         stems start (one more entry than texts, for the end)."""
         joined = f" {_SEPARATOR} ".join(texts)
-        lowered = joined.encode("ascii").lower() if joined.isascii() else joined.lower().encode()
+        if not joined.isascii():  # only those texts need Unicode lower-casing (slow on a batch)
+            wide = [t if t.isascii() else t.lower() for t in texts]
+            lowered = f" {_SEPARATOR} ".join(wide).encode().lower()
+        else:
+            lowered = joined.encode("ascii").lower()
         spaced = lowered.translate(_SPACES)
         for mark in _PUNCTUATION:
             if mark in spaced:
@@ -279,14 +284,33 @@ class BatchReader:
             self._label_unknown.append(unknown)
         return found
 
-    def _categories(self, services: Sequence[ServiceRecord]) -> tuple[np.ndarray, np.ndarray]:
-        """The best category evidence for each concept, and each label's canonical id."""
-        m = len(services)
-        best = np.zeros((m, len(self.concepts)), dtype=np.float64)
+    def _label_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each label's category evidence as sparse rows: (start per label, concept, value)."""
+        if self._label_arrays is None or len(self._label_arrays[0]) != len(self._labels) + 1:
+            rows = [self._label_evidence(i) for i in range(len(self._labels))]
+            self._label_arrays = (
+                np.cumsum([0] + [len(c) for c, _ in rows]),
+                np.concatenate([c for c, _ in rows] or [np.zeros(0, np.int64)]),
+                np.concatenate([v for _, v in rows] or [np.zeros(0)]),
+            )
+        return self._label_arrays
+
+    def _label_evidence(self, label: int) -> tuple[np.ndarray, np.ndarray]:
+        canonical = self._label_canonical[label]
+        vector = self._affinity[canonical] if canonical >= 0 else self._label_unknown[label]
+        columns = np.flatnonzero(vector > 0)
+        return columns, vector[columns]
+
+    def _categories(
+        self, services: Sequence[ServiceRecord]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The best category evidence per (service x concept) key, as sorted keys and values,
+        and each label's (service, canonical id)."""
+        m, concepts = len(services), len(self.concepts)
         counts = np.array([len(s.categories) for s in services], dtype=np.int64)
         labels = np.array([self._label(c) for s in services for c in s.categories], dtype=np.int64)
         if not len(labels):
-            return best, np.full((0, 2), -1, dtype=np.int64)
+            return np.zeros(0, np.int64), np.zeros(0), np.full((0, 2), -1, dtype=np.int64)
         owner = np.repeat(np.arange(m), counts)
         position = np.arange(len(labels)) - np.repeat(np.cumsum(counts) - counts, counts)
         canonical = np.array(self._label_canonical, dtype=np.int64)[labels]
@@ -296,22 +320,25 @@ class BatchReader:
         _, first = np.unique(key, return_index=True)
         known = known[np.sort(first)]
         rank = np.arange(len(known)) - np.searchsorted(owner[known], owner[known])
-        for r in np.unique(rank):
-            rows = known[rank == r]
-            factor = 1.0 if r == 0 else LATER_CATEGORY
-            values = self._affinity[canonical[rows]] * factor
-            best[owner[rows]] = np.maximum(best[owner[rows]], values)
+        factor = np.ones(len(labels))
+        factor[known[rank > 0]] = LATER_CATEGORY
         # a label new to us counts by its words, a later one less than the first
         unknown = np.flatnonzero(canonical < 0)
-        if len(unknown):
-            table = np.stack(self._label_unknown)
-            rank = np.arange(len(unknown)) - np.searchsorted(owner[unknown], owner[unknown])
-            for r in np.unique(rank):
-                rows = unknown[rank == r]
-                factor = np.where(position[rows] == 0, 1.0, LATER_CATEGORY)
-                values = table[labels[rows]] * factor[:, None]
-                best[owner[rows]] = np.maximum(best[owner[rows]], values)
-        return best, np.stack([owner, canonical], axis=1)
+        factor[unknown[position[unknown] > 0]] = LATER_CATEGORY
+        rows = np.sort(np.concatenate((known, unknown)))
+        start, column, value = self._label_rows()
+        many = start[labels[rows] + 1] - start[labels[rows]]
+        at = np.repeat(start[labels[rows]] - np.cumsum(many) + many, many)
+        at += np.arange(len(at))
+        keys = np.repeat(owner[rows], many) * concepts + column[at]
+        values = value[at] * np.repeat(factor[rows], many)
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+        runs = (
+            np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else keys
+        )
+        best = np.maximum.reduceat(values, runs) if len(keys) else values
+        return keys[runs], best, np.stack([owner, canonical], axis=1)
 
     # ---- scores -------------------------------------------------------------------------
 
@@ -335,31 +362,44 @@ class BatchReader:
         first[1:] = (service[1:] != service[:-1]) | (payload[1:] != payload[:-1])
         service, value, concept = service[first], value[first], concept[first]
         order = np.lexsort((-value, concept, service))
-        service, value, concept = service[order], value[order], concept[order]
-        rank = _rank_in_runs(service * concepts + concept)
-        category, labels = self._categories(services)
-        miss = 1.0 - CATEGORY_WEIGHT * category
+        term_keys = (service * concepts + concept)[order]
+        value = value[order]
+        rank = _rank_in_runs(term_keys)
+        category_keys, category, labels = self._categories(services)
+        keys = _distinct(np.concatenate((category_keys, term_keys[rank == 0])))
+        miss = 1.0 - CATEGORY_WEIGHT * _at(category_keys, category, keys)
         for r in range(3):
-            hits = np.zeros((m, concepts), dtype=np.float64)
             chosen = rank == r
-            hits[service[chosen], concept[chosen]] = value[chosen]
-            miss *= 1.0 - hits
+            miss *= 1.0 - _at(term_keys[chosen], value[chosen], keys)
         score = 1.0 - miss
         present = score >= PRESENT
-        scores = np.zeros((m, concepts), dtype=np.float64)
-        scores[present] = _round4(score[present])
+        keys, score = keys[present], _round4(score[present])
         for concept_column, substance in self._substance:
-            cap = scores[:, substance].max(axis=1) if substance else np.zeros(m)
-            has = scores[:, concept_column] > 0
-            scores[has & (cap < PRESENT), concept_column] = 0.0
-            capped = has & (cap >= PRESENT) & (scores[:, concept_column] > cap)
-            scores[capped, concept_column] = cap[capped]
+            mine = np.flatnonzero(keys % concepts == concept_column)
+            owners = keys[mine] - concept_column
+            cap = np.zeros(len(mine))
+            for other in substance:
+                cap = np.maximum(cap, _at(keys, score, owners + other))
+            score[mine[cap < PRESENT]] = 0.0
+            capped = (cap >= PRESENT) & (score[mine] > cap)
+            score[mine[capped]] = cap[capped]
+        scores = np.zeros(m * concepts, dtype=np.float64)
+        scores[keys] = score
+        scores = scores.reshape(m, concepts)
         older = np.zeros(m, dtype=bool)
         young = np.zeros(m, dtype=bool)
         for flag, name in ((older, "older people"), (young, "young adults")):
             if name in self._canonical:
                 flag[labels[labels[:, 1] == self._canonical[name], 0]] = True
         return BatchReading(scores, older, young)
+
+
+def _at(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` at ``wanted`` keys (sorted, unique ``keys``), 0 where a key is missing."""
+    if not len(keys):
+        return np.zeros(len(wanted))
+    where = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[where] == wanted, values[where], 0.0)
 
 
 def _rank_in_runs(keys: np.ndarray) -> np.ndarray:
@@ -379,7 +419,16 @@ def _round4(values: np.ndarray) -> np.ndarray:
     scaled = values * 1e4
     near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
     if near_half.any():
-        distinct, where = np.unique(values[near_half], return_inverse=True)
+        odd = values[near_half]
+        distinct = _distinct(odd)
         exact = np.array([round(float(v), 4) for v in distinct.tolist()], dtype=np.float64)
-        rounded[near_half] = exact[where.ravel()]
+        rounded[near_half] = exact[np.searchsorted(distinct, odd)]
     return rounded
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (by sorting: numpy's hashing ``unique`` is slower here)."""
+    ordered = np.sort(values)
+    if not len(ordered):
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
