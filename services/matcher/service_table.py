@@ -5,6 +5,8 @@ table with too many is rebuilt whole (``compacted``) and swapped in by its owner
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import mmap
 import pickle
 import threading
@@ -48,6 +50,14 @@ __all__ = ["ServiceTable", "SlotRecords"]
 
 BATCH = 16384  # services read at once when many are added (memory, not speed, sets it)
 EXPLAINED_CACHE = 4096  # services whose described concepts are kept for explanations
+
+
+def _return_freed_memory() -> None:
+    """Give the batches' freed working memory back to the system: glibc keeps freed blocks
+    under 32 MiB for reuse, which after reading a national directory is a few hundred MiB
+    the process no longer needs (elsewhere this does nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class SlotRecords:
@@ -119,6 +129,9 @@ class ServiceTable:
         while batch := list(islice(pending, BATCH)):
             postings.append(self._append_batch(batch))
         self._add_postings(postings)
+        if len(postings) > 1:
+            postings.clear()
+            _return_freed_memory()
 
     def _append_batch(
         self, batch: list[ServiceRecord]
