@@ -11,8 +11,11 @@ referral in twenty and record its outcome. Afterwards it waits for the pipeline 
 and counts from the databases, not from logs:
 
 * accepted: referrals the API answered 201, over the seconds offered;
-* submission -> proposals: from the referral's ``created_at`` to the moment the
-  referrals service recorded its proposals (its status history), p50/p90/p99;
+* submission -> proposals: from the moment the GP's request was sent to the moment the
+  referrals service recorded its proposals (its status history), p50/p90/p99; timing
+  from the referral's ``created_at`` instead would hide the time requests queued for
+  an overloaded API;
+* POST /referrals answered: how long the API took to answer each submission;
 * lost: accepted referrals without proposals once drained;
 * doubled: referrals for which the matcher emitted more than one ``MatchesProposed``.
 
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import aiohttp
 import httpx
 from sqlalchemy import create_engine, func, select
 
@@ -97,15 +101,17 @@ class Outcome:
     doubled: int
     errors: dict[str, int] = field(default_factory=dict)
     requests: int = 0
+    post_ms: list[float] = field(default_factory=list)  # POST /referrals answer times
 
     @property
     def rate(self) -> float:
         return self.accepted / self.seconds if self.seconds else 0.0
 
-    def percentile(self, q: float) -> float:
-        if not self.latencies_ms:
+    def percentile(self, q: float, values: list[float] | None = None) -> float:
+        values = self.latencies_ms if values is None else values
+        if not values:
             return float("nan")
-        ordered = sorted(self.latencies_ms)
+        ordered = sorted(values)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
@@ -116,15 +122,29 @@ def summary_line(o: Outcome) -> str:
     )
 
 
-async def _token(client: httpx.AsyncClient, username: str) -> dict[str, str]:
-    answer = await client.post("/auth/token", data={"username": username, "password": "demo"})
-    answer.raise_for_status()
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+async def _token(client: aiohttp.ClientSession, username: str) -> dict[str, str]:
+    async with client.post("/auth/token", data={"username": username, "password": "demo"}) as r:
+        r.raise_for_status()
+        return {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+
+
+@dataclass
+class Answer:
+    status_code: int
+    body: dict | list | None
+
+    def json(self):
+        return self.body
 
 
 class Driver:
     """Open-loop traffic: each request starts on schedule, whether or not earlier ones
-    have finished (so a slow system shows as latency, not as a politely lower rate)."""
+    have finished (so a slow system shows as latency, not as a politely lower rate).
+
+    aiohttp rather than httpx: httpcore's pool scans every connection for every request
+    (``_assign_requests_to_connections``), which with a hundred in flight cost ~30 ms of
+    CPU per request, so the generator took most of a core away from the system it was
+    measuring. aiohttp's pool costs a small fraction of that."""
 
     def __init__(self, base_url: str, rate: float, seconds: float, max_in_flight: int = 256):
         self.base_url = base_url
@@ -132,6 +152,11 @@ class Driver:
         self.seconds = seconds
         self.people = People()
         self.accepted: list[str] = []
+        #: referral id -> when the GP's request was sent (wall clock, seconds), so
+        #: latency includes any time the request waited for the API, not only from the
+        #: moment the service wrote the referral down
+        self.sent_at: dict[str, float] = {}
+        self.post_ms: list[float] = []
         self.errors: dict[str, int] = {}
         self.requests = 0
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -140,16 +165,19 @@ class Driver:
     def _count_error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
 
-    async def _call(self, client, method, url, **kwargs) -> httpx.Response | None:
+    async def _call(self, client, method, url, **kwargs) -> Answer | None:
         async with self._slots:
             self.requests += 1
             try:
-                return await client.request(method, url, **kwargs)
-            except httpx.HTTPError as exc:
+                async with client.request(method, url, **kwargs) as answer:
+                    body = await answer.json() if answer.content_type.endswith("json") else None
+                    return Answer(answer.status, body)
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 self._count_error(f"{method} {url.split('/')[1]}: {type(exc).__name__}")
                 return None
 
     async def _submit(self, client, gp, lw) -> None:
+        sent, started = time.time(), time.perf_counter()
         answer = await self._call(
             client, "POST", "/referrals", json=self.people.referral(), headers=gp
         )
@@ -158,8 +186,10 @@ class Driver:
         if answer.status_code != 201:
             self._count_error(f"POST /referrals {answer.status_code}")
             return
+        self.post_ms.append((time.perf_counter() - started) * 1000)
         referral_id = answer.json()["id"]
         self.accepted.append(referral_id)
+        self.sent_at[referral_id] = sent
         if len(self.accepted) % 20 == 0:
             self._spawn(self._connect_later(client, lw, referral_id))
 
@@ -205,8 +235,11 @@ class Driver:
         task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> float:
-        limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=30, limits=limits) as client:
+        connector = aiohttp.TCPConnector(limit=128)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(
+            self.base_url, connector=connector, timeout=timeout
+        ) as client:
             gp, lw = await _token(client, "gp"), await _token(client, "linkworker")
             started = time.monotonic()
             n = 0
@@ -226,8 +259,12 @@ class Driver:
             return offered
 
 
-def count(urls: dict[str, str], ids: list[str]) -> tuple[list[float], int, int]:
-    """Latencies (ms), lost and doubled, read from the services' databases."""
+def count(
+    urls: dict[str, str], ids: list[str], sent_at: dict[str, float] | None = None
+) -> tuple[list[float], int, int]:
+    """Latencies (ms), lost and doubled, read from the services' databases. A latency
+    runs from when the request was sent (``sent_at``; else the referral's
+    ``created_at``) to when the referrals service recorded the proposals."""
     from services.matcher import store as matcher_store
     from services.referrals import store as referrals_store
 
@@ -254,8 +291,13 @@ def count(urls: dict[str, str], ids: list[str]) -> tuple[list[float], int, int]:
             ).all()
         )
     engine.dispose()
+    sent_at = sent_at or {}
     latencies = [
-        (_aware(proposed[i]) - _aware(created[i])).total_seconds() * 1000
+        (
+            _aware(proposed[i]).timestamp()
+            - (sent_at[i] if i in sent_at else _aware(created[i]).timestamp())
+        )
+        * 1000
         for i in ids
         if i in proposed
     ]
@@ -298,9 +340,17 @@ def measure(system, bus: str, matcher_url: str, seconds: float, rate: float) -> 
     offered = asyncio.run(driver.run())
     urls = system.database_urls()
     drain(urls, driver.accepted, timeout_s=max(60.0, seconds))
-    latencies, lost, doubled = count(urls, driver.accepted)
+    latencies, lost, doubled = count(urls, driver.accepted, driver.sent_at)
     return Outcome(
-        bus, offered, len(driver.accepted), latencies, lost, doubled, driver.errors, driver.requests
+        bus,
+        offered,
+        len(driver.accepted),
+        latencies,
+        lost,
+        doubled,
+        driver.errors,
+        driver.requests,
+        driver.post_ms,
     )
 
 
@@ -344,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
             f" p90 {outcome.percentile(0.9):.0f} ms,"
             f" max {max(lat) if lat else float('nan'):.0f} ms,"
             f" mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms,"
+            f" POST /referrals answered p50 {outcome.percentile(0.5, outcome.post_ms):.0f} ms"
+            f" p99 {outcome.percentile(0.99, outcome.post_ms):.0f} ms,"
             f" errors {outcome.errors or 0}",
             flush=True,
         )
