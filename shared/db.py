@@ -8,6 +8,9 @@ SQLite file or each have their own PostgreSQL database.
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+from collections import deque
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
@@ -23,7 +26,10 @@ def make_engine(url: str, **kwargs) -> Engine:
         path = make_url(url).database  # None or "" for an in-memory database
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_file(Path(path))
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # timeout: how long SQLite waits for a lock held by another process (its busy timeout)
+        connect_args = {"timeout": 30, "factory": _SerialisedConnection}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, manage transactions, so BEGIN takes the write lock
         # at once (a deferred transaction that later writes fails instead of waiting);
@@ -49,8 +55,107 @@ def reader(engine: Engine) -> Engine:
 
 
 def _sqlite_begin(conn) -> None:
-    read_only = conn.get_execution_options().get("sqlite_read_only")
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    if conn.get_execution_options().get("sqlite_read_only"):
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi = conn.connection.driver_connection
+    if isinstance(dbapi, _SerialisedConnection):
+        dbapi.take_write_turn()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if isinstance(dbapi, _SerialisedConnection):
+            dbapi.end_write_turn()
+        raise
+
+
+class _WriteTurns:
+    """First come, first served: the order in which one process's threads write to one
+    SQLite file. SQLite lets one writer in at a time and makes the others poll, sleeping
+    up to 100 ms between tries, so under load a waiting writer kept losing the lock to
+    newcomers (a relay waited seconds behind a stream of requests); queued here, each
+    waits only for the writers ahead of it, and the turn is handed on directly. Other
+    processes on the same file still meet SQLite's own busy wait."""
+
+    def __init__(self, wait_s: float = 30.0) -> None:
+        self.wait_s = wait_s  # as long as SQLite's busy timeout, after which it decides
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[int, threading.Event]] = deque()
+        self._owner: int | None = None
+
+    def take(self) -> bool:
+        """Wait for this thread's turn. False without a turn: the thread already has
+        one (its second connection meets SQLite's busy wait, as before), or the wait
+        ran out (SQLite's busy timeout then decides, as before)."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._owner == me:
+                return False
+            if self._owner is None:
+                self._owner = me
+                return True
+            turn = threading.Event()
+            self._queue.append((me, turn))
+        if turn.wait(self.wait_s):
+            return True
+        with self._lock:
+            if turn.is_set():  # handed over just as the wait ran out
+                return True
+            self._queue.remove((me, turn))
+            return False
+
+    def give_back(self) -> None:
+        with self._lock:
+            if self._queue:
+                self._owner, turn = self._queue.popleft()
+                turn.set()
+            else:
+                self._owner = None
+
+
+_TURNS: dict[str, _WriteTurns] = {}
+_TURNS_LOCK = threading.Lock()
+
+
+class _SerialisedConnection(sqlite3.Connection):
+    """A pysqlite connection that queues for its process's turn to write (``_WriteTurns``)
+    before ``BEGIN IMMEDIATE`` and gives the turn back when the transaction ends."""
+
+    def __init__(self, database, *args, **kwargs) -> None:
+        super().__init__(database, *args, **kwargs)
+        path = os.fspath(database)
+        if path in ("", ":memory:") or path.startswith("file:"):
+            self._turns = _WriteTurns()  # a database of this connection's own
+        else:
+            with _TURNS_LOCK:
+                self._turns = _TURNS.setdefault(os.path.realpath(path), _WriteTurns())
+        self._has_turn = False
+
+    def take_write_turn(self) -> None:
+        self._has_turn = self._turns.take()
+
+    def end_write_turn(self) -> None:
+        if self._has_turn:
+            self._has_turn = False
+            self._turns.give_back()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_write_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_write_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_write_turn()
 
 
 def _private_file(path: Path) -> None:
@@ -69,7 +174,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
