@@ -21,7 +21,7 @@ from shared.auth import TokenService
 from shared.bus import EventBus, make_bus
 from shared.bus.consumer import EventConsumer, Registry
 from shared.bus.outbox import Outbox, OutboxRelay
-from shared.db import make_engine, make_session_factory, migrate
+from shared.db import make_engine, make_session_factory, migrate, reader
 from shared.settings import Settings
 from shared.workers import Workers
 
@@ -36,6 +36,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    #: Sessions that only read: on SQLite they take no write lock (``db.reader``).
+    read_sessions: sessionmaker[Session]
     bus: EventBus
     outbox: Outbox
     tokens: TokenService
@@ -58,6 +60,7 @@ class Runtime:
             group=group,
             registry=registry,
             sessions=self.sessions,
+            read_sessions=self.read_sessions,
             processed=processed,
             max_attempts=self.settings.max_handler_attempts,
             retry_backoff_s=self.settings.retry_backoff_s,
@@ -80,6 +83,7 @@ class Runtime:
         app.state.settings = self.settings
         app.state.engine = self.engine
         app.state.sessions = self.sessions
+        app.state.read_sessions = self.read_sessions
         app.state.bus = self.bus
         app.state.outbox = self.outbox
         app.state.tokens = self.tokens
@@ -126,6 +130,7 @@ def build_runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
+        read_sessions=make_session_factory(reader(engine)),
         bus=bus,
         outbox=outbox,
         tokens=tokens,

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
     )
     add_common(app, store.SERVICE, settings.max_request_bytes)
-    app.state.user_check = ActiveUsers(runtime.sessions)
+    app.state.user_check = ActiveUsers(runtime.read_sessions)
     app.state.places = Places.load()
     add_pages(app)  # before the API: pages share paths with it (see pages.py)
     app.state.duplicate_policy = DuplicatePolicy(

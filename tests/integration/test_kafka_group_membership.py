@@ -52,6 +52,7 @@ class Member:
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
+            read_sessions=make_session_factory(engine),
             bus=KafkaBus.from_settings(settings),
             outbox=None,  # type: ignore[arg-type]
             tokens=TokenService("x" * 32, "test", None),  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ __all__ = [
     "Outbox",
     "Places",
     "Policy",
+    "ReadSession",
     "ReferralId",
     "Session",
     "Threshold",
@@ -54,6 +55,14 @@ def _session(request: Request) -> Iterator[orm.Session]:
             raise
 
 
+def _read_session(request: Request) -> Iterator[orm.Session]:
+    """A session that only reads, for what a route reads before it writes its audit
+    row: on SQLite it takes no write lock, so building a long answer does not hold up
+    every writer (the audit row is then written in a short transaction of ``Session``)."""
+    with request.app.state.read_sessions() as session:
+        yield session
+
+
 def _outbox(request: Request) -> outbox.Outbox:
     return request.app.state.outbox
 
@@ -71,6 +80,7 @@ def _policy(request: Request) -> DuplicatePolicy:
 
 
 Session = Annotated[orm.Session, Depends(_session)]
+ReadSession = Annotated[orm.Session, Depends(_read_session)]
 Outbox = Annotated[outbox.Outbox, Depends(_outbox)]
 Places = Annotated[PlaceData, Depends(_places)]
 Policy = Annotated[DuplicatePolicy, Depends(_policy)]

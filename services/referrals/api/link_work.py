@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from services.referrals import audit, store
 from services.referrals.access import ensure_open, load_referral, move, scope
-from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
+from services.referrals.api.deps import Caller, Outbox, ReadSession, ReferralId, Session
 from services.referrals.domain import (
     ANNUAL_CASELOAD_GUIDANCE,
     REACHED_CONTACT_RESULTS,
@@ -43,6 +43,7 @@ router = APIRouter(tags=["link workers"])
 def worklist(
     caller: Caller,
     session: Session,
+    reading: ReadSession,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     ward: Annotated[str | None, Query(max_length=100)] = None,
     q: Annotated[str | None, Query(max_length=100, description="Name or NHS number")] = None,
@@ -50,12 +51,13 @@ def worklist(
     """The team's open referrals, flagged first, then most urgent, then longest waiting."""
     require(caller, Role.LINK_WORKER)
     now = store.now()
-    with session.begin():
-        rows = store.worklist_rows(session, scope(caller), status_, ward)
+    with reading.begin():
+        rows = store.worklist_rows(reading, scope(caller), status_, ward)
         if q:
             rows = [row for row in rows if _finds(q, row)]
-        connections = store.connections_of(session, [row.id for row in rows])
-        names = store.user_names(session, [row.assigned_to for row in rows])
+        connections = store.connections_of(reading, [row.id for row in rows])
+        names = store.user_names(reading, [row.assigned_to for row in rows])
+    with session.begin():  # nothing is shown unless its reading is on record
         audit.record_many(session, caller, [row.id for row in rows], "list")
     rows = sorted(
         rows,

@@ -19,6 +19,7 @@ from services.referrals.api.deps import (
     Outbox,
     Places,
     Policy,
+    ReadSession,
     ReferralId,
     Session,
     Threshold,
@@ -72,17 +73,19 @@ def refer(
 def list_referrals(
     caller: Caller,
     session: Session,
+    reading: ReadSession,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     ward: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict]:
     """The caller's practice's referrals (newest first), or the link worker's team's."""
     require(caller, Role.PRACTICE_STAFF, Role.LINK_WORKER)
-    with session.begin():
+    with reading.begin():
         rows = store.listed_referrals(
-            session, scope(caller), status=status_, ward=ward, limit=limit
+            reading, scope(caller), status=status_, ward=ward, limit=limit
         )
-        connections = store.connections_of(session, [row.id for row in rows])
+        connections = store.connections_of(reading, [row.id for row in rows])
+    with session.begin():  # nothing is shown unless its reading is on record
         audit.record_many(session, caller, [row.id for row in rows], "list")
     return [_summary(row, connections[row.id], caller) for row in rows]
 
@@ -92,15 +95,18 @@ def get_referral(
     referral_id: ReferralId,
     caller: Caller,
     session: Session,
+    reading: ReadSession,
     threshold: Threshold,
     purpose: Annotated[
         ReadPurpose, Query(description="Why you are reading it (written to the audit log)")
     ] = ReadPurpose.CARE,
 ) -> dict:
-    with session.begin():
-        row = load_referral(session, caller, referral_id)
+    with reading.begin():
+        row = load_referral(reading, caller, referral_id)
+        detail = _detail(reading, row, threshold)
+    with session.begin():  # nothing is shown unless its reading is on record
         audit.record(session, caller, referral_id, "read", purpose)
-        return _detail(session, row, threshold)
+    return detail
 
 
 @router.patch("/referrals/{referral_id}")
