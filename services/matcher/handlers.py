@@ -43,6 +43,7 @@ __all__ = [
     "on_match_confirmed",
     "on_match_declined",
     "on_referral_changed",
+    "propose",
     "request_from_profile",
 ]
 
@@ -120,6 +121,29 @@ def organisations_of(session: Session, service_ids: list[str]) -> dict[str, str]
     }
 
 
+def propose(
+    session: Session,
+    event: ReferralSubmitted | ReferralUpdated,
+    env: Envelope,
+    *,
+    live: LiveIndex,
+    today=date.today,
+) -> MatchesProposed:
+    """Rank the replica for the referral: reads only, so the consumer runs it before
+    the batch's transaction (``Registry.prepare``) and the ranking holds no write lock."""
+    live.refresh(session)
+    request = request_from_profile(event.referral_id, event.profile, today())
+    result = live.rank(request, top=TOP)
+    return proposal_event(
+        event.referral_id,
+        env.event_id,
+        result,
+        event.profile.ward,
+        len(live),
+        organisations_of(session, [p.service_id for p in result.proposals]),
+    )
+
+
 def on_referral_changed(
     session: Session,
     event: ReferralSubmitted | ReferralUpdated,
@@ -128,19 +152,10 @@ def on_referral_changed(
     live: LiveIndex,
     outbox: Outbox,
     today=date.today,
+    prepared: MatchesProposed | None = None,
 ) -> None:
-    """Rank the replica for the referral and propose; the latest profile wins."""
-    live.refresh(session)
-    request = request_from_profile(event.referral_id, event.profile, today())
-    result = live.rank(request, top=TOP)
-    proposed = proposal_event(
-        event.referral_id,
-        env.event_id,
-        result,
-        event.profile.ward,
-        len(live),
-        organisations_of(session, [p.service_id for p in result.proposals]),
-    )
+    """Record the referral's proposals and propose them; the latest profile wins."""
+    proposed = prepared or propose(session, event, env, live=live, today=today)
     session.execute(
         delete(store.proposals).where(store.proposals.c.referral_id == event.referral_id)
     )
@@ -206,6 +221,7 @@ CONSUMERS = {
     "matcher-replica": Registry(REPLICA_HANDLERS),
     "matcher": Registry(
         HANDLERS,
+        prepare={ReferralSubmitted: propose, ReferralUpdated: propose},
         ignored=frozenset(
             {
                 ReferralOutcomeRecorded,

@@ -61,15 +61,24 @@ Handler = Callable[..., None]
 
 @dataclass(frozen=True)
 class Registry:
-    """What one consumer group does with each event class: handle it, or ignore it."""
+    """What one consumer group does with each event class: handle it, or ignore it.
+
+    ``prepare`` holds, for some classes, work a handler needs that only reads (the
+    matcher's ranking): it runs before the batch's transaction, in a session that only
+    reads, and its result reaches the handler as the keyword ``prepared``. On SQLite the
+    write lock is then held for the writes alone, not for the ranking as well."""
 
     handlers: Mapping[type, Handler]
     ignored: frozenset[type] = field(default_factory=frozenset)
+    prepare: Mapping[type, Callable[..., Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         both = set(self.handlers) & set(self.ignored)
         if both:
             raise ValueError(f"handled and ignored at once: {sorted(c.__name__ for c in both)}")
+        orphans = set(self.prepare) - set(self.handlers)
+        if orphans:
+            raise ValueError(f"prepared but not handled: {sorted(c.__name__ for c in orphans)}")
 
     @property
     def topics(self) -> list[str]:
@@ -81,21 +90,24 @@ class Registry:
 
         Fails at start-up, not on the first message, when a handler needs something the
         composition root did not give."""
-        bound = {}
-        for cls, handler in self.handlers.items():
-            wanted = {
-                name: p
-                for name, p in inspect.signature(handler).parameters.items()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY
-            }
-            missing = [
-                n for n, p in wanted.items() if p.default is p.empty and n not in dependencies
-            ]
-            if missing:
-                raise TypeError(f"{handler.__name__} needs {missing}, not given to bind()")
-            given = {n: dependencies[n] for n in wanted if n in dependencies}
-            bound[cls] = partial(handler, **given) if given else handler
-        return Registry(bound, self.ignored)
+        return Registry(
+            {cls: _bind(h, dependencies) for cls, h in self.handlers.items()},
+            self.ignored,
+            {cls: _bind(f, dependencies) for cls, f in self.prepare.items()},
+        )
+
+
+def _bind(function: Callable, dependencies: dict[str, Any]) -> Callable:
+    wanted = {
+        name: p
+        for name, p in inspect.signature(function).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "prepared"
+    }
+    missing = [n for n, p in wanted.items() if p.default is p.empty and n not in dependencies]
+    if missing:
+        raise TypeError(f"{function.__name__} needs {missing}, not given to bind()")
+    given = {n: dependencies[n] for n in wanted if n in dependencies}
+    return partial(function, **given) if given else function
 
 
 @dataclass(slots=True)
@@ -103,10 +115,23 @@ class _Work:
     message: Message
     envelope: Envelope
     handler: Handler
+    prepare: Callable[..., Any] | None = None
+
+    def call(self, session: Session, prepared: dict[int, Any]) -> None:
+        if self.prepare is None:
+            self.handler(session, self.envelope.payload, self.envelope)
+        else:
+            if id(self) not in prepared:  # a retry on its own: prepare it now
+                prepared[id(self)] = self.prepare(session, self.envelope.payload, self.envelope)
+            self.handler(session, self.envelope.payload, self.envelope, prepared=prepared[id(self)])
 
 
 class DatabaseUnavailable(RuntimeError):
     """The consumer's database could not be reached; nothing was handled or committed."""
+
+
+#: How often a consumer refreshes its ``consumer_lag`` gauge.
+LAG_EVERY_S = 1.0
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -134,6 +159,7 @@ class EventConsumer:
         registry: Registry,
         sessions: sessionmaker[Session],
         processed: Table,
+        read_sessions: sessionmaker[Session] | None = None,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.05,
         topics: Sequence[str] | None = None,
@@ -143,11 +169,12 @@ class EventConsumer:
         self.registry = registry
         self.topics = list(topics) if topics is not None else registry.topics
         self.sessions = sessions
+        self.read_sessions = read_sessions or sessions
         self.processed = processed
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self._subscription = None
-        self._polls = 0
+        self._lag_reported_at = float("-inf")
 
     @property
     def subscription(self):
@@ -175,8 +202,9 @@ class EventConsumer:
                     log.warning("consumer %s: rewind failed; resubscribing", self.group)
                     self.close()
                 raise
-        self._polls += 1
-        if messages or self._polls % 20 == 1:
+        # Lag costs a count per topic: at most once a second, not once per batch.
+        if time.monotonic() - self._lag_reported_at >= LAG_EVERY_S:
+            self._lag_reported_at = time.monotonic()
             self._report_lag()
         return len(messages)
 
@@ -202,7 +230,7 @@ class EventConsumer:
             cls = type(envelope.payload)
             handler = self.registry.handlers.get(cls)
             if handler is not None:
-                work.append(_Work(message, envelope, handler))
+                work.append(_Work(message, envelope, handler, self.registry.prepare.get(cls)))
             elif cls in self.registry.ignored:
                 EVENTS_IGNORED.labels(self.group, envelope.type).inc()
             else:
@@ -227,6 +255,7 @@ class EventConsumer:
         p = self.processed
         ids = [str(item.envelope.event_id) for item in work]
         timings: list[tuple[str, float]] = []
+        prepared = self._prepare(work)
         with self.sessions.begin() as session:
             seen = set(
                 session.execute(
@@ -244,7 +273,7 @@ class EventConsumer:
                 seen.add(event_id)  # the same event twice in one batch has one effect
                 started = time.perf_counter()
                 try:
-                    item.handler(session, item.envelope.payload, item.envelope)
+                    item.call(session, prepared)
                 except Exception as exc:
                     EVENTS_FAILED.labels(self.group, item.envelope.type).inc()
                     raise _BatchFailed(item, exc) from exc
@@ -265,13 +294,29 @@ class EventConsumer:
             EVENTS_CONSUMED.labels(self.group, event_type).inc()
             HANDLER_DURATION.labels(self.group, event_type).observe(seconds)
 
+    def _prepare(self, work: list[_Work]) -> dict[int, Any]:
+        """Each item's read-only work, before the write transaction (``Registry.prepare``).
+        A failure here is left for the transaction to meet again: the item is prepared
+        there instead, so its retries and dead letter go the usual way."""
+        todo = [item for item in work if item.prepare is not None]
+        if not todo:
+            return {}
+        out: dict[int, Any] = {}
+        try:
+            with self.read_sessions.begin() as session:
+                for item in todo:
+                    out[id(item)] = item.prepare(session, item.envelope.payload, item.envelope)
+        except Exception:
+            log.debug("consumer %s: preparing failed; handling will retry", self.group)
+        return out
+
     def _handle_alone(self, item: _Work, tried: int = 0) -> DeadLetter | None:
         """Retry one message on its own; a dead letter if it keeps failing."""
         envelope = item.envelope
         for attempt in range(1 + tried, self.max_attempts + 1):
             started = time.perf_counter()
             try:
-                self._handle_once(item.handler, envelope)
+                self._handle_once(item)
             except Exception as exc:
                 if _is_outage(exc):
                     self._rewind(exc)
@@ -296,7 +341,8 @@ class EventConsumer:
                 return None
         return None
 
-    def _handle_once(self, handler: Handler, envelope: Envelope) -> None:
+    def _handle_once(self, item: _Work) -> None:
+        envelope = item.envelope
         event_id = str(envelope.event_id)
         p = self.processed
         try:
@@ -304,7 +350,7 @@ class EventConsumer:
                 if self._seen(session, event_id):
                     EVENTS_REDELIVERED.labels(self.group, envelope.type).inc()
                     return
-                handler(session, envelope.payload, envelope)
+                item.call(session, {})
                 session.execute(
                     p.insert().values(
                         consumer_group=self.group,

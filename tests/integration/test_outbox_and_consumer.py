@@ -277,3 +277,55 @@ def test_several_relays_on_one_outbox_publish_each_row_once(pg_url):
     written = [f"r{n}-{m}" for n in range(30) for m in range(20)]
     assert len(published) == len(set(published)) == 600, "no row published twice"
     assert published == written, "in the order written"
+
+
+def test_prepared_work_runs_before_the_write_transaction_and_reaches_the_handler(tmp_path):
+    """``Registry.prepare`` (the matcher's ranking) runs in a session that only reads,
+    before the batch's write transaction: on SQLite another writer can commit while it
+    runs, where inside the transaction it would find the file locked."""
+    import sqlite3
+
+    from shared.db import reader
+
+    path = tmp_path / "test.db"
+    engine = make_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    bus = SqlEventLog(engine)
+    bus.create_tables()
+    sessions = make_session_factory(engine)
+    seen, written_meanwhile = [], []
+
+    def prepare(session, event, _env):
+        other = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails with "database is locked" in a txn
+            other.execute("INSERT INTO test_closures (referral_id) VALUES ('meanwhile')")
+            other.execute("COMMIT")
+            written_meanwhile.append(event.referral_id)
+        finally:
+            other.close()
+        return f"ranked {event.referral_id}"
+
+    def handler(session, event, _env, *, prepared=None):
+        seen.append(prepared)
+        session.execute(closures.insert().values(referral_id=event.referral_id))
+
+    consumer = EventConsumer(
+        bus=bus,
+        group="closer",
+        registry=Registry({ReferralClosed: handler}, prepare={ReferralClosed: prepare}),
+        sessions=sessions,
+        read_sessions=make_session_factory(reader(engine)),
+        processed=processed,
+    )
+    bus.publish([Record(REFERRALS_TOPIC, f"r{i}", _event_bytes(f"r{i}")) for i in range(3)])
+    _drain(consumer)
+    engine.dispose()
+
+    assert seen == ["ranked r0", "ranked r1", "ranked r2"]
+    assert written_meanwhile == ["r0", "r1", "r2"]
+
+
+def test_a_registry_refuses_preparation_for_a_class_it_does_not_handle():
+    with pytest.raises(ValueError, match="prepared but not handled"):
+        Registry({ReferralClosed: print}, prepare={ReferralOutcomeRecorded: print})
