@@ -16,6 +16,7 @@ days (``bucket``), from which medians and 90th percentiles are read exactly.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -401,9 +402,11 @@ class InsightProjector:
     """Keeps the reports' read model; its handlers run in the consumer's transaction."""
 
     similarity = 85  # rapidfuzz token_sort_ratio at or above which two phrases group
+    labels_refresh_s = 60.0  # how long a category spelling nobody uses stays unknown
 
     def __init__(self) -> None:
         self._labels: dict[str, str] = {}  # a category's letters -> the directory's label
+        self._labels_read_at: dict[str, float] = {}  # letters not found -> when looked for
         self.handlers = {
             ReferralSubmitted: self.referral_submitted,
             MatchesProposed: self.matches_proposed,
@@ -529,15 +532,25 @@ class InsightProjector:
     def _label(self, session: Session, category: str, gp_categories) -> str:
         """The directory's and the pick-list's spelling of a category the matcher wrote
         its own way ("long term conditions" for "long-term conditions"), so one need is
-        one row in the reports and meets its services' capacity."""
+        one row in the reports and meets its services' capacity.
+
+        A spelling nobody uses is looked up again only after ``labels_refresh_s``: it
+        used to re-read every service's categories for each event that named one."""
         key = _letters(category)
-        if key not in self._labels:
+        for c in gp_categories:
+            self._labels.setdefault(_letters(c), c)
+        if key in self._labels:
+            return self._labels[key]
+        if time.monotonic() - self._labels_read_at.get(key, float("-inf")) >= (
+            self.labels_refresh_s
+        ):
             known = {
                 c
                 for (cats,) in session.execute(select(store.services.c.categories))
                 for c in cats or ()
             }
-            self._labels.update({_letters(c): c for c in (*known, *gp_categories)})
+            self._labels.update({_letters(c): c for c in known})
+            self._labels_read_at[key] = time.monotonic()
         return self._labels.get(key, category)
 
     def _record_phrases(self, session: Session, row, texts: list[str]) -> None:

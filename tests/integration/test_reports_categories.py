@@ -95,3 +95,34 @@ def test_a_new_need_spread_thinly_over_the_wards_still_emerges(tmp_path):
     assert need["need"] == "astronomy"
     assert need["referrals"]["value"] == 6 and need["rising"]
     assert need["wards"] == []
+
+
+def test_a_spelling_nobody_uses_does_not_re_read_the_directory_for_every_event(tmp_path):
+    """A category the directory has never heard of used to make every event re-read
+    every service's categories (a scan per MatchesProposed under load)."""
+    from sqlalchemy import event as sa_event
+
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'd.db'}", tmp_path, run_workers=False))
+    runtime = app.state.runtime
+    now = datetime.now(UTC)
+    handlers = CONSUMERS["directory"].bind(outbox=runtime.outbox).handlers
+    scans = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "FROM directory_services" in statement and "categories" in statement:
+            scans.append(statement)
+
+    sa_event.listen(runtime.engine, "before_cursor_execute", count)
+    for _ in range(5):
+        rid = str(uuid.uuid4())
+        profile = ReferralProfile(age=60, ward="Erith", needs_text="astral projection")
+        need = NeedFound(phrase="astral projection", concept="astral", categories=("astral",))
+        for event in (
+            ReferralSubmitted(referral_id=rid, practice_ods="G1", profile=profile),
+            MatchesProposed(referral_id=rid, in_reply_to=uuid.uuid4(), proposals=(), needs=(need,)),
+        ):
+            with runtime.sessions.begin() as session:
+                handlers[type(event)](session, event, _envelope(event, now))
+    runtime.close()
+
+    assert len(scans) == 1
