@@ -1,6 +1,6 @@
 """Reading many services at once for the index: the fit scores ``describe_service`` gives one
 service at a time, computed for a batch with numpy, so a directory of 100,000 builds in about
-the time SQLite takes to index the same text.
+the time SQLite takes to index the same text. (The words: ``batch_words.py``.)
 
 What the index needs from each service's text is only the score of each concept (the words
 that show it are found again for the five services a ranking proposes). Per service, the work
@@ -16,7 +16,7 @@ such as "J.", a curly apostrophe) is read by the same tokeniser as ``service_wor
 
 from __future__ import annotations
 
-import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,21 +24,15 @@ from itertools import chain
 
 import numpy as np
 
+from services.matcher.batch_words import BatchWords
 from services.matcher.records import ServiceRecord
 from services.matcher.service_text import CATEGORY_WEIGHT, FIELD_WEIGHTS, LATER_CATEGORY
-from services.matcher.spelling import _BOUNDARY, _TOKEN_RE
 from services.matcher.vocabulary import Vocabulary
 
 __all__ = ["BatchReading", "reader_for"]
 
 FIELDS = len(FIELD_WEIGHTS)  # name, description, keywords, organisation name
 PRESENT = 0.15  # a concept scoring less than this is not among a service's concepts
-_SEPARATOR = "qqzxtextendxzqq"  # a word no text contains (checked), between the texts
-_PUNCTUATION = tuple(bytes([c]) for c in b'+&.,;:!?()"/')
-_KEEP = b"abcdefghijklmnopqrstuvwxyz0123456789'"
-_SPACES = bytes(c if c in _KEEP or bytes([c]) in _PUNCTUATION else 32 for c in range(256))
-_INITIAL = re.compile(rb"(?:^|')[a-z]$")  # a word whose last letter may be an initial
-_OTHER = 1  # the stem id of every word no service phrase uses (0 separates texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +53,7 @@ def reader_for(vocabulary: Vocabulary) -> BatchReader:
 class BatchReader:
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
+        self._lock = threading.Lock()
         self.concepts = list(vocabulary.concepts)
         column = {c: i for i, c in enumerate(self.concepts)}
         self._stem_ids: dict[str, int] = {}
@@ -92,16 +87,7 @@ class BatchReader:
                 np.array(list(chain.from_iterable(payloads)), dtype=np.int64),
                 first_stems,
             )
-        # words seen so far: each distinct word's stem ids, back to back
-        self._words: dict[bytes, int] = {}
-        self._word_start: list[int] = []
-        self._word_length: list[int] = []
-        self._word_stems: list[int] = []
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._word(_SEPARATOR.encode())  # word 0: the separator, stem 0
-        self._word_stems[0] = 0
-        self._dot, self._slash = self._word(b"."), self._word(b"/")
-        self._initials = np.zeros(1, dtype=bool)
+        self.words = BatchWords(vocabulary, self._stem_ids)
         self._labels: dict[str, int] = {}
         self._label_canonical: list[int] = []
         self._label_unknown: list[np.ndarray] = []
@@ -133,95 +119,6 @@ class BatchReader:
         return packed
 
     # ---- words --------------------------------------------------------------------------
-
-    def _word(self, raw: bytes) -> int:
-        """The id of a word from the fast split (letters, digits and apostrophes, or one
-        punctuation mark), reading it as ``service_words`` reads a token."""
-        found = self._words.get(raw)
-        if found is not None:
-            return found
-        text = raw.decode("ascii")
-        pieces = _TOKEN_RE.findall(text) if "'" in text else [text]
-        stems = [s for piece in pieces for s in self._stems_of(piece)]
-        self._words[raw] = len(self._word_start)
-        self._word_start.append(len(self._word_stems))
-        self._word_length.append(len(stems))
-        self._word_stems.extend(self._stem_ids.get(s, _OTHER) for s in stems)
-        self._arrays = None
-        return self._words[raw]
-
-    def _stems_of(self, raw: str) -> list[str]:
-        vocabulary = self.vocabulary
-        expanded = vocabulary._service_expansions.get(raw)
-        if expanded is not None:
-            return list(expanded)
-        if raw in _BOUNDARY:
-            return [raw]
-        stemmed = vocabulary._stem(raw.replace("'", "").replace("\u2019", ""))
-        return [stemmed] if stemmed else []
-
-    def _word_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._arrays is None:
-            self._arrays = (
-                np.array(self._word_start, dtype=np.int64),
-                np.array(self._word_length, dtype=np.int64),
-                np.array(self._word_stems, dtype=np.int64),
-            )
-            initial = [_INITIAL.search(w) is not None for w in self._words]
-            self._initials = np.array(initial, dtype=bool)
-        return self._arrays
-
-    def stems(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Stem ids of all the texts back to back, 0 between texts, and where each text's
-        stems start (one more entry than texts, for the end)."""
-        joined = f" {_SEPARATOR} ".join(texts)
-        if not joined.isascii():  # only those texts need Unicode lower-casing (slow on a batch)
-            wide = [t if t.isascii() else t.lower() for t in texts]
-            lowered = f" {_SEPARATOR} ".join(wide).encode().lower()
-        else:
-            lowered = joined.encode("ascii").lower()
-        spaced = lowered.translate(_SPACES)
-        for mark in _PUNCTUATION:
-            if mark in spaced:
-                spaced = spaced.replace(mark, b" " + mark + b" ")
-        words = spaced.split()
-        for raw in set(words).difference(self._words):
-            self._word(raw)
-        ids = np.fromiter(map(self._words.__getitem__, words), dtype=np.int64, count=len(words))
-        start, length, flat = self._word_arrays()
-        ends = np.flatnonzero(ids == 0)
-        if len(ends) != len(texts) - 1:  # a text used the separator word: read one by one
-            return self._one_by_one(texts, set(range(len(texts))), None)
-        text_of = np.cumsum(ids == 0)
-        # forms the fast split reads differently: "w/o", "c/o", an initial such as "J."
-        odd = ids == self._slash
-        odd[:-1] |= self._initials[ids[:-1]] & (ids[1:] == self._dot)
-        unusual = set(np.unique(text_of[odd]).tolist())
-        if "\u2019" in joined:
-            unusual |= {i for i, t in enumerate(texts) if "\u2019" in t}
-        counts = length[ids]
-        positions = np.repeat(start[ids] - np.cumsum(counts) + counts, counts)
-        stems = flat[positions + np.arange(len(positions))]
-        bounds = np.concatenate(([0], np.flatnonzero(stems == 0) + 1, [len(stems) + 1]))
-        if unusual:
-            return self._one_by_one(texts, unusual, (stems, bounds))
-        return stems, bounds
-
-    def _one_by_one(self, texts, which: set[int], fast) -> tuple[np.ndarray, np.ndarray]:
-        """The texts in ``which`` read by ``service_words`` itself, the rest from ``fast``."""
-        pieces: list[np.ndarray] = []
-        for i, text in enumerate(texts):
-            if i in which or fast is None:
-                words = self.vocabulary.service_words(text or "")
-                piece = np.array([self._stem_ids.get(w, _OTHER) for w in words], dtype=np.int64)
-            else:
-                stems, bounds = fast
-                piece = stems[bounds[i] : bounds[i + 1] - 1]
-            pieces.append(piece)
-            pieces.append(np.zeros(1, dtype=np.int64))
-        stems = np.concatenate(pieces)[:-1] if pieces else np.zeros(0, dtype=np.int64)
-        bounds = np.concatenate(([0], np.flatnonzero(stems == 0) + 1, [len(stems) + 1]))
-        return stems, bounds
 
     # ---- phrases ------------------------------------------------------------------------
 
@@ -343,13 +240,18 @@ class BatchReader:
     # ---- scores -------------------------------------------------------------------------
 
     def read(self, services: Sequence[ServiceRecord]) -> BatchReading:
+        """The concept scores of a batch (one batch at a time: the word caches grow)."""
+        with self._lock:
+            return self._read(services)
+
+    def _read(self, services: Sequence[ServiceRecord]) -> BatchReading:
         m, concepts = len(services), len(self.concepts)
         texts = [
             text or ""
             for s in services
             for text in (s.name, s.description, " . ".join(s.keywords), s.organisation_name)
         ]
-        stems, _ = self.stems(texts)
+        stems, _ = self.words.stems(texts)
         at, payload = self.phrases(stems)
         text = np.cumsum(stems == 0)[at]
         service, field = text // FIELDS, text % FIELDS

@@ -92,7 +92,7 @@ def test_texts_the_fast_split_reads_differently_are_read_as_service_words_reads_
     _assert_same(_one_by_one(services), _batched(services))
     reader = reader_for(VOCABULARY)
     for texts in (odd[:3] + odd[4:], odd):  # the second holds the separator word itself
-        stems, bounds = reader.stems(texts)
+        stems, bounds = reader.words.stems(texts)
         for i, text in enumerate(texts):
             words = VOCABULARY.service_words(text)
             expected = [reader._stem_ids.get(w, 1) for w in words]
