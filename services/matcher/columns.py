@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.matcher.tuning import CELL_LAT, CELL_LON, NEED_DECAY
+from services.matcher.tuning import CELL_LAT, CELL_LON, NEED_DECAY, STRONG_FIT
 
 __all__ = [
     "ALIVE",
@@ -87,19 +87,31 @@ class Growable:
 class Posting:
     """Services answering one concept in one grid cell, with their fit scores."""
 
-    __slots__ = ("scores", "slots", "view")
+    __slots__ = ("_strong", "scores", "slots", "view")
 
     def __init__(self) -> None:
         self.slots = Growable("int32")
         self.scores = Growable("float32")
         self.view: tuple[np.ndarray, np.ndarray] = (self.slots.data[:0], self.scores.data[:0])
+        self._strong = (0, 0)
 
     @classmethod
     def restored(cls, slots: np.ndarray, scores: np.ndarray) -> Posting:
         posting = cls.__new__(cls)
         posting.slots, posting.scores = Growable.restored(slots), Growable.restored(scores)
         posting.view = (slots, scores)
+        posting._strong = (0, 0)
         return posting
+
+    def strong(self) -> int:
+        """How many of its services fit at least ``STRONG_FIT``, counted once per entry (the
+        list only grows, so only entries added since the last count are looked at)."""
+        counted, strong = self._strong
+        scores = self.view[1]
+        if counted < len(scores):
+            strong += int(np.count_nonzero(scores[counted:] >= STRONG_FIT))
+            self._strong = (len(scores), strong)
+        return strong
 
     def append(self, slot: int, score: float) -> None:
         self.slots.append(slot)

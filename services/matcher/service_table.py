@@ -41,7 +41,6 @@ from services.matcher.tuning import (
     CELL_LON,
     GENERATOR_WEIGHT,
     NEARBY_STRONG,
-    STRONG_FIT,
     TRAIT_FIT,
 )
 from services.matcher.vocabulary import ConceptMatch, Vocabulary
@@ -350,17 +349,14 @@ class ServiceTable:
     def _postings_for(self, concept: str, near: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
         cells = self._cells_of_concept.get(concept, set())
         chosen = cells if near is None else (cells & (near | {NO_CELL}))
-        views = [self._postings[(concept, c)].view for c in chosen]
+        postings = [self._postings[(concept, c)] for c in chosen]
+        if near is not None and cells - chosen:
+            strong = sum(p.strong() for p in postings)
+            if strong < NEARBY_STRONG:  # nothing good nearby: look further afield, not give up
+                postings = [self._postings[(concept, c)] for c in cells]
+        views = [p.view for p in postings]
         slots = [v[0] for v in views]
         scores = [v[1] for v in views]
-        if near is not None and cells - chosen:
-            strong = sum(int((s >= STRONG_FIT).sum()) for s in scores)
-            if (
-                strong < NEARBY_STRONG
-            ):  # nothing good nearby: look further afield rather than give up
-                views = [self._postings[(concept, c)].view for c in cells]
-                slots = [v[0] for v in views]
-                scores = [v[1] for v in views]
         if not slots:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         return np.concatenate(slots), np.concatenate(scores)
