@@ -421,16 +421,19 @@ def _wait_for_the_directory(apps: dict, timeout_s: float) -> None:
     from services.directory import store as directory
     from services.matcher import store as matcher
 
-    def count(app, table, *where) -> int:
+    def count(name, table, *where) -> int:
+        # In embedded mode the services share one database, so a service running in
+        # another process is read through the referrals service's sessions.
+        app = apps.get(name, apps["referrals"])
         with app.state.sessions() as session:
             return session.execute(select(func.count()).select_from(table).where(*where)).scalar()
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        services = count(apps["directory"], directory.services, ~directory.services.c.withdrawn)
+        services = count("directory", directory.services, ~directory.services.c.withdrawn)
         known = min(
-            count(apps["matcher"], matcher.replica_services),
-            count(apps["referrals"], store.services),
+            count("matcher", matcher.replica_services),
+            count("referrals", store.services),
         )
         if services and known >= services:
             return

@@ -149,4 +149,10 @@ def serve(create_app, default_port: int) -> None:
     settings = Settings()
     if "SP_PORT" not in os.environ:
         settings = settings.model_copy(update={"port": default_port})
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=settings.access_log,
+        log_level="info" if settings.access_log else "warning",
+    )

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # Start-up
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start-up.")
     load_demo_data: bool = Field(False, description="Load the demo directory and users if empty.")
+    access_log: bool = Field(
+        True, description="Log every HTTP request (embedded mode turns it off for its services)."
+    )
     demo_activity: bool = Field(
         False,
         description="Embedded mode: on a first start (no referrals yet), play a back-dated"
