@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -108,3 +109,44 @@ def test_make_run_serves_the_flow_and_keeps_data_across_restarts(tmp_path):
         assert [r["id"] for r in listed] == [referral_id], "no demo data loaded twice"
     finally:
         _stop(process)
+
+
+def _children(pid: int) -> set[int]:
+    """Its child processes, whichever of its threads started them."""
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(p) for p in (task / "children").read_text().split()}
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux's /proc")
+def test_make_run_runs_a_process_per_service_and_none_outlives_a_sigkill(tmp_path):
+    """The directory and the matcher are processes of their own (one Python process
+    holds one core); killing the embedded system outright leaves none of them behind
+    holding a port, so it can simply be started again."""
+    base = _free_base_port()
+    env = {
+        **os.environ,
+        "SP_DATABASE_URL": f"sqlite:///{tmp_path / 'socialrx.db'}",
+        "SP_DATA_DIR": str(tmp_path),
+        "SP_PORT": str(base),
+    }
+    process = _start(env)
+    try:
+        for port in (base + 1, base + 2, base + 3):
+            eventually(lambda p=port: _up(f"http://127.0.0.1:{p}/readyz"), timeout_s=60)
+        children = _children(process.pid)
+        assert len(children) == 2, "the directory and the matcher"
+    finally:
+        process.kill()
+        process.communicate()
+    eventually(lambda: not any(_alive(pid) for pid in children), timeout_s=10)
+    assert not _up(f"http://127.0.0.1:{base + 2}/readyz")
