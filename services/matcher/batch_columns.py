@@ -5,6 +5,7 @@ the same columns."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,10 +21,31 @@ from services.matcher.columns import (
     VIGOROUS,
     YOUNG,
 )
-from services.matcher.eligibility import delivery_mask, gender_mask, is_full, is_reported
+from services.matcher.eligibility import delivery_mask, gender_mask
 from services.matcher.records import ServiceRecord
 from services.matcher.service_batch import BatchReading, reader_for
-from services.matcher.tuning import LATER_LIFE_MIN_AGE, TRAIT_FIT, YOUNG_MAX_AGE
+from services.matcher.tuning import (
+    LATER_LIFE_MIN_AGE,
+    REPORTS_TO_DEMOTE,
+    TRAIT_FIT,
+    YOUNG_MAX_AGE,
+)
+
+_FIELDS = attrgetter(
+    "lat",
+    "lon",
+    "min_age",
+    "max_age",
+    "genders",
+    "delivery",
+    "languages",
+    "accessibility",
+    "places_free",
+    "capacity_per_week",
+    "temporarily_closed",
+    "open_reports",
+    "last_confirmed",
+)
 
 if TYPE_CHECKING:
     from services.matcher.service_table import ServiceTable
@@ -36,50 +58,45 @@ def append_columns(table: ServiceTable, batch: list[ServiceRecord], reading: Bat
     c, n = table.columns, len(batch)
     concepts = reader_for(table.vocabulary).concepts
     scores = reading.scores
-    c.lat.extend(np.array([np.nan if s.lat is None else s.lat for s in batch]))
-    c.lon.extend(np.array([np.nan if s.lon is None else s.lon for s in batch]))
-    for column, name in ((c.min_age, "min_age"), (c.max_age, "max_age")):
-        ages = (getattr(s, name) for s in batch)
-        column.extend(np.array([-1 if a is None else max(0, min(a, 32000)) for a in ages]))
-    c.genders.extend(np.array([gender_mask(s.genders) for s in batch], dtype=np.int64))
-    masks: dict[tuple, int] = {}
-    for column, labels, mask in (
-        (c.delivery, "delivery", delivery_mask),
-        (c.languages, "languages", table.languages.mask),
-        (c.access, "accessibility", table.access.mask),
+    (lat, lon, min_age, max_age, genders, delivery, languages, access, free, capacity,
+     closed, reports, confirmed) = zip(*map(_FIELDS, batch), strict=True)  # fmt: skip
+    c.lat.extend(np.array([np.nan if x is None else x for x in lat]))
+    c.lon.extend(np.array([np.nan if x is None else x for x in lon]))
+    c.min_age.extend(np.array([-1 if a is None else max(0, min(a, 32000)) for a in min_age]))
+    c.max_age.extend(np.array([-1 if a is None else max(0, min(a, 32000)) for a in max_age]))
+    # labels come from short controlled lists: each distinct tuple is read once
+    for column, values, mask in (
+        (c.genders, genders, gender_mask),
+        (c.delivery, delivery, delivery_mask),
+        (c.languages, languages, table.languages.mask),
+        (c.access, access, table.access.mask),
     ):
-        masks.clear()
-        values = []
-        for s in batch:
-            key = getattr(s, labels)
-            value = masks.get(key)
-            if value is None:
-                value = masks[key] = mask(key)
-            values.append(value)
-        column.extend(np.array(values, dtype=np.uint64))
+        masks: dict[tuple | None, int] = {}
+        for key in values:
+            if key not in masks:
+                masks[key] = mask(key)
+        column.extend(np.array(list(map(masks.__getitem__, values)), dtype=np.uint64))
     traits = np.zeros(n, dtype=np.int64)
     for trait, bit in TRAIT_BITS.items():
         if trait in concepts:
             traits |= np.where(scores[:, concepts.index(trait)] >= TRAIT_FIT, bit, 0)
     traits[(traits & GENTLE) > 0] &= ~VIGOROUS  # "walk, jog or run", "gentle circuits"
-    state = np.array(
-        [
-            ALIVE
-            | (FULL if is_full(s) else 0)
-            | (CLOSED if s.temporarily_closed else 0)
-            | (REPORTED if is_reported(s) else 0)
-            for s in batch
-        ],
-        dtype=np.int64,
-    )
+    places = [f if f is not None else cap for f, cap in zip(free, capacity, strict=True)]
+    state = np.full(n, ALIVE, dtype=np.int64)
+    state[[p is not None and p <= 0 for p in places]] |= FULL
+    state[np.array(closed, dtype=bool)] |= CLOSED
+    state[np.array(reports, dtype=np.int64) >= REPORTS_TO_DEMOTE] |= REPORTED
     c.flags.extend(state | traits)
-    confirmed = [-1 if s.last_confirmed is None else s.last_confirmed.toordinal() for s in batch]
-    c.confirmed.extend(np.array(confirmed))
+    days: dict[object, int] = {None: -1}
+    for day in confirmed:
+        if day not in days:
+            days[day] = day.toordinal()
+    c.confirmed.extend(np.array(list(map(days.__getitem__, confirmed))))
     older = reading.older_category | np.array(
-        [(s.min_age or 0) >= LATER_LIFE_MIN_AGE for s in batch], dtype=bool
+        [(a or 0) >= LATER_LIFE_MIN_AGE for a in min_age], dtype=bool
     )
     young = reading.young_category | np.array(
-        [s.max_age is not None and s.max_age <= YOUNG_MAX_AGE for s in batch], dtype=bool
+        [a is not None and a <= YOUNG_MAX_AGE for a in max_age], dtype=bool
     )
     c.age_group.extend(np.where(older, OLDER, 0) | np.where(young, YOUNG, 0))
     c.audience.extend(table.audiences.masks(scores, concepts))

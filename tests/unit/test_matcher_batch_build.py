@@ -86,7 +86,14 @@ def test_texts_the_fast_split_reads_differently_are_read_as_service_words_reads_
         "",
     ]
     services = [
-        replace(s, id=f"odd-{i}", description=text, keywords=(text,) if i % 2 else ())
+        replace(
+            s,
+            id=f"odd-{i}",
+            description=text,
+            keywords=(text,) if i % 2 else (),
+            open_reports=i,  # two or more: reported
+            genders=("female",) if i == 2 else s.genders,
+        )
         for i, (s, text) in enumerate(zip(base, odd, strict=True))
     ]
     _assert_same(_one_by_one(services), _batched(services))
