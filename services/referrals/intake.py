@@ -15,6 +15,7 @@ import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
@@ -74,8 +75,7 @@ def submit_referral(
         duplicate = _duplicate_of(session, policy, caller, body, now)
         if duplicate is not None:
             return False, duplicate
-        store.add_referral(
-            session,
+        values = dict(
             id=referral_id,
             practice_ods=caller.practice_ods,
             team=DEFAULT_TEAM,
@@ -109,6 +109,7 @@ def submit_referral(
             created_at=now,
             updated_at=now,
         )
+        store.add_referral(session, **values)
         store.record_transition(
             session, referral_id, None, Status.SUBMITTED, "submit", caller.user_id
         )
@@ -121,7 +122,7 @@ def submit_referral(
                 referral_id,
                 now,
             )
-        row = store.referral(session, referral_id)
+        row = SimpleNamespace(**values)  # as stored, without reading it back
         outbox.add(
             session,
             ReferralSubmitted(

@@ -305,7 +305,7 @@ def worklist_rows(
 
 def add_referral(session: Session, **values) -> None:
     """A new referral row: ``values`` are its columns (``intake.submit_referral``)."""
-    session.execute(referrals.insert().values(**values))
+    session.execute(referrals.insert(), values)
 
 
 def change_referral(session: Session, referral_id: str, **changes) -> None:
@@ -431,8 +431,19 @@ def open_referrals_like(
     birth: two index range reads (an OR in one query would defeat the NHS-number index)."""
     r = referrals.c
     recent = (r.practice_ods == practice_ods, r.created_at >= since, r.status != "closed")
-    by_nhs = select(referrals).where(*recent, r.nhs_number == nhs_number)
-    by_birth = select(referrals).where(*recent, r.birth_date == birth_date)
+    columns = (  # what telling a duplicate needs, not the whole row
+        r.id,
+        r.practice_ods,
+        r.nhs_number,
+        r.given_name,
+        r.family_name,
+        r.birth_date,
+        r.needs_text,
+        r.created_at,
+        r.status,
+    )
+    by_nhs = select(*columns).where(*recent, r.nhs_number == nhs_number)
+    by_birth = select(*columns).where(*recent, r.birth_date == birth_date)
     found = {}
     for query in (by_nhs, by_birth):
         for row in session.execute(query):
