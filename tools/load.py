@@ -3,9 +3,7 @@
     python -m tools.load --seconds 30 --rate 150            (``make load``)
 
 For each bus it starts the system in a scratch folder (``sql``: the embedded default on
-SQLite; ``kafka``: the production shape, Tansu and a PostgreSQL database per service;
-``sql-processes``: the embedded storage and event log with each service a process of
-its own),
+SQLite; ``kafka``: the production shape, Tansu and a PostgreSQL database per service),
 then drives its HTTP API open-loop for ``--seconds``: GP staff submit referrals at
 ``--rate`` a second (people, needs and postcodes from the demo referrals, each person
 new), link workers read referrals and their worklist, confirm a proposal for one
@@ -45,7 +43,7 @@ import aiohttp
 import httpx
 from sqlalchemy import create_engine, func, select
 
-from tools.cluster import SERVICES, Cluster, Embedded
+from tools.cluster import Cluster, Embedded
 
 __all__ = ["Outcome", "main", "measure", "summary_line"]
 
@@ -368,11 +366,6 @@ def run_bus(bus: str, seconds: float, rate: float, matchers: int, pg: str) -> Ou
         if bus == "sql":
             system = Embedded(workdir).start()
             matcher_url = f"http://127.0.0.1:{system.port + 3}"
-        elif bus == "sql-processes":  # the same storage, each service a process of its own
-            database = f"sqlite:///{workdir / 'socialrx.db'}"
-            system = Cluster(workdir, bus="sql", databases=dict.fromkeys(SERVICES, database))
-            system.start()
-            matcher_url = f"http://127.0.0.1:{system.matcher_port(0)}"
         else:
             system = Cluster(workdir, pg_server=pg, matchers=matchers).start()
             matcher_url = f"http://127.0.0.1:{system.matcher_port(0)}"
@@ -391,8 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--buses",
         default="sql,kafka",
-        help="comma-separated: sql (the embedded default), kafka, sql-processes (the"
-        " embedded storage, each service a process of its own)",
+        help="comma-separated: sql (the embedded default), kafka",
     )
     parser.add_argument("--matchers", type=int, default=1, help="matcher processes (kafka)")
     parser.add_argument(
