@@ -17,7 +17,7 @@ run: $(STAMP)  ## start every service on one machine (SQLite + SQL event log), w
 
 MATCHERS     ?= 1
 LOAD_SECONDS ?= 30
-LOAD_RATE    ?= 150
+LOAD_RATE    ?= 20
 LOAD_BUSES   ?= sql,kafka
 
 run-kafka: $(STAMP)  ## the production shape: Tansu broker, a PostgreSQL database per service, each service its own process (MATCHERS=N)

@@ -1,6 +1,6 @@
 """A bounded load run against the whole system, on each bus in turn.
 
-    python -m tools.load --seconds 30 --rate 150            (``make load``)
+    python -m tools.load --seconds 30 --rate 20             (``make load``)
 
 For each bus it starts the system in a scratch folder (``sql``: the embedded default on
 SQLite; ``kafka``: the production shape, Tansu and a PostgreSQL database per service),
@@ -380,7 +380,7 @@ def run_bus(bus: str, seconds: float, rate: float, matchers: int, pg: str) -> Ou
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30, help="how long to offer load")
-    parser.add_argument("--rate", type=float, default=150, help="referrals offered per second")
+    parser.add_argument("--rate", type=float, default=20, help="referrals offered per second")
     parser.add_argument(
         "--buses",
         default="sql,kafka",
