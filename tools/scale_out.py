@@ -24,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import aiohttp
 from sqlalchemy import create_engine, func, select
 
 from services.matcher import store as matcher_store
@@ -41,14 +41,15 @@ JOIN_S = 8.0
 async def _submit(base_url: str, count: int, rate: float) -> list[str]:
     people = People(seed=23)
     ids: list[str] = []
-    limits = httpx.Limits(max_connections=16)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=16)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client:
         gp = await _token(client, "gp")
 
         async def one(body: dict) -> None:
-            answer = await client.post("/referrals", json=body, headers=gp)
-            if answer.status_code == 201:
-                ids.append(answer.json()["id"])
+            async with client.post("/referrals", json=body, headers=gp) as answer:
+                if answer.status == 201:
+                    ids.append((await answer.json())["id"])
 
         started = time.monotonic()
         tasks = []
