@@ -5,7 +5,9 @@
 For each count it starts the production shape (Tansu, a PostgreSQL database per
 service) with that many matchers, stops them once their replicas are full, submits
 ``--backlog`` referrals at a paced rate (so intake is never the limit) and waits until
-the referrals service has published them all. Then it starts the matchers again and
+the referrals service has published them all. Then it pauses the referrals and directory
+services (SIGSTOP; ``--with-downstream`` keeps them running), so the matcher stage is
+measured alone and not the 2 cores' other work, starts the matchers again and
 measures, from the matcher's own outbox timestamps, how fast the group turns the
 backlog into proposals once every replica has joined (they start one at a time), up
 to the 90th percentile, so joins and the last stragglers do not count. It prints one line per
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import tempfile
 import time
@@ -96,7 +99,14 @@ def proposals_per_second(times: list, settled: datetime) -> float:
     return (len(steady) - 1) / span if span > 0 else float("nan")
 
 
-def measure(matchers: int, backlog: int, rate: float, pg: str) -> tuple[int, float]:
+def _pause(cluster: Cluster, names: tuple[str, ...], sig: int) -> None:
+    for name in names:
+        cluster.processes[name].popen.send_signal(sig)
+
+
+def measure(
+    matchers: int, backlog: int, rate: float, pg: str, alone: bool = True
+) -> tuple[int, float]:
     with tempfile.TemporaryDirectory(prefix=f"scale-{matchers}-") as scratch:
         cluster = Cluster(Path(scratch), pg_server=pg, matchers=matchers).start()
         try:
@@ -111,6 +121,11 @@ def measure(matchers: int, backlog: int, rate: float, pg: str) -> tuple[int, flo
             urls = cluster.database_urls()
             while _count_unpublished(urls["referrals"]):
                 time.sleep(0.5)
+            # The matcher stage alone: the services downstream of it (the referrals and
+            # directory consumers of MatchesProposed) would otherwise take the CPU a
+            # second matcher needs on a 2-core machine, and measure the machine instead.
+            others = ("referrals", "directory") if alone else ()
+            _pause(cluster, others, signal.SIGSTOP)
             # One at a time, each settling before the next joins (as above).
             for name in names:
                 cluster.processes[name].start()
@@ -122,8 +137,10 @@ def measure(matchers: int, backlog: int, rate: float, pg: str) -> tuple[int, flo
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"only {len(times)} of {len(ids)} proposed")
                 time.sleep(1)
+            _pause(cluster, others, signal.SIGCONT)
             return len(ids), proposals_per_second(times, settled)
         finally:
+            _pause(cluster, ("referrals", "directory"), signal.SIGCONT)
             cluster.stop()
             cluster.drop_databases()
 
@@ -134,12 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backlog", type=int, default=2000, help="referrals queued up")
     parser.add_argument("--rate", type=float, default=60, help="referrals/s while queuing")
     parser.add_argument(
+        "--with-downstream",
+        action="store_true",
+        help="keep the referrals and directory services running while the matchers drain"
+        " (by default they are paused, so the matcher stage is measured alone)",
+    )
+    parser.add_argument(
         "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     args = parser.parse_args(argv)
     first = None
     for count in [int(c) for c in args.matchers.split(",")]:
-        n, rate = measure(count, args.backlog, args.rate, args.postgres)
+        n, rate = measure(
+            count, args.backlog, args.rate, args.postgres, alone=not args.with_downstream
+        )
         first = first or rate
         print(
             f"matchers {count}: {n} referrals, {rate:.1f} proposals/s"
