@@ -37,6 +37,25 @@ def ports(settings: Settings) -> dict[str, int]:
     return {name: settings.port + offset for name, offset in PORT_OFFSETS.items()}
 
 
+def service_values(settings: Settings, name: str) -> dict:
+    """What one service's settings differ by in embedded mode: its port, and where the
+    others are (the same whether it runs in this process or in a child)."""
+    port = ports(settings)
+    base = f"http://{settings.host}"
+    return {
+        "port": port[name],
+        "load_demo_data": True,
+        "instance_id": "embedded",
+        "referrals_url": f"{base}:{port['referrals']}",
+        "directory_url": f"{base}:{port['directory']}",
+        "matcher_url": f"{base}:{port['matcher']}",
+    }
+
+
+def for_service(settings: Settings, name: str) -> Settings:
+    return settings.model_copy(update=service_values(settings, name))
+
+
 def build_apps(settings: Settings) -> dict:
     """The three apps in this one process (the browser tests serve them so); ``make run``
     runs the directory and the matcher as processes of their own instead."""
@@ -44,26 +63,11 @@ def build_apps(settings: Settings) -> dict:
     from services.matcher.app import create_app as matcher_app
     from services.referrals.app import create_app as referrals_app
 
-    port = ports(settings)
-    base = f"http://{settings.host}"
-
-    def for_service(name: str) -> Settings:
-        return settings.model_copy(
-            update={
-                "port": port[name],
-                "load_demo_data": True,
-                "instance_id": "embedded",
-                "referrals_url": f"{base}:{port['referrals']}",
-                "directory_url": f"{base}:{port['directory']}",
-                "matcher_url": f"{base}:{port['matcher']}",
-            }
-        )
-
     # The directory loads the demo data, so it comes first; its events wait in its outbox.
     return {
-        "directory": directory_app(for_service("directory")),
-        "matcher": matcher_app(for_service("matcher")),
-        "referrals": referrals_app(for_service("referrals")),
+        "directory": directory_app(for_service(settings, "directory")),
+        "matcher": matcher_app(for_service(settings, "matcher")),
+        "referrals": referrals_app(for_service(settings, "referrals")),
     }
 
 
@@ -83,24 +87,19 @@ CHILDREN = ("directory", "matcher")
 
 
 def _child_env(settings: Settings, name: str) -> dict[str, str]:
-    port = ports(settings)
-    base = f"http://{settings.host}"
+    """The child's settings, as the environment it reads them from."""
+    values = {
+        **service_values(settings, name),
+        "bus": "sql",
+        "database_url": settings.database_url,
+        "data_dir": settings.data_dir,
+        "demo_activity": False,
+        "access_log": False,  # as quiet as the referrals service here
+    }
     env = dict(os.environ)
-    env.update(
-        {
-            "SP_BUS": "sql",
-            "SP_DATABASE_URL": settings.database_url,
-            "SP_DATA_DIR": str(settings.data_dir),
-            "SP_PORT": str(port[name]),
-            "SP_LOAD_DEMO_DATA": "true",
-            "SP_INSTANCE_ID": "embedded",
-            "SP_REFERRALS_URL": f"{base}:{port['referrals']}",
-            "SP_DIRECTORY_URL": f"{base}:{port['directory']}",
-            "SP_MATCHER_URL": f"{base}:{port['matcher']}",
-            "SP_DEMO_ACTIVITY": "false",
-            "SP_ACCESS_LOG": "false",  # as quiet as the referrals service here
-        }
-    )
+    for key, value in values.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"SP_{key.upper()}"] = text
     return env
 
 
@@ -161,18 +160,7 @@ async def serve_all(settings: Settings) -> None:
     base = f"http://{settings.host}"
     children = await asyncio.to_thread(start_children, settings)
     try:
-        app = referrals_app(
-            settings.model_copy(
-                update={
-                    "port": port["referrals"],
-                    "load_demo_data": True,
-                    "instance_id": "embedded",
-                    "referrals_url": f"{base}:{port['referrals']}",
-                    "directory_url": f"{base}:{port['directory']}",
-                    "matcher_url": f"{base}:{port['matcher']}",
-                }
-            )
-        )
+        app = referrals_app(for_service(settings, "referrals"))
         server = _Server(
             uvicorn.Config(app, host=settings.host, port=port["referrals"], log_level="warning")
         )
