@@ -5,6 +5,7 @@ loop around ``poll`` decides whether a join in flight completes."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -25,6 +26,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 SESSION_TIMEOUT_MS = 4000
 PARTITIONS = 6
 BOUND_S = 3 * SESSION_TIMEOUT_MS / 1000
+#: leave-and-restart rounds: two in CI, more with SP_FAULTS_LONG=1
+ROUNDS = 6 if os.environ.get("SP_FAULTS_LONG") == "1" else 2
 
 
 class Member:
@@ -110,7 +113,7 @@ def test_members_joining_leaving_and_restarting_are_assigned_promptly_without_gh
         for n in range(3):
             live.append(Member(f"m{n}", kafka_bootstrap, prefix, tmp_path))
         timings.append(_wait_settled(live))
-        for round_ in range(3):
+        for round_ in range(ROUNDS):
             leaving = live.pop(round_ % len(live))
             leaving.stop()
             timings.append(_wait_settled(live))
