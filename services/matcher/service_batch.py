@@ -26,7 +26,13 @@ import numpy as np
 
 from services.matcher.batch_words import BatchWords
 from services.matcher.records import ServiceRecord
-from services.matcher.service_text import CATEGORY_WEIGHT, FIELD_WEIGHTS, LATER_CATEGORY
+from services.matcher.service_negation import NegationIds, negated_ids
+from services.matcher.service_text import (
+    CATEGORY_WEIGHT,
+    DESCRIPTION,
+    FIELD_WEIGHTS,
+    LATER_CATEGORY,
+)
 from services.matcher.vocabulary import Vocabulary
 
 __all__ = ["BatchReading", "reader_for"]
@@ -64,6 +70,7 @@ class BatchReader:
             groups.setdefault(key, []).append(len(concept_of))
             concept_of.append(-1 if concept_id is None else column[concept_id])
             weight_of.append(weight)
+        self._negation = NegationIds.of(vocabulary.service_negation, self._stem_id)
         self._payload_concept = np.array(concept_of, dtype=np.int64)
         self._payload_weight = np.array(weight_of, dtype=np.float64)
         alphabet = len(self._stem_ids) + 2
@@ -255,6 +262,10 @@ class BatchReader:
         at, payload = self.phrases(stems)
         text = np.cumsum(stems == 0)[at]
         service, field = text // FIELDS, text % FIELDS
+        # what a description says the service is not is no evidence (service_negation.py)
+        kept = ~(negated_ids(stems, self._negation)[at] & (field == DESCRIPTION))
+        if not kept.all():
+            at, payload, service, field = at[kept], payload[kept], service[kept], field[kept]
         value = np.array(FIELD_WEIGHTS, dtype=np.float64)[field] * self._payload_weight[payload]
         concept = self._payload_concept[payload]
         # each phrase counts once, in its best field; then the three best phrases per concept

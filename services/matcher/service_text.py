@@ -22,6 +22,7 @@ __all__ = ["ConceptMatch", "ServiceConcepts", "ServiceReading", "normalise_categ
 FIELD_WEIGHTS = (0.6, 0.35, 0.4, 0.2)  # name, description, keywords, organisation name
 CATEGORY_WEIGHT = 0.7  # a category alone makes a service at most this good an answer
 LATER_CATEGORY = 0.75  # a second or third category says less than the first
+DESCRIPTION = 1  # the field read for what a service says it is not
 
 
 def normalise_category(name: str) -> str:
@@ -98,10 +99,11 @@ class ServiceReading:
             (organisation_name, organisation_w),
         )
         term_hits: dict[str, dict[str, float]] = {}
-        for text, field_weight in fields:
+        for field, (text, field_weight) in enumerate(fields):
             if not text:
                 continue
-            for concept_id, weight, phrase in self._service_terms_in(text):
+            negation = field == DESCRIPTION  # what a service says it is not
+            for concept_id, weight, phrase in self._service_terms_in(text, negation):
                 seen = term_hits.setdefault(concept_id, {})
                 seen[phrase] = max(seen.get(phrase, 0.0), field_weight * weight)
         by_words: dict[str, tuple[float, str]] = {}
@@ -136,14 +138,19 @@ class ServiceReading:
                 )
         return _only_with_substance(self.concepts, result)
 
-    def _service_terms_in(self, text: str) -> Iterator[tuple[str, float, str]]:
+    def _service_terms_in(
+        self, text: str, negation: bool = False
+    ) -> Iterator[tuple[str, float, str]]:
         """Service terms in the text, except inside a longer phrase listed under
         ``service_non_terms`` ("loss" in "hearing loss" is not bereavement, "run" in "run by
-        volunteers" is not running)."""
-        spans = list(self._terms.scan(self.service_words(text)))
+        volunteers" is not running) and, with ``negation``, those the text says the service
+        is not ("no running", ``service_negation.py``)."""
+        words = self.service_words(text)
+        spans = list(self._terms.scan(words))
+        negated = self.service_negation.negated(words) if negation else None
         blocked = [(a, b) for a, b, payload in spans if payload[0] is None]
         for i, j, payload in spans:
-            if payload[0] is None:
+            if payload[0] is None or (negated is not None and negated[i]):
                 continue
             if blocked and any(a <= i and j <= b and b - a > j - i for a, b in blocked):
                 continue

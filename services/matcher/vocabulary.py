@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from services.matcher.referral_text import Fragment, NeedHit, ReferralReading
+from services.matcher.service_negation import ServiceNegation
 from services.matcher.service_text import (
     ConceptMatch,
     ServiceConcepts,
@@ -115,6 +116,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             tuple(p.split()) for p in data.get("pseudo_negations", ())
         )
         self.stopwords = frozenset(data.get("stopwords", ()))
+        self.service_negation = ServiceNegation.from_data(data, self._stem, self.pseudo_negations)
         self.emphasis_cues: dict[str, dict[tuple[str, ...], float]] = {"before": {}, "after": {}}
         for group in data.get("emphasis_cues", {}).values():
             if not isinstance(group, dict):

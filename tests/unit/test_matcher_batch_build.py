@@ -17,10 +17,10 @@ from services.matcher.ranking import service_from_directory
 from services.matcher.service_batch import reader_for
 from services.matcher.service_table import ServiceTable
 from services.matcher.vocabulary import Vocabulary
-from tests.unit.test_matcher_quality import BEXLEY, DEMO, THAMESFORD
+from tests.unit.test_matcher_quality import BEXLEY, DEMO, MILLTOWN, THAMESFORD
 
 VOCABULARY = Vocabulary.load_default()
-DIRECTORIES = [BEXLEY, DEMO, THAMESFORD]
+DIRECTORIES = [BEXLEY, DEMO, THAMESFORD, MILLTOWN]
 
 
 def _services(path: Path):

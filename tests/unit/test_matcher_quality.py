@@ -20,6 +20,7 @@ DEMO = Path(__file__).resolve().parents[2] / "services" / "directory" / "demo" /
 
 BEXLEY = SHARED / "directory.json"  # the shared demo directory
 THAMESFORD = DATA / "fresh" / "directory.json"  # a directory the matcher was never tuned on
+MILLTOWN = DATA / "milltown" / "directory.json"  # another council's own categories and voice
 SETS = [
     # (name, directory, referrals, ids, nDCG@5 floor)
     ("dev", BEXLEY, SHARED / "referrals_dev.jsonl", "all", 0.80),
@@ -39,6 +40,7 @@ SETS = [
         "all",
         0.74,
     ),
+    ("milltown", MILLTOWN, DATA / "milltown" / "referrals.jsonl", "all", 0.58),
 ]
 
 
