@@ -47,6 +47,10 @@ class Audiences:
         self.families = {name: frozenset(members) for name, members in families.items()}
         self.communities = frozenset(c for members in families.values() for c in members)
         self._implied: dict[tuple, np.ndarray] = {}
+        # groups for those whose situation has ended (life after caring)
+        self.formers = frozenset(
+            c.former for c in vocabulary.concepts.values() if c.former and c.former in self.bits
+        )
 
     def meant_for(self, described: dict[str, ConceptMatch]) -> list[str]:
         """The groups a service is meant for. When it names several, the narrower ones say
@@ -194,6 +198,14 @@ class Audiences:
         ended = np.uint64(self.mask(concepts[c].former or "" for c in groups) & ~int(mask))
         if ended:
             factor = np.where(outside & ((audience & ended) != 0), FORMER_PENALTY, factor)
+        # ... and is for those whose situation ended, not for everyone else it names
+        # ("life after caring" speaks of bereavement; it is not for every bereaved person)
+        afterwards = np.uint64(self.mask(self.formers))
+        if afterwards:
+            after = ((audience & afterwards) != 0) & ((audience & afterwards & mask) == 0)
+            after &= ~outside
+            factor = np.where(after, factor * AUDIENCE_PENALTY, factor)
+            moved = moved | after
         if parts is not None and moved.any():
             parts["audience"] = factor.astype(np.float32)
         person = GENDER_BIT.get(normalise_gender(request.gender) or "", 0)
@@ -213,7 +225,10 @@ class Audiences:
         groups = [c for c in meant if c not in self.communities]
         if person & self.communities:
             groups += [c for c in meant if c in self.communities]
-        if not groups or set(groups) & person:
+        formers = [c for c in groups if c in self.formers and c not in person]
+        if formers and set(groups) & person:
+            groups = formers  # for those whose situation ended, not the rest it names
+        elif not groups or set(groups) & person:
             return []
         return [self.vocabulary.concepts[concept].label for concept in sorted(groups)]
 

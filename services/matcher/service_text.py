@@ -215,4 +215,10 @@ def _unknown_category_concepts(vocabulary: Vocabulary, key: str) -> dict[str, fl
         found[concept_id] = max(found.get(concept_id, 0.0), weight)
     for concept_id, weight, _ in vocabulary._service_terms_in(key):
         found[concept_id] = max(found.get(concept_id, 0.0), weight)
-    return {c: round(0.85 * w, 4) for c, w in found.items() if w >= 0.5}
+    # a label says what a service is for, not how it runs ("Feeling Low?" is not a talking
+    # group, whatever the groups filed under it are like)
+    return {
+        c: round(0.85 * w, 4)
+        for c, w in found.items()
+        if w >= 0.5 and vocabulary.concepts[c].kind != "trait"
+    }

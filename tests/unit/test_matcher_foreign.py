@@ -4,9 +4,11 @@ never-shown directory). Each test reads short texts written for it, never a dire
 
 import numpy as np
 
+from services.matcher.ranking import MatchIndex, MatchRequest
 from services.matcher.service_batch import reader_for
 from services.matcher.service_negation import NegationIds, negated_ids
 from services.matcher.vocabulary import Vocabulary
+from tests.unit.test_matcher_ranking import service
 
 VOCABULARY = Vocabulary.load_default()
 
@@ -71,3 +73,67 @@ def test_the_batch_build_reads_denials_as_one_service_at_a_time_does():
         one_by_one += [*rules.negated(VOCABULARY.service_words(text)), False]
     assert batch.tolist() == one_by_one[:-1]
     assert np.any(batch)
+
+
+def test_a_category_label_says_what_a_service_is_for_not_how_it_runs():
+    assert "low_mood" in VOCABULARY.unknown_category_concepts("Feeling Low?")
+    assert "talking" not in VOCABULARY.unknown_category_concepts("Feeling Low?")
+
+
+# ---- reading the referral ---------------------------------------------------------------
+
+
+def reading(text: str) -> dict[str, object]:
+    return {hit.concept: hit for hit in VOCABULARY.extract(text)}
+
+
+def test_never_having_claimed_is_a_need_for_benefits_advice_not_a_denial():
+    assert "benefits" in reading("Lives alone, bills piling up. Never claimed anything.")
+    assert "benefits" in reading("has not claimed attendance allowance")
+
+
+def test_being_widowed_is_a_fact_about_the_person_unless_it_is_recent_or_a_struggle():
+    assert reading("81F, widowed 2 yrs, lives alone, lonely")["bereavement"].circumstance
+    assert not reading("recently widowed, lonely")["bereavement"].circumstance
+    assert not reading("widowed and struggling to cope")["bereavement"].circumstance
+    assert not reading("husband died in March, grieving")["bereavement"].circumstance
+
+
+def test_having_nursed_someone_is_caring_in_the_past():
+    found = reading("wife passed in June, he nursed her the last 3 yrs")
+    assert "former_carer" in found and "carer" not in found
+    assert "carer" in reading("nursing him at home since the stroke")
+
+
+def test_no_longer_driving_is_a_need_to_get_about():
+    for text in ("gave up driving last winter, no bus up there", "stopped driving (cataracts)"):
+        assert "transport" in reading(text), text
+    assert "transport" in concepts("Market day shopper", "Picks you up from home on Fridays.")
+
+
+AFTER_CARING = [
+    service(
+        "after-caring",
+        "Life after caring",
+        "For former carers, after the person you looked after has died or moved into a home.",
+        ("Carers' Corner", "Bereavement Support"),
+    ),
+    service(
+        "grief-cafe",
+        "Grief cafe",
+        "A drop-in for anyone grieving. Tea and people who understand.",
+        ("Bereavement Support",),
+    ),
+]
+
+
+def test_a_group_for_those_whose_caring_ended_is_not_for_every_bereaved_person():
+    index = MatchIndex(VOCABULARY, AFTER_CARING)
+    order = [p.service_id for p in index.rank(request("wife died in the summer, lost")).proposals]
+    assert order[0] == "grief-cafe"
+    result = index.rank(request("nursed her for years until she died in the summer"))
+    assert result.proposals[0].service_id == "after-caring"
+
+
+def request(text: str) -> MatchRequest:
+    return MatchRequest("r", text, 70, "male", None, 51.45, 0.14)
