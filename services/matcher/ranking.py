@@ -60,6 +60,7 @@ from services.matcher.tuning import (
     CATEGORY_NEED_CONFIDENCE,
     CAUSE_CONFIDENCE,
     CIRCUMSTANCE_WEIGHT,
+    COMMUNITY_PRIORITY,
     COVERAGE,
     LANGUAGE_CONCEPTS,
     MENTION_FLOOR,
@@ -162,11 +163,12 @@ class MatchIndex:
     def rank(self, request: MatchRequest, top: int = 5) -> RankResult:
         table = self._table  # one table throughout, even if a compaction swaps in another
         needs = self._needs(request)
+        concepts = self.vocabulary.concepts
         scored = [
             n
             for n in needs
-            if self.vocabulary.concepts[n.hit.concept].kind
-            not in ("modifier", "trait", "community")
+            if concepts[n.hit.concept].kind not in ("modifier", "trait", "community")
+            or (concepts[n.hit.concept].kind == "community" and n.weight > 0)
         ]
         prefs = Preferences.from_needs(self.vocabulary, needs, request.age)
         origin = table.origin(request)
@@ -264,7 +266,10 @@ class MatchIndex:
         needs = []
         for hit in hits.values():
             concept = vocabulary.concepts[hit.concept]
-            weight = min(hit.confidence, 1.0) * concept.priority * hit.emphasis
+            priority = concept.priority
+            if concept.kind == "community":
+                priority = COMMUNITY_PRIORITY.get(concept.community or "", 0.0)
+            weight = min(hit.confidence, 1.0) * priority * hit.emphasis
             weight *= max(MENTION_FLOOR, 1.0 - MENTION_STEP * order[hit.start])
             if causes and hit.concept in SYMPTOMS:
                 weight *= SYMPTOM_WEIGHT

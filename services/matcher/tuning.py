@@ -101,3 +101,9 @@ VIGOROUS_INTERESTS = (
     "cricket",
     "swimming",
 )
+
+# ---- communities ------------------------------------------------------------------------
+# an occupation the person shares with a community (a farmer, a former miner) is a soft need
+# of its own, so its groups are proposed beside what was asked for; faith and heritage have
+# needs of their own (faith, culture) that bring their groups already
+COMMUNITY_PRIORITY = {"occupation": 0.5}

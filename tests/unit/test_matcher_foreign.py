@@ -137,3 +137,42 @@ def test_a_group_for_those_whose_caring_ended_is_not_for_every_bereaved_person()
 
 def request(text: str) -> MatchRequest:
     return MatchRequest("r", text, 70, "male", None, 51.45, 0.14)
+
+
+def test_stairs_and_bathing_ask_for_adaptations_at_home():
+    found = reading("can't manage the stairs now, strip washing at the sink, needs a shower")
+    assert "home_adaptations" in found
+    read = concepts("Home adaptations", "Stairlifts, level-access showers, ramps.")
+    assert read.get("home_adaptations", 0) >= 0.5
+
+
+FARMING = [
+    service(
+        "lifeline",
+        "Upland lifeline",
+        "Confidential phone line for farming families: stress, money, the paperwork.",
+        ("Rural Life",),
+    ),
+    service(
+        "grief-cafe",
+        "Grief cafe",
+        "A drop-in for anyone grieving. Tea and people who understand.",
+        ("Bereavement Support",),
+    ),
+    service(
+        "sleep",
+        "Sleep well course",
+        "Six sessions on sleeping better.",
+        ("Feeling Low?",),
+    ),
+]
+
+
+def test_an_occupation_the_person_shares_brings_its_own_groups_beside_the_need():
+    index = MatchIndex(VOCABULARY, FARMING)
+    farmer = [
+        p.service_id for p in index.rank(request("sheep farmer, wife died, grieving")).proposals
+    ]
+    assert farmer[:2] == ["grief-cafe", "lifeline"]
+    other = [p.service_id for p in index.rank(request("teacher, wife died, grieving")).proposals]
+    assert "lifeline" not in other
