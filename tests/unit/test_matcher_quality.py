@@ -40,7 +40,7 @@ SETS = [
         "all",
         0.74,
     ),
-    ("milltown", MILLTOWN, DATA / "milltown" / "referrals.jsonl", "all", 0.58),
+    ("milltown", MILLTOWN, DATA / "milltown" / "referrals.jsonl", "all", 0.64),
 ]
 
 
