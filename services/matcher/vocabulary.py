@@ -20,6 +20,7 @@ shared between threads (the only mutable state is ``lru_cache`` of corrections a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 DEFAULT_DATA = "needs.json"
+SHOUTING_WORDS, SHOUTING_SHARE = 3, 0.6  # a text this much in capitals is shouted
+_WORD_RE = re.compile(r"[A-Za-z]+")
 KNOWN_WORDS = "known_words.txt"  # dictionary words near vocabulary words (public-domain web2)
 
 
@@ -262,12 +265,15 @@ class Vocabulary(ReferralReading, ServiceReading):
         (all expanded words keep the abbreviation's span, so phrases quote the original)."""
         out: list[Token] = []
         lowered = text.lower()
+        # in a text written in capitals, capitals say nothing: "HI" there is a greeting, as
+        # "hi" is in lower case, not "hearing impaired" as in "HI, wears aids"
+        shouting = self._shouting(text)
         for m in _TOKEN_RE.finditer(lowered):
             raw = m.group().replace("\u2019", "'")
             if _DEMOGRAPHIC_RE.match(raw):
                 continue
             expansion = self.abbreviations.get(raw)
-            if raw in self.case_sensitive and not text[m.start() : m.end()].isupper():
+            if raw in self.case_sensitive and (shouting or not text[m.start() : m.end()].isupper()):
                 expansion = None
             if expansion is None and raw.endswith("'s"):
                 expansion = self.abbreviations.get(raw[:-2])
@@ -281,6 +287,17 @@ class Vocabulary(ReferralReading, ServiceReading):
                 if stemmed:
                     out.append(Token(word, stemmed, m.start(), m.end()))
         return out
+
+    def _shouting(self, text: str) -> bool:
+        """Whether most of a text's ordinary words (three letters or more, not abbreviations)
+        are written in capitals."""
+        if not any("A" <= ch <= "Z" for ch in text[:200]):
+            return False
+        words = [
+            w for w in _WORD_RE.findall(text) if len(w) >= 3 and w.lower() not in self.abbreviations
+        ]
+        shouted = sum(w.isupper() for w in words)
+        return len(words) >= SHOUTING_WORDS and shouted >= SHOUTING_SHARE * len(words)
 
     def _stem(self, word: str) -> str:
         """The matching form of a word: "" for an article (dropped from both sides)."""

@@ -176,3 +176,10 @@ def test_an_occupation_the_person_shares_brings_its_own_groups_beside_the_need()
     assert farmer[:2] == ["grief-cafe", "lifeline"]
     other = [p.service_id for p in index.rank(request("teacher, wife died, grieving")).proposals]
     assert "lifeline" not in other
+
+
+def test_a_referral_in_capitals_reads_as_one_in_lower_case():
+    shouted = reading("LIVES ALONE SINCE HER HUSBAND DIED. HI TO THE TEAM, SHE IS LONELY.")
+    assert "hearing_loss" not in shouted and "loneliness" in shouted
+    assert "hearing_loss" in reading("Lives alone, HI, wears aids, lonely")
+    assert "heart" in reading("72M. MI 2019, COPD. Lonely since wife died.")
