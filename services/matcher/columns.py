@@ -190,10 +190,20 @@ def combine(contributions: np.ndarray) -> np.ndarray:
 
 
 def top_indices(values: np.ndarray, k: int) -> np.ndarray:
+    """The positions of the ``k`` largest values, largest first; equal values in the order
+    of their positions, also at the k-th place (so ties never depend on what else is in
+    ``values``: scoring fewer candidates that cannot reach the top changes nothing)."""
+    negated = -values
     if len(values) <= k:
-        return np.argsort(-values, kind="stable")
-    part = np.argpartition(-values, k)[:k]
-    return part[np.argsort(-values[part], kind="stable")]
+        return np.argsort(negated, kind="stable")
+    kth = np.partition(negated, k - 1)[k - 1]
+    if np.isnan(kth):  # fewer than k numbers: they, then the first nans
+        above, tied = np.flatnonzero(~np.isnan(negated)), np.flatnonzero(np.isnan(negated))
+    else:
+        above, tied = np.flatnonzero(negated < kth), np.flatnonzero(negated == kth)
+    part = np.concatenate((above, tied[: k - len(above)]))
+    part.sort()
+    return part[np.argsort(negated[part], kind="stable")]
 
 
 def cell(lat: float | None, lon: float | None) -> int:

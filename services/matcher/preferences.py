@@ -55,7 +55,7 @@ from services.matcher.tuning import (
 )
 from services.matcher.vocabulary import Vocabulary
 
-__all__ = ["Preferences", "schedule_fit", "soft_factors"]
+__all__ = ["Preferences", "journeys", "schedule_fit", "soft_ceiling", "soft_factors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,45 +102,32 @@ def soft_factors(
     languages: BitNames,
     access_bits: BitNames,
     parts: dict[str, np.ndarray] | None = None,
+    ceiling: list[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score multipliers for soft preferences, distance in km (nan when remote) and
     whether the service speaks one of the person's languages other than English.
 
     With ``parts``, each named factor is also kept on its own (for the few services
-    proposed), so a proposal's breakdown is computed by the same code as its score."""
+    proposed), so a proposal's breakdown is computed by the same code as its score. With
+    ``ceiling`` (a one-item list), the largest multiplier any service could get is kept in
+    it: each factor above 1 times the next (distance is at most 1)."""
     n = len(slots)
-    f32 = np.float32
     multiplier = np.ones(n, dtype=np.float32)
 
     def factor_by(name: str, where: np.ndarray, factor: float) -> None:
+        if ceiling is not None:
+            ceiling[0] *= max(1.0, factor)
         scale(multiplier, where, factor)
         if parts is not None and factor != 1.0:
             scale(parts.setdefault(name, np.ones(n, dtype=np.float32)), where, factor)
 
     speaks = np.zeros(n, dtype=np.float32)
-    delivery = cols["delivery"][slots]
-    remote = (delivery & REMOTE_BITS) > 0
-    lat, lon = cols["lat"][slots], cols["lon"][slots]
-    travels = ((delivery & 1) > 0) & ~np.isnan(lat)
-    if origin is not None:
-        dy = lat - f32(origin[0])
-        dy *= f32(110.57)
-        dx = lon - f32(origin[1])
-        dx *= f32(111.32 * math.cos(math.radians(origin[0])))
-        dx *= dx
-        dy *= dy
-        dx += dy
-        np.sqrt(dx, out=dx)
-        distance = np.where(travels, dx, f32(np.nan))
-        factor = np.full(n, f32(REMOTE_FACTOR), dtype=np.float32)
-        factor[travels] = f32(1.0) / (f32(1.0) + dx[travels] / f32(DISTANCE_SCALE_KM))
-        both = travels & remote
-        np.maximum(factor, f32(REMOTE_FACTOR), out=factor, where=both)
+    remote, travels, factor, distance = journeys(cols, slots, origin)
+    if factor is not None:
         multiplier *= factor
         if parts is not None:
             parts["distance"] = factor
     else:
-        distance = np.full(n, np.nan, dtype=np.float32)
         factor_by("distance", ~travels, REMOTE_FACTOR)
     if prefs.remote > 0:
         factor_by("delivery_preference", remote, 1.0 + REMOTE_BOOST * prefs.remote)
@@ -192,6 +179,51 @@ def soft_factors(
         factor_by("age_group", (group & OLDER) > 0, older)
         factor_by("age_group", (group & YOUNG) > 0, young)
     return multiplier.astype(np.float32), distance, speaks
+
+
+def journeys(
+    cols: dict[str, np.ndarray], slots: np.ndarray, origin: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Which services are delivered remotely and which need a journey; with an origin, the
+    distance factor (at most 1: a remote service gets ``REMOTE_FACTOR``) and the distance in
+    km (nan when there is no journey)."""
+    f32 = np.float32
+    delivery = cols["delivery"][slots]
+    remote = (delivery & REMOTE_BITS) > 0
+    lat, lon = cols["lat"][slots], cols["lon"][slots]
+    travels = ((delivery & 1) > 0) & ~np.isnan(lat)
+    if origin is None:
+        return remote, travels, None, np.full(len(slots), np.nan, dtype=np.float32)
+    dy = lat - f32(origin[0])
+    dy *= f32(110.57)
+    dx = lon - f32(origin[1])
+    dx *= f32(111.32 * math.cos(math.radians(origin[0])))
+    dx *= dx
+    dy *= dy
+    dx += dy
+    np.sqrt(dx, out=dx)
+    distance = np.where(travels, dx, f32(np.nan))
+    factor = np.full(len(slots), f32(REMOTE_FACTOR), dtype=np.float32)
+    factor[travels] = f32(1.0) / (f32(1.0) + dx[travels] / f32(DISTANCE_SCALE_KM))
+    both = travels & remote
+    np.maximum(factor, f32(REMOTE_FACTOR), out=factor, where=both)
+    return remote, travels, factor, distance
+
+
+def soft_ceiling(
+    cols: dict[str, np.ndarray],
+    request: MatchRequest,
+    prefs: Preferences,
+    origin: tuple[float, float] | None,
+    languages: BitNames,
+    access_bits: BitNames,
+) -> float:
+    """The largest multiplier ``soft_factors`` can give any service for this request, read
+    from the same code (run over no services), so the two cannot drift apart."""
+    ceiling = [1.0]
+    none = np.zeros(0, dtype=np.intp)
+    soft_factors(cols, none, request, prefs, origin, languages, access_bits, None, ceiling)
+    return ceiling[0]
 
 
 def schedule_fit(record: ServiceRecord | None, prefs: Preferences) -> float:

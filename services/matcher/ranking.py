@@ -38,7 +38,6 @@ from services.matcher.directory_entries import service_from_directory, ward_cent
 from services.matcher.eligibility import (
     delivery_allowed,
     eligibility_problem,
-    eligible,
     is_stale,
     referral_route_note,
 )
@@ -55,8 +54,8 @@ from services.matcher.records import (
     ServiceRecord,
 )
 from services.matcher.service_table import ServiceTable
+from services.matcher.shortlist import Scoring, adapted_lift
 from services.matcher.tuning import (
-    ADAPTED_BOOST,
     CATEGORY_NEED_CONFIDENCE,
     CAUSE_CONFIDENCE,
     CIRCUMSTANCE_WEIGHT,
@@ -66,11 +65,8 @@ from services.matcher.tuning import (
     MENTION_FLOOR,
     MENTION_STEP,
     MIN_PROPOSAL_FIT,
-    NEED_DECAY,
     REASON_FIT,
-    SAME_LANGUAGE_FIT,
     SHORTLIST,
-    STRONG_FIT,
     SYMPTOM_WEIGHT,
     SYMPTOMS,
     UNMET_CONFIDENCE,
@@ -179,23 +175,24 @@ class MatchIndex:
             return RankResult((), extracted, _unmet_unrecognised((), fragments, True), unrecognised)
         slots, fits = table.candidates(scored, origin)
         cols = table.columns.arrays(len(table.records))
-        keep = eligible(cols, slots, request)
-        slots, fits = slots[keep], np.asfortranarray(fits[keep])
-        multiplier, distance, speaks = soft_factors(
-            cols, slots, request, prefs, origin, table.languages, table.access
+        scoring = Scoring(
+            cols,
+            table,
+            request,
+            prefs,
+            origin,
+            np.array([n.weight for n in scored], dtype=np.float32),
+            [c for c, n in enumerate(scored) if n.hit.concept in LANGUAGE_CONCEPTS],
+            *self._adapted_columns(scored),
         )
-        for column, need in enumerate(scored):
-            if need.hit.concept in LANGUAGE_CONCEPTS:
-                # a group in the person's own language answers a language barrier too
-                fits[:, column] = np.maximum(fits[:, column], SAME_LANGUAGE_FIT * speaks)
-        unmet = self._unmet(scored, fits)
-        adapted = self._adapted(scored, fits)
-        if adapted is not None:
-            multiplier *= adapted
-        weights = np.array([n.weight for n in scored], dtype=np.float32)
-        weighted = fits * weights
-        best = weighted.max(axis=1) if len(weighted) else np.zeros(0, dtype=np.float32)
-        rough = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * multiplier
+        # only the candidates that can reach the rough shortlist are scored (shortlist.py)
+        reportable = self._reportable(scored)
+        found, best_fits = scoring.shortlist(slots, fits, 4 * SHORTLIST, reportable)
+        slots, fits = found.slots, found.fits
+        multiplier, distance = found.multiplier, found.distance
+        unmet = self._unmet(scored, reportable, best_fits)
+        weighted = fits * scoring.weights
+        rough = found.rough
         rough_order = top_indices(rough, 4 * SHORTLIST)  # an upper bound, then the exact sum
         # who a service is meant for can only lower the rough bound (or nudge it by a tenth),
         # so it is applied to the rough shortlist rather than to every candidate
@@ -286,9 +283,9 @@ class MatchIndex:
         )
         return ExtractedNeed(need.hit.phrase, concept.id, categories, round(need.hit.confidence, 3))
 
-    def _adapted(self, needs: list[Need], fits: np.ndarray) -> np.ndarray | None:
-        """A lift for services answering both a fact about the person (a wheelchair user)
-        and what they want (sport): an adapted version is what a link worker looks for."""
+    def _adapted_columns(self, needs: list[Need]) -> tuple[list[int], list[int]]:
+        """The needs that are a fact about the person (a wheelchair user) and those that say
+        what they want (sport): a service answering both is an adapted version, lifted."""
         concepts = self.vocabulary.concepts
         facts = [c for c, n in enumerate(needs) if n.direct and concepts[n.hit.concept].access_fact]
         wants = [
@@ -299,23 +296,28 @@ class MatchIndex:
             and concepts[n.hit.concept].kind in ("need", "interest")
             and not concepts[n.hit.concept].access_fact
         ]
-        if not facts or not wants or not len(fits):
-            return None
-        both = (fits[:, facts].max(axis=1) >= STRONG_FIT) & (
-            fits[:, wants].max(axis=1) >= STRONG_FIT
-        )
-        return np.where(both, ADAPTED_BOOST, 1.0).astype(np.float32)
+        return facts, wants
 
-    def _unmet(self, needs: list[Need], fits: np.ndarray) -> list[str]:
-        unmet = []
-        best = fits.max(axis=0) if len(fits) else np.zeros(len(needs))
-        for column, need in enumerate(needs):
-            concept = self.vocabulary.concepts[need.hit.concept]
-            primary = need.direct and need.hit.confidence >= UNMET_CONFIDENCE
-            primary = primary and not need.hit.circumstance
-            weak = best[column] < UNMET_THRESHOLD and need.hit.phrase not in unmet
-            if primary and weak and concept.kind in ("need", "interest"):
-                unmet.append(need.hit.phrase)
+    def _reportable(self, needs: list[Need]) -> list[int]:
+        """The needs reported unmet when no eligible service fits them well: those stated
+        surely and directly, about what the person wants."""
+        concepts = self.vocabulary.concepts
+        return [
+            column
+            for column, need in enumerate(needs)
+            if need.direct
+            and need.hit.confidence >= UNMET_CONFIDENCE
+            and not need.hit.circumstance
+            and concepts[need.hit.concept].kind in ("need", "interest")
+        ]
+
+    def _unmet(self, needs: list[Need], reportable: list[int], best: np.ndarray) -> list[str]:
+        """``best``: each need's best fit among the eligible candidates."""
+        unmet: list[str] = []
+        for column in reportable:
+            phrase = needs[column].hit.phrase
+            if best[column] < UNMET_THRESHOLD and phrase not in unmet:
+                unmet.append(phrase)
         return unmet
 
     def _select(
@@ -389,7 +391,9 @@ class MatchIndex:
         parts: dict[str, np.ndarray] = {}
         soft_factors(cols, chosen, request, prefs, origin, table.languages, table.access, parts)
         table.audiences.group_fit(cols, chosen, request, needs, parts)
-        adapted = self._adapted(scored, fits[np.array([p.index for p in picks])])
+        adapted = adapted_lift(
+            fits[np.array([p.index for p in picks])], *self._adapted_columns(scored)
+        )
         if adapted is not None and (adapted != 1.0).any():
             parts["adapted"] = adapted
         weights = np.array([n.weight for n in scored], dtype=np.float32)

@@ -1,0 +1,187 @@
+"""Score exactly only the candidates that can still reach the shortlist (exact pruning).
+
+A ranking's rough score for a candidate is its fit across needs times its soft factors
+(``preferences.py``). The fit part needs only the candidate's fit scores; the factors need a
+dozen columns gathered and a dozen rules applied, which at national scale is most of a
+ranking. The factors have a known ceiling for each request (``soft_ceiling``: each factor
+above 1 times the next), so ``fit part x ceiling`` bounds a candidate's rough score from
+above without reading any column. Candidates are scored exactly in order of that bound:
+first the block with the highest bounds, which fixes a threshold (the rough score the
+shortlist's last member must beat at least), then every other candidate whose bound reaches
+it. A candidate left out could not have been shortlisted, so the shortlist, and everything
+ranked from it, is what scoring every candidate gives (ties at the shortlist's edge aside,
+which ``argpartition`` settles arbitrarily either way).
+
+Whether a need is met by any eligible service (``_unmet``) looks beyond the shortlist: for a
+need the exactly scored candidates leave weak, the others that fit it well are checked too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.matcher.eligibility import eligible
+from services.matcher.preferences import Preferences, journeys, soft_ceiling, soft_factors
+from services.matcher.records import MatchRequest
+from services.matcher.service_table import ServiceTable
+from services.matcher.tuning import (
+    ADAPTED_BOOST,
+    NEED_DECAY,
+    SAME_LANGUAGE_FIT,
+    STRONG_FIT,
+    UNMET_THRESHOLD,
+)
+
+__all__ = ["FIRST_BLOCK", "Scored", "Scoring", "adapted_lift"]
+
+FIRST_BLOCK = 1024  # candidates scored before the threshold is read (below it: all of them)
+MARGIN = 1.001  # float32 rounding may put a rough score a few ulps above its exact bound
+
+
+def adapted_lift(fits: np.ndarray, facts: list[int], wants: list[int]) -> np.ndarray | None:
+    """A lift for services answering both a fact about the person (a wheelchair user, the
+    ``facts`` columns) and what they want (sport, ``wants``): an adapted version."""
+    if not facts or not wants or not len(fits):
+        return None
+    both = (fits[:, facts].max(axis=1) >= STRONG_FIT) & (fits[:, wants].max(axis=1) >= STRONG_FIT)
+    return np.where(both, ADAPTED_BOOST, 1.0).astype(np.float32)
+
+
+@dataclass(slots=True)
+class Scored:
+    """Eligible candidates scored exactly, in candidate order."""
+
+    slots: np.ndarray
+    fits: np.ndarray  # services x needs, column-major, language needs raised for speakers
+    multiplier: np.ndarray  # soft factors times the adapted lift
+    distance: np.ndarray
+    rough: np.ndarray
+    at: np.ndarray  # each one's position among the candidates
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+
+@dataclass(slots=True)
+class Scoring:
+    """What scoring a candidate reads from the request, the table and the needs."""
+
+    cols: dict[str, np.ndarray]
+    table: ServiceTable
+    request: MatchRequest
+    prefs: Preferences
+    origin: tuple[float, float] | None
+    weights: np.ndarray  # float32, one per need
+    language: list[int]  # needs a group in the person's own language answers too
+    facts: list[int]
+    wants: list[int]
+
+    def score(self, slots: np.ndarray, fits: np.ndarray, at: np.ndarray) -> Scored:
+        """The rough score of each eligible candidate, by the ranking's own rules."""
+        keep = eligible(self.cols, slots, self.request)
+        slots, fits, at = slots[keep], np.asfortranarray(fits[keep]), at[keep]
+        table = self.table
+        multiplier, distance, speaks = soft_factors(
+            self.cols, slots, self.request, self.prefs, self.origin, table.languages, table.access
+        )
+        for column in self.language:
+            fits[:, column] = np.maximum(fits[:, column], SAME_LANGUAGE_FIT * speaks)
+        adapted = adapted_lift(fits, self.facts, self.wants)
+        if adapted is not None:
+            multiplier *= adapted
+        weighted = fits * self.weights
+        best = weighted.max(axis=1) if len(weighted) else np.zeros(0, dtype=np.float32)
+        rough = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * multiplier
+        return Scored(slots, fits, multiplier, distance, rough, at)
+
+    def ceiling(self) -> float:
+        """The largest multiplier any candidate can have."""
+        table = self.table
+        ceiling = soft_ceiling(
+            self.cols, self.request, self.prefs, self.origin, table.languages, table.access
+        )
+        return ceiling * (ADAPTED_BOOST if self.facts and self.wants else 1.0)
+
+    def upper_fits(self, fits: np.ndarray) -> np.ndarray:
+        """Fits no lower than the exact ones (a language need may be met by a speaker)."""
+        if not self.language or not _speaks_other(self.request):
+            return fits
+        raised = fits.copy(order="F")
+        for column in self.language:
+            np.maximum(raised[:, column], SAME_LANGUAGE_FIT, out=raised[:, column])
+        return raised
+
+    def shortlist(
+        self, slots: np.ndarray, fits: np.ndarray, k: int, reportable: list[int]
+    ) -> tuple[Scored, np.ndarray]:
+        """The eligible candidates that can be among the ``k`` best rough scores, scored
+        exactly (with perhaps a few more), and each need's best fit among all eligible
+        candidates, exact for the ``reportable`` needs where it decides whether they are met
+        (at least ``UNMET_THRESHOLD``)."""
+        n = len(slots)
+        if n <= FIRST_BLOCK or (self.weights < 0).any():
+            scored = self.score(slots, fits, np.arange(n))
+            return scored, _best_fits(scored, fits.shape[1])
+        upper = self.upper_fits(fits)
+        weighted = upper * self.weights
+        best = weighted.max(axis=1)
+        bound = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * (self.ceiling() * MARGIN)
+        # distance is the factor that varies most, and a cheap one: taken as it is
+        _, _, distance_factor, _ = journeys(self.cols, slots, self.origin)
+        if distance_factor is not None:
+            bound *= distance_factor
+        first = np.sort(np.argpartition(-bound, FIRST_BLOCK)[:FIRST_BLOCK])
+        scored = self.score(slots[first], fits[first], first)
+        threshold = -np.inf
+        if len(scored) >= k:
+            threshold = float(-np.partition(-scored.rough, k - 1)[k - 1])
+            if np.isnan(threshold):
+                threshold = -np.inf
+        done = np.zeros(n, dtype=bool)
+        done[first] = True
+        rest = np.flatnonzero(~done & (bound >= threshold))
+        if len(rest):
+            done[rest] = True
+            scored = _merged(scored, self.score(slots[rest], fits[rest], rest))
+        best_fits = _best_fits(scored, fits.shape[1])
+        for column in reportable:
+            if best_fits[column] < UNMET_THRESHOLD:  # met by a candidate left out?
+                best_fits[column] = self._best_left_out(slots, fits, upper, done, column)
+        return scored, best_fits
+
+    def _best_left_out(
+        self, slots: np.ndarray, fits: np.ndarray, upper: np.ndarray, done: np.ndarray, column: int
+    ) -> float:
+        """The best fit to one need among the eligible candidates not scored, where that is
+        at least ``UNMET_THRESHOLD`` (below it, 0: what matters is that it is not reached)."""
+        others = np.flatnonzero(~done & (upper[:, column] >= UNMET_THRESHOLD))
+        if column in self.language:  # a speaker of the person's language fits it too
+            scored = self.score(slots[others], fits[others], others)
+            return float(scored.fits[:, column].max()) if len(scored) else 0.0
+        keep = eligible(self.cols, slots[others], self.request)
+        return float(fits[others[keep], column].max()) if keep.any() else 0.0
+
+
+def _speaks_other(request: MatchRequest) -> bool:
+    return bool({lang.lower() for lang in request.languages} - {"english"})
+
+
+def _best_fits(scored: Scored, needs: int) -> np.ndarray:
+    if not len(scored):
+        return np.zeros(needs, dtype=np.float32)
+    return scored.fits.max(axis=0)
+
+
+def _merged(a: Scored, b: Scored) -> Scored:
+    """Two blocks as one, back in candidate order (ties are settled by that order)."""
+    order = np.argsort(np.concatenate((a.at, b.at)), kind="stable")
+    return Scored(
+        np.concatenate((a.slots, b.slots))[order],
+        np.asfortranarray(np.concatenate((a.fits, b.fits))[order]),
+        np.concatenate((a.multiplier, b.multiplier))[order],
+        np.concatenate((a.distance, b.distance))[order],
+        np.concatenate((a.rough, b.rough))[order],
+        np.concatenate((a.at, b.at))[order],
+    )
