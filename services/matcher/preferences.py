@@ -55,7 +55,11 @@ from services.matcher.tuning import (
 )
 from services.matcher.vocabulary import Vocabulary
 
-__all__ = ["Preferences", "journeys", "schedule_fit", "soft_ceiling", "soft_factors"]
+__all__ = ["Journey", "Preferences", "journeys", "schedule_fit", "soft_ceiling", "soft_factors"]
+
+
+# remote, travels, distance factor (None without an origin), distance in km
+Journey = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ def soft_factors(
     access_bits: BitNames,
     parts: dict[str, np.ndarray] | None = None,
     ceiling: list[float] | None = None,
+    journey: Journey | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score multipliers for soft preferences, distance in km (nan when remote) and
     whether the service speaks one of the person's languages other than English.
@@ -110,7 +115,8 @@ def soft_factors(
     With ``parts``, each named factor is also kept on its own (for the few services
     proposed), so a proposal's breakdown is computed by the same code as its score. With
     ``ceiling`` (a one-item list), the largest multiplier any service could get is kept in
-    it: each factor above 1 times the next (distance is at most 1)."""
+    it: each factor above 1 times the next (distance is at most 1). ``journey`` is what
+    ``journeys`` gives for these slots, when it is known already."""
     n = len(slots)
     multiplier = np.ones(n, dtype=np.float32)
 
@@ -122,7 +128,7 @@ def soft_factors(
             scale(parts.setdefault(name, np.ones(n, dtype=np.float32)), where, factor)
 
     speaks = np.zeros(n, dtype=np.float32)
-    remote, travels, factor, distance = journeys(cols, slots, origin)
+    remote, travels, factor, distance = journey or journeys(cols, slots, origin)
     if factor is not None:
         multiplier *= factor
         if parts is not None:
@@ -183,7 +189,7 @@ def soft_factors(
 
 def journeys(
     cols: dict[str, np.ndarray], slots: np.ndarray, origin: tuple[float, float] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+) -> Journey:
     """Which services are delivered remotely and which need a journey; with an origin, the
     distance factor (at most 1: a remote service gets ``REMOTE_FACTOR``) and the distance in
     km (nan when there is no journey)."""

@@ -336,9 +336,9 @@ class MatchIndex:
         Each pick's gain (what it adds to the proposals before it) is its score, so the
         scores shown follow the order; services on a waiting list come after the rest."""
         weights = np.array([n.weight for n in needs], dtype=np.float32)
-        schedule_bonus = np.array(
-            [schedule_fit(table.records[int(s)], prefs) for s in slots], dtype=np.float32
-        )
+        schedule_bonus = np.ones(len(slots), dtype=np.float32)
+        if prefs.schedule_words:  # records are read only when the person said when suits
+            schedule_bonus[:] = [schedule_fit(table.records[int(s)], prefs) for s in slots]
         gain_base = fits * weights
         # how surely each need was stated; a circumstance makes no service usable on its own
         sure = np.array([0.0 if n.circumstance else min(1.0, n.hit.confidence) for n in needs])

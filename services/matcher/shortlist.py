@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.matcher.eligibility import eligible
-from services.matcher.preferences import Preferences, journeys, soft_ceiling, soft_factors
+from services.matcher.preferences import (
+    Journey,
+    Preferences,
+    journeys,
+    soft_ceiling,
+    soft_factors,
+)
 from services.matcher.records import MatchRequest
 from services.matcher.service_table import ServiceTable
 from services.matcher.tuning import (
@@ -36,7 +42,9 @@ from services.matcher.tuning import (
 
 __all__ = ["FIRST_BLOCK", "Scored", "Scoring", "adapted_lift"]
 
-FIRST_BLOCK = 1024  # candidates scored before the threshold is read (below it: all of them)
+FIRST_BLOCK = 1024  # fewer candidates than this are all scored
+FIRST_SHARE = 2  # the first block: about this many times the shortlist, by bound
+SAMPLE = 512  # bounds read to size the first block
 MARGIN = 1.001  # float32 rounding may put a rough score a few ulps above its exact bound
 
 
@@ -78,13 +86,28 @@ class Scoring:
     facts: list[int]
     wants: list[int]
 
-    def score(self, slots: np.ndarray, fits: np.ndarray, at: np.ndarray) -> Scored:
+    def score(
+        self,
+        slots: np.ndarray,
+        fits: np.ndarray,
+        at: np.ndarray,
+        journey: Journey | None = None,
+    ) -> Scored:
         """The rough score of each eligible candidate, by the ranking's own rules."""
         keep = eligible(self.cols, slots, self.request)
         slots, fits, at = slots[keep], np.asfortranarray(fits[keep]), at[keep]
+        if journey is not None:
+            journey = _take(journey, keep)
         table = self.table
         multiplier, distance, speaks = soft_factors(
-            self.cols, slots, self.request, self.prefs, self.origin, table.languages, table.access
+            self.cols,
+            slots,
+            self.request,
+            self.prefs,
+            self.origin,
+            table.languages,
+            table.access,
+            journey=journey,
         )
         for column in self.language:
             fits[:, column] = np.maximum(fits[:, column], SAME_LANGUAGE_FIT * speaks)
@@ -95,6 +118,9 @@ class Scoring:
         best = weighted.max(axis=1) if len(weighted) else np.zeros(0, dtype=np.float32)
         rough = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * multiplier
         return Scored(slots, fits, multiplier, distance, rough, at)
+
+    def _block(self, slots: np.ndarray, fits: np.ndarray, at: np.ndarray, journey: Journey):
+        return self.score(slots[at], fits[at], at, _take(journey, at))
 
     def ceiling(self) -> float:
         """The largest multiplier any candidate can have."""
@@ -129,11 +155,11 @@ class Scoring:
         best = weighted.max(axis=1)
         bound = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * (self.ceiling() * MARGIN)
         # distance is the factor that varies most, and a cheap one: taken as it is
-        _, _, distance_factor, _ = journeys(self.cols, slots, self.origin)
-        if distance_factor is not None:
-            bound *= distance_factor
-        first = np.sort(np.argpartition(-bound, FIRST_BLOCK)[:FIRST_BLOCK])
-        scored = self.score(slots[first], fits[first], first)
+        journey = journeys(self.cols, slots, self.origin)
+        if journey[2] is not None:
+            bound *= journey[2]
+        first = np.flatnonzero(bound >= _about_kth(bound, FIRST_SHARE * k))
+        scored = self._block(slots, fits, first, journey)
         threshold = -np.inf
         if len(scored) >= k:
             threshold = float(-np.partition(-scored.rough, k - 1)[k - 1])
@@ -144,7 +170,7 @@ class Scoring:
         rest = np.flatnonzero(~done & (bound >= threshold))
         if len(rest):
             done[rest] = True
-            scored = _merged(scored, self.score(slots[rest], fits[rest], rest))
+            scored = _merged(scored, self._block(slots, fits, rest, journey))
         best_fits = _best_fits(scored, fits.shape[1])
         for column in reportable:
             if best_fits[column] < UNMET_THRESHOLD:  # met by a candidate left out?
@@ -162,6 +188,19 @@ class Scoring:
             return float(scored.fits[:, column].max()) if len(scored) else 0.0
         keep = eligible(self.cols, slots[others], self.request)
         return float(fits[others[keep], column].max()) if keep.any() else 0.0
+
+
+def _take(journey: Journey, rows: np.ndarray) -> Journey:
+    remote, travels, factor, distance = journey
+    return remote[rows], travels[rows], None if factor is None else factor[rows], distance[rows]
+
+
+def _about_kth(values: np.ndarray, k: int) -> float:
+    """Roughly the k-th largest value, read from a sample (it only sizes the first block)."""
+    step = max(1, len(values) // SAMPLE)
+    sample = values[::step]
+    rank = min(len(sample) - 1, k // step)
+    return float(-np.partition(-sample, rank)[rank])
 
 
 def _speaks_other(request: MatchRequest) -> bool:
