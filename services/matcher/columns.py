@@ -34,6 +34,7 @@ __all__ = [
     "cells_near",
     "combine",
     "scale",
+    "take_rows",
     "top_indices",
 ]
 
@@ -172,9 +173,24 @@ class BitNames:
 
 
 def scale(values: np.ndarray, where: np.ndarray, factor: float) -> None:
-    """Multiply ``values`` in place where the mask holds (cheap when the mask is sparse)."""
-    if factor != 1.0:
+    """Multiply ``values`` in place where the mask holds. A masked multiply is cheap when
+    the mask is sparse and slow when it is mixed (a branch per value), so a mask holding
+    for more than a few values multiplies everything by the factor or by 1 (the same values:
+    times 1 is exact)."""
+    if factor == 1.0:
+        return
+    if np.count_nonzero(where) * 16 < len(where):
         np.multiply(values, np.float32(factor), out=values, where=where)
+    else:
+        np.multiply(values, np.where(where, np.float32(factor), np.float32(1.0)), out=values)
+
+
+def take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]`` of a column-major matrix, column-major, copied column by column."""
+    out = np.empty((len(rows), matrix.shape[1]), dtype=matrix.dtype, order="F")
+    for column in range(matrix.shape[1]):
+        np.take(matrix[:, column], rows, out=out[:, column])
+    return out
 
 
 def combine(contributions: np.ndarray) -> np.ndarray:

@@ -209,8 +209,10 @@ def journeys(
     dx += dy
     np.sqrt(dx, out=dx)
     distance = np.where(travels, dx, f32(np.nan))
-    factor = np.full(len(slots), f32(REMOTE_FACTOR), dtype=np.float32)
-    factor[travels] = f32(1.0) / (f32(1.0) + dx[travels] / f32(DISTANCE_SCALE_KM))
+    # computed for every service and chosen with ``where``: indexing by a mixed mask is slow
+    factor = np.where(
+        travels, f32(1.0) / (f32(1.0) + dx / f32(DISTANCE_SCALE_KM)), f32(REMOTE_FACTOR)
+    )
     both = travels & remote
     np.maximum(factor, f32(REMOTE_FACTOR), out=factor, where=both)
     return remote, travels, factor, distance

@@ -325,7 +325,7 @@ class ServiceTable:
         position = self._scratch(len(self.records))
         order = np.arange(len(joined), dtype=np.int32)
         position[joined] = order
-        slots = joined[position[joined] == order]
+        slots = joined[np.flatnonzero(position[joined] == order)]  # a mixed mask: by index
         position[slots] = np.arange(len(slots), dtype=np.int32)
         # column-major: every per-need write and every across-needs reduction (best need,
         # sum of needs, best service per need) runs over contiguous memory

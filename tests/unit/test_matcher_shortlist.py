@@ -28,9 +28,9 @@ def test_pruned_shortlist_ranks_as_scoring_every_candidate(name, directory, refe
     cases = [json.loads(line) for line in referrals.read_text(encoding="utf-8").splitlines()]
     cases = [c for c in cases if c]
     monkeypatch.setattr(ranking, "SHORTLIST", 3)  # 12 rough places, 3 for the pick
-    monkeypatch.setattr(shortlist, "FIRST_BLOCK", 10**9)
+    monkeypatch.setattr(shortlist, "PRUNE_FROM", 10**9)
     everyone = _results(index, cases)
-    monkeypatch.setattr(shortlist, "FIRST_BLOCK", 16)
+    monkeypatch.setattr(shortlist, "PRUNE_FROM", 16)
     pruned = _results(index, cases)
     changed = [c["id"] for c, a, b in zip(cases, everyone, pruned, strict=True) if a != b]
     assert not changed, f"{len(changed)} of {len(cases)} rankings changed"
