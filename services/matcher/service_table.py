@@ -351,7 +351,11 @@ class ServiceTable:
         chosen = cells if near is None else (cells & (near | {NO_CELL}))
         postings = [self._postings[(concept, c)] for c in chosen]
         if near is not None and cells - chosen:
-            strong = sum(p.strong() for p in postings)
+            strong = 0
+            for posting in postings:  # counted until there are enough
+                strong += posting.strong()
+                if strong >= NEARBY_STRONG:
+                    break
             if strong < NEARBY_STRONG:  # nothing good nearby: look further afield, not give up
                 postings = [self._postings[(concept, c)] for c in cells]
         views = [p.view for p in postings]

@@ -23,6 +23,7 @@ FIELD_WEIGHTS = (0.6, 0.35, 0.4, 0.2)  # name, description, keywords, organisati
 CATEGORY_WEIGHT = 0.7  # a category alone makes a service at most this good an answer
 LATER_CATEGORY = 0.75  # a second or third category says less than the first
 DESCRIPTION = 1  # the field read for what a service says it is not
+WORD_FORMS = 200_000  # service words whose reading is kept
 
 
 def normalise_category(name: str) -> str:
@@ -53,18 +54,26 @@ class ServiceReading:
         """Stems of a service's text: the fast path used for every directory entry, so no
         spans and no spelling correction (directories are edited text)."""
         out: list[str] = []
-        expansions = self._service_expansions
+        read = self._service_word_forms
         for raw in _TOKEN_RE.findall(text.lower()):
-            expanded = expansions.get(raw)
-            if expanded is not None:
-                out.extend(expanded)
-            elif raw in _BOUNDARY:
-                out.append(raw)
-            else:
-                stemmed = self._stem(raw.replace("'", "").replace("\u2019", ""))
-                if stemmed:
-                    out.append(stemmed)
+            forms = read.get(raw)
+            if forms is None:
+                forms = self._service_word(raw)
+                if len(read) < WORD_FORMS:
+                    read[raw] = forms
+            out.extend(forms)
         return out
+
+    def _service_word(self, raw: str) -> tuple[str, ...]:
+        """What one word of a service's text is read as (kept per word: a directory's
+        explanations read the same words again and again)."""
+        expanded = self._service_expansions.get(raw)
+        if expanded is not None:
+            return tuple(expanded)
+        if raw in _BOUNDARY:
+            return (raw,)
+        stemmed = self._stem(raw.replace("'", "").replace("\u2019", ""))
+        return (stemmed,) if stemmed else ()
 
     def describe_service(
         self,

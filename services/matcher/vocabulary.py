@@ -193,6 +193,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             for abbreviation, expansion in self.abbreviations.items()
             if abbreviation not in self.case_sensitive
         }
+        self._service_word_forms: dict[str, tuple[str, ...]] = {}  # see service_words
         self._by_category: dict[str, frozenset[str]] = {}
         for concept in self.concepts.values():
             for category, affinity in concept.categories.items():
