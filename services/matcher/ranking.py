@@ -54,14 +54,13 @@ from services.matcher.records import (
     ServiceRecord,
 )
 from services.matcher.service_table import ServiceTable
-from services.matcher.shortlist import Scoring, adapted_lift
+from services.matcher.shortlist import Scoring, adapted_columns, adapted_lift
 from services.matcher.tuning import (
     CATEGORY_NEED_CONFIDENCE,
     CAUSE_CONFIDENCE,
     CIRCUMSTANCE_WEIGHT,
     COMMUNITY_PRIORITY,
     COVERAGE,
-    LANGUAGE_CONCEPTS,
     MENTION_FLOOR,
     MENTION_STEP,
     MIN_PROPOSAL_FIT,
@@ -69,7 +68,6 @@ from services.matcher.tuning import (
     SHORTLIST,
     SYMPTOM_WEIGHT,
     SYMPTOMS,
-    UNMET_CONFIDENCE,
     UNMET_THRESHOLD,
 )
 from services.matcher.vocabulary import Fragment, NeedHit, Vocabulary
@@ -175,22 +173,12 @@ class MatchIndex:
             return RankResult((), extracted, _unmet_unrecognised((), fragments, True), unrecognised)
         slots, fits = table.candidates(scored, origin)
         cols = table.columns.arrays(len(table.records))
-        scoring = Scoring(
-            cols,
-            table,
-            request,
-            prefs,
-            origin,
-            np.array([n.weight for n in scored], dtype=np.float32),
-            [c for c, n in enumerate(scored) if n.hit.concept in LANGUAGE_CONCEPTS],
-            *self._adapted_columns(scored),
-        )
+        scoring = Scoring.of(self.vocabulary, cols, table, request, prefs, origin, scored)
         # only the candidates that can reach the rough shortlist are scored (shortlist.py)
-        reportable = self._reportable(scored)
-        found, best_fits = scoring.shortlist(slots, fits, 4 * SHORTLIST, reportable)
+        found, best_fits = scoring.shortlist(slots, fits, 4 * SHORTLIST)
         slots, fits = found.slots, found.fits
         multiplier, distance = found.multiplier, found.distance
-        unmet = self._unmet(scored, reportable, best_fits)
+        unmet = self._unmet(scored, scoring.reportable, best_fits)
         weighted = fits * scoring.weights
         rough = found.rough
         rough_order = top_indices(rough, 4 * SHORTLIST)  # an upper bound, then the exact sum
@@ -283,34 +271,6 @@ class MatchIndex:
         )
         return ExtractedNeed(need.hit.phrase, concept.id, categories, round(need.hit.confidence, 3))
 
-    def _adapted_columns(self, needs: list[Need]) -> tuple[list[int], list[int]]:
-        """The needs that are a fact about the person (a wheelchair user) and those that say
-        what they want (sport): a service answering both is an adapted version, lifted."""
-        concepts = self.vocabulary.concepts
-        facts = [c for c, n in enumerate(needs) if n.direct and concepts[n.hit.concept].access_fact]
-        wants = [
-            c
-            for c, n in enumerate(needs)
-            if n.direct
-            and n.hit.confidence >= CAUSE_CONFIDENCE
-            and concepts[n.hit.concept].kind in ("need", "interest")
-            and not concepts[n.hit.concept].access_fact
-        ]
-        return facts, wants
-
-    def _reportable(self, needs: list[Need]) -> list[int]:
-        """The needs reported unmet when no eligible service fits them well: those stated
-        surely and directly, about what the person wants."""
-        concepts = self.vocabulary.concepts
-        return [
-            column
-            for column, need in enumerate(needs)
-            if need.direct
-            and need.hit.confidence >= UNMET_CONFIDENCE
-            and not need.hit.circumstance
-            and concepts[need.hit.concept].kind in ("need", "interest")
-        ]
-
     def _unmet(self, needs: list[Need], reportable: list[int], best: np.ndarray) -> list[str]:
         """``best``: each need's best fit among the eligible candidates."""
         unmet: list[str] = []
@@ -392,7 +352,7 @@ class MatchIndex:
         soft_factors(cols, chosen, request, prefs, origin, table.languages, table.access, parts)
         table.audiences.group_fit(cols, chosen, request, needs, parts)
         adapted = adapted_lift(
-            fits[np.array([p.index for p in picks])], *self._adapted_columns(scored)
+            fits[np.array([p.index for p in picks])], *adapted_columns(self.vocabulary, scored)
         )
         if adapted is not None and (adapted != 1.0).any():
             parts["adapted"] = adapted

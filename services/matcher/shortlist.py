@@ -31,17 +31,21 @@ from services.matcher.preferences import (
     soft_ceiling,
     soft_factors,
 )
-from services.matcher.records import MatchRequest
+from services.matcher.records import MatchRequest, Need
 from services.matcher.service_table import ServiceTable
 from services.matcher.tuning import (
     ADAPTED_BOOST,
+    CAUSE_CONFIDENCE,
+    LANGUAGE_CONCEPTS,
     NEED_DECAY,
     SAME_LANGUAGE_FIT,
     STRONG_FIT,
+    UNMET_CONFIDENCE,
     UNMET_THRESHOLD,
 )
+from services.matcher.vocabulary import Vocabulary
 
-__all__ = ["PRUNE_FROM", "Scored", "Scoring", "adapted_lift"]
+__all__ = ["PRUNE_FROM", "Scored", "Scoring", "adapted_columns", "adapted_lift", "reportable"]
 
 # Fewer candidates than this are all scored: the bound costs about what it saves at ~8,000
 # (100,000 services); at ~80,000 (1,000,000 services) pruning takes a quarter off a ranking.
@@ -58,6 +62,36 @@ def adapted_lift(fits: np.ndarray, facts: list[int], wants: list[int]) -> np.nda
         return None
     both = (fits[:, facts].max(axis=1) >= STRONG_FIT) & (fits[:, wants].max(axis=1) >= STRONG_FIT)
     return np.where(both, ADAPTED_BOOST, 1.0).astype(np.float32)
+
+
+def adapted_columns(vocabulary: Vocabulary, needs: list[Need]) -> tuple[list[int], list[int]]:
+    """The needs that are a fact about the person (a wheelchair user) and those that say
+    what they want (sport): a service answering both is an adapted version, lifted."""
+    concepts = vocabulary.concepts
+    facts = [c for c, n in enumerate(needs) if n.direct and concepts[n.hit.concept].access_fact]
+    wants = [
+        c
+        for c, n in enumerate(needs)
+        if n.direct
+        and n.hit.confidence >= CAUSE_CONFIDENCE
+        and concepts[n.hit.concept].kind in ("need", "interest")
+        and not concepts[n.hit.concept].access_fact
+    ]
+    return facts, wants
+
+
+def reportable(vocabulary: Vocabulary, needs: list[Need]) -> list[int]:
+    """The needs reported unmet when no eligible service fits them well: those stated
+    surely and directly, about what the person wants."""
+    concepts = vocabulary.concepts
+    return [
+        column
+        for column, need in enumerate(needs)
+        if need.direct
+        and need.hit.confidence >= UNMET_CONFIDENCE
+        and not need.hit.circumstance
+        and concepts[need.hit.concept].kind in ("need", "interest")
+    ]
 
 
 @dataclass(slots=True)
@@ -88,6 +122,34 @@ class Scoring:
     language: list[int]  # needs a group in the person's own language answers too
     facts: list[int]
     wants: list[int]
+    reportable: list[int]  # needs whose best fit decides whether they are reported unmet
+
+    @classmethod
+    def of(
+        cls,
+        vocabulary: Vocabulary,
+        cols: dict[str, np.ndarray],
+        table: ServiceTable,
+        request: MatchRequest,
+        prefs: Preferences,
+        origin: tuple[float, float] | None,
+        needs: list[Need],
+    ) -> Scoring:
+        weights = np.array([n.weight for n in needs], dtype=np.float32)
+        language = [c for c, n in enumerate(needs) if n.hit.concept in LANGUAGE_CONCEPTS]
+        facts, wants = adapted_columns(vocabulary, needs)
+        return cls(
+            cols,
+            table,
+            request,
+            prefs,
+            origin,
+            weights,
+            language,
+            facts,
+            wants,
+            reportable(vocabulary, needs),
+        )
 
     def score(
         self,
@@ -142,9 +204,7 @@ class Scoring:
             np.maximum(raised[:, column], SAME_LANGUAGE_FIT, out=raised[:, column])
         return raised
 
-    def shortlist(
-        self, slots: np.ndarray, fits: np.ndarray, k: int, reportable: list[int]
-    ) -> tuple[Scored, np.ndarray]:
+    def shortlist(self, slots: np.ndarray, fits: np.ndarray, k: int) -> tuple[Scored, np.ndarray]:
         """The eligible candidates that can be among the ``k`` best rough scores, scored
         exactly (with perhaps a few more), and each need's best fit among all eligible
         candidates, exact for the ``reportable`` needs where it decides whether they are met
@@ -161,6 +221,7 @@ class Scoring:
         journey = journeys(self.cols, slots, self.origin)
         if journey[2] is not None:
             bound *= journey[2]
+        np.nan_to_num(bound, copy=False, nan=np.inf)  # no place known: scored, never skipped
         first = np.flatnonzero(bound >= _about_kth(bound, FIRST_SHARE * k))
         scored = self._block(slots, fits, first, journey)
         threshold = -np.inf
@@ -175,7 +236,7 @@ class Scoring:
             done[rest] = True
             scored = _merged(scored, self._block(slots, fits, rest, journey))
         best_fits = _best_fits(scored, fits.shape[1])
-        for column in reportable:
+        for column in self.reportable:
             if best_fits[column] < UNMET_THRESHOLD:  # met by a candidate left out?
                 best_fits[column] = self._best_left_out(slots, fits, upper, done, column)
         return scored, best_fits
