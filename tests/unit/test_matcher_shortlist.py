@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from services.matcher import ranking, shortlist
+from services.matcher.columns import top_indices
 from services.matcher.evaluate import build_index, request_from_referral
 from tests.unit.test_matcher_quality import SETS
 from tests.unit.test_matcher_rankings_unchanged import TODAY
@@ -34,3 +36,17 @@ def test_pruned_shortlist_ranks_as_scoring_every_candidate(name, directory, refe
     pruned = _results(index, cases)
     changed = [c["id"] for c, a, b in zip(cases, everyone, pruned, strict=True) if a != b]
     assert not changed, f"{len(changed)} of {len(cases)} rankings changed"
+
+
+def test_top_indices_is_a_stable_sort_cut_short_whatever_the_ties_and_nans():
+    rng = np.random.default_rng(1)
+    for trial in range(400):
+        n, k = int(rng.integers(1, 6000)), int(rng.choice([5, 60, 240]))
+        values = [
+            rng.random(n),
+            rng.integers(0, 5, n),  # heavy ties, also at the k-th place
+            np.where(rng.random(n) < 0.3, np.nan, np.round(rng.random(n), 2)),
+            (rng.random(n) < 0.01) * 1.0,  # fewer nonzero values than k
+        ][trial % 4].astype(np.float32)
+        expected = np.argsort(-values, kind="stable")[:k]
+        assert np.array_equal(top_indices(values, k), expected)
