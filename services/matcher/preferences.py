@@ -213,8 +213,8 @@ def journeys(
     factor = np.where(
         travels, f32(1.0) / (f32(1.0) + dx / f32(DISTANCE_SCALE_KM)), f32(REMOTE_FACTOR)
     )
-    both = travels & remote
-    np.maximum(factor, f32(REMOTE_FACTOR), out=factor, where=both)
+    both = travels & remote  # no journey needed either: at least the remote factor
+    factor = np.where(both, np.maximum(factor, f32(REMOTE_FACTOR)), factor)
     return remote, travels, factor, distance
 
 

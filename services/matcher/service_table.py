@@ -336,6 +336,7 @@ class ServiceTable:
             at = position[need_slots]  # a service sits in one cell per concept: no duplicates
             if not generates[column]:  # the scratch array holds stale positions elsewhere
                 found = (at < len(slots)) & (slots[np.minimum(at, len(slots) - 1)] == need_slots)
+                found = np.flatnonzero(found)  # a mixed mask: by index
                 at, need_scores = at[found], need_scores[found]
             fits[at, column] = need_scores
         return slots, fits
