@@ -317,15 +317,14 @@ class ServiceTable:
         all_slots = [s for (s, _), g in zip(per_need, generates, strict=True) if g]
         if not any(len(s) for s in all_slots):
             return np.zeros(0, dtype=np.int32), np.zeros((0, len(needs)), dtype=np.float32)
-        # Deduplicate with a per-thread scratch array indexed by slot instead of sorting:
-        # the union can hold a large share of a million-service directory.
-        # platform-sized indices: every gather of a column by these slots then runs without
-        # converting them first (twice as fast for a ranking's dozen columns)
-        joined = np.concatenate(all_slots).astype(np.intp)
-        position = self._scratch(len(self.records))
-        order = np.arange(len(joined), dtype=np.int32)
-        position[joined] = order
-        slots = joined[np.flatnonzero(position[joined] == order)]  # a mixed mask: by index
+        # Deduplicate by marking a per-thread array indexed by slot instead of sorting (the
+        # union can hold a large share of a million-service directory): the candidates come
+        # out in slot order, so every gather of a column by them reads memory in order.
+        # They are platform-sized indices: no gather converts them first.
+        seen, position = self._scratch(len(self.records))
+        seen[np.concatenate(all_slots)] = True
+        slots = np.flatnonzero(seen[: len(self.records)])
+        seen[slots] = False
         position[slots] = np.arange(len(slots), dtype=np.int32)
         # column-major: every per-need write and every across-needs reduction (best need,
         # sum of needs, best service per need) runs over contiguous memory
@@ -341,10 +340,12 @@ class ServiceTable:
             fits[at, column] = need_scores
         return slots, fits
 
-    def _scratch(self, size: int) -> np.ndarray:
+    def _scratch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's marks (all False between rankings) and positions, by slot."""
         scratch = getattr(self._local, "scratch", None)
-        if scratch is None or len(scratch) < size:
-            scratch = self._local.scratch = np.zeros(max(size, 1024) * 5 // 4, dtype=np.int32)
+        if scratch is None or len(scratch[0]) < size:
+            room = max(size, 1024) * 5 // 4
+            scratch = self._local.scratch = np.zeros(room, dtype=bool), np.zeros(room, np.int32)
         return scratch
 
     def _postings_for(self, concept: str, near: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
