@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import mmap
-import pickle
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 
@@ -34,8 +31,10 @@ from services.matcher.columns import (
     cells_near,
 )
 from services.matcher.eligibility import delivery_mask, gender_mask, is_full, is_reported
+from services.matcher.record_store import SlotRecords
 from services.matcher.records import MatchRequest, Need, ServiceRecord
 from services.matcher.service_batch import reader_for
+from services.matcher.slot_ids import SlotIds
 from services.matcher.tuning import (
     CELL_LAT,
     CELL_LON,
@@ -59,57 +58,12 @@ def _return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-class SlotRecords:
-    """The record in each slot (None once replaced or removed). Records appended since start
-    live in memory; those restored from a snapshot are read from its file when asked for,
-    which a ranking does only for the few services it proposes."""
-
-    def __init__(self) -> None:
-        self._fresh: list[ServiceRecord | None] = []
-        self._restored = 0
-        self._blob: mmap.mmap | bytes = b""
-        self._offsets = np.zeros(1, dtype=np.int64)
-        self._gone: set[int] = set()
-
-    @classmethod
-    def restored(cls, path: Path, offsets: np.ndarray, size: int) -> SlotRecords:
-        records = cls()
-        records._restored, records._offsets = size, offsets
-        if offsets[-1] > 0:
-            with path.open("rb") as handle:
-                records._blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        return records
-
-    def __len__(self) -> int:
-        return self._restored + len(self._fresh)
-
-    def __getitem__(self, slot: int) -> ServiceRecord | None:
-        if slot >= self._restored:
-            return self._fresh[slot - self._restored]
-        start, end = int(self._offsets[slot]), int(self._offsets[slot + 1])
-        if start == end or slot in self._gone:
-            return None
-        return ServiceRecord(*pickle.loads(self._blob[start:end]))
-
-    def __iter__(self) -> Iterator[ServiceRecord | None]:
-        return (self[slot] for slot in range(len(self)))
-
-    def append(self, record: ServiceRecord) -> None:
-        self._fresh.append(record)
-
-    def clear(self, slot: int) -> None:
-        if slot >= self._restored:
-            self._fresh[slot - self._restored] = None
-        else:
-            self._gone.add(slot)
-
-
 class ServiceTable:
     def __init__(self, vocabulary: Vocabulary, audiences: Audiences | None = None) -> None:
         self.vocabulary = vocabulary
         self.audiences = audiences or Audiences(vocabulary)
         self.records = SlotRecords()
-        self._slot_of: dict[str, int] = {}
+        self._slot_of = SlotIds(lambda slot: self.records.id_at(slot))
         self.columns = Columns()
         self._postings: dict[tuple[str, int], Posting] = {}
         self._cells_of_concept: dict[str, set[int]] = {}
@@ -127,6 +81,7 @@ class ServiceTable:
         pending, postings = iter(services), []
         while batch := list(islice(pending, BATCH)):
             postings.append(self._append_batch(batch))
+        self._slot_of.merge()
         self._add_postings(postings)
         if len(postings) > 1:
             postings.clear()
@@ -140,12 +95,11 @@ class ServiceTable:
         reading = reader_for(self.vocabulary).read(batch)
         first = len(self.records)
         append_columns(self, batch, reading)
+        self.records.extend(batch)
         for offset, service in enumerate(batch):
-            self.records.append(service)
-            old = self._slot_of.get(service.id)
+            old = self._slot_of.put(service.id, first + offset, hold=True)
             if old is not None:
                 self._kill(old)
-            self._slot_of[service.id] = first + offset
             if service.ward and service.lat is not None and service.lon is not None:
                 acc = self._ward_sums.setdefault(service.ward.lower(), [0.0, 0.0, 0.0])
                 acc[0] += service.lat
@@ -193,13 +147,12 @@ class ServiceTable:
 
     def upsert(self, service: ServiceRecord) -> None:
         concepts = self.describe(service)
-        old = self._slot_of.get(service.id)
-        if old is not None:
-            self._kill(old)
         slot = len(self.records)
         self._append_columns(service, concepts)
         self.records.append(service)
-        self._slot_of[service.id] = slot
+        old = self._slot_of.put(service.id, slot)
+        if old is not None:
+            self._kill(old)
         home = cell(service.lat, service.lon) if self._needs_travel(service) else NO_CELL
         for concept_id, match in concepts.items():
             if self.vocabulary.concepts[concept_id].kind == "trait":
@@ -216,7 +169,7 @@ class ServiceTable:
             acc[2] += 1
 
     def remove(self, service_id: str) -> None:
-        slot = self._slot_of.pop(service_id, None)
+        slot = self._slot_of.pop(service_id)
         if slot is not None:
             self._kill(slot)
 

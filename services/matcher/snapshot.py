@@ -1,33 +1,37 @@
 """A matcher index saved to disk with the replica position it reflects, so a restarted
 matcher serves at once instead of re-reading every service's text.
 
-Layout: each snapshot is a folder of its own (``meta.pickle``: vocabulary version, replica
-position, label bits, ward sums, posting keys, ids; one ``.npy`` per column and for all
-postings back to back; ``records.bin``: each service record pickled on its own, read only
-when a ranking needs it), and the file ``current`` names the newest complete one, so a crash
-while saving leaves the previous snapshot in use. Arrays are memory-mapped copy-on-write:
-pages load as they are touched, and writes after a restart stay private to the process.
-A snapshot for another vocabulary version is ignored (its fit scores would be stale) and
-the index is rebuilt instead."""
+Layout: each snapshot is a folder of its own (``meta.pickle``: vocabulary and Python
+version, replica position, label bits, ward sums, posting keys; one ``.npy`` per column, for
+all postings back to back and for the ids' hashes and slots; ``records.bin`` and
+``record_*``: the service records as ``record_store.py`` keeps them in memory, each encoded
+on its own and read only when a ranking needs it), and the file ``current`` names the newest
+complete one, so a crash while saving leaves the previous snapshot in use. Arrays are
+memory-mapped copy-on-write: pages load as they are touched, and writes after a restart stay
+private to the process. A snapshot for another vocabulary (its fit scores would be stale) or
+Python version is ignored and the index is rebuilt instead."""
 
 from __future__ import annotations
 
 import os
 import pickle
 import shutil
+import sys
 import time
-from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
 
 from services.matcher.columns import Columns, Growable, Posting
-from services.matcher.service_table import ServiceTable, SlotRecords
+from services.matcher.record_store import SlotRecords
+from services.matcher.service_table import ServiceTable
+from services.matcher.slot_ids import SlotIds
 from services.matcher.vocabulary import Vocabulary
 
 __all__ = ["load", "save"]
 
-FORMAT = 1
+FORMAT = 2
+PYTHON = sys.version_info[:2]  # the records' encoding (marshal) may change between versions
 
 
 def save(table: ServiceTable, position: int, folder: Path) -> Path:
@@ -37,13 +41,6 @@ def save(table: ServiceTable, position: int, folder: Path) -> Path:
     target = folder / f"v{time.time_ns()}"
     target.mkdir()
     n = len(table.records)
-    blobs, offsets, ids = [], np.zeros(n + 1, dtype=np.int64), []
-    for slot in range(n):
-        record = table.records[slot]
-        ids.append(None if record is None else record.id)
-        blob = b"" if record is None else pickle.dumps(astuple(record), protocol=5)
-        blobs.append(blob)
-        offsets[slot + 1] = offsets[slot] + len(blob)
     keys = list(table._postings)
     arrays = {
         f"column_{name}": getattr(table.columns, name).data[:n]
@@ -54,18 +51,18 @@ def save(table: ServiceTable, position: int, folder: Path) -> Path:
     arrays["posting_lengths"] = np.array(
         [table._postings[k].slots.size for k in keys], dtype=np.int64
     )
-    arrays["record_offsets"] = offsets
+    arrays["id_hashes"], arrays["id_slots"] = table._slot_of.arrays()
     for name, values in arrays.items():
         np.save(target / f"{name}.npy", np.ascontiguousarray(values))
-    (target / "records.bin").write_bytes(b"".join(blobs))
+    table.records.save(target)
     meta = {
         "format": FORMAT,
+        "python": PYTHON,
         "vocabulary": table.vocabulary.version,
         "position": position,
         "size": n,
         "dead": table._dead,
         "keys": keys,
-        "ids": ids,
         "languages": table.languages.bits,
         "access": table.access.bits,
         "ward_sums": table._ward_sums,
@@ -90,16 +87,17 @@ def load(folder: Path, vocabulary: Vocabulary) -> tuple[ServiceTable, int] | Non
         return None
     if meta.get("format") != FORMAT or meta.get("vocabulary") != vocabulary.version:
         return None
+    if tuple(meta.get("python", ())) != PYTHON:
+        return None
 
     def array(name: str) -> np.ndarray:
         values = np.load(source / f"{name}.npy", mmap_mode="c")
         return values if values.size else np.array(values)
 
-    n = meta["size"]
     table = ServiceTable(vocabulary)
     for name in Columns.__dataclass_fields__:
         setattr(table.columns, name, Growable.restored(array(f"column_{name}")))
-    table.records = SlotRecords.restored(source / "records.bin", array("record_offsets"), n)
+    table.records = SlotRecords.restored(source)
     slots, scores = array("posting_slots"), array("posting_scores")
     start = 0
     for key, length in zip(meta["keys"], array("posting_lengths").tolist(), strict=True):
@@ -112,7 +110,9 @@ def load(folder: Path, vocabulary: Vocabulary) -> tuple[ServiceTable, int] | Non
     table._ward_sums = meta["ward_sums"]
     table._explicit_centroids = meta["centroids"]
     table._dead = meta["dead"]
-    table._slot_of = {sid: slot for slot, sid in enumerate(meta["ids"]) if sid is not None}
+    table._slot_of = SlotIds.restored(
+        lambda slot: table.records.id_at(slot), array("id_hashes"), array("id_slots")
+    )
     return table, meta["position"]
 
 

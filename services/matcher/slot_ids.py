@@ -1,0 +1,120 @@
+"""Which slot holds each live service, without keeping a million id strings: a sorted array
+of the ids' CRC-32 beside their slots, and a dict of the changes since it was last sorted.
+
+A lookup checks the recent changes first, then finds the id's hash in the sorted array and
+confirms each candidate slot by reading the id stored with its record (two ids sharing a
+hash, ~100 pairs in a million, are simply both checked). A removed id that the array still
+holds is remembered as removed (slot -1) until the next merge. Merges happen at the end of a
+bulk load and when the recent changes grow past ``RECENT``; the arrays are replaced whole, so
+a reader sees either the old pair or the new one. A million ids take 8 MB, where a dict of
+them with their strings takes ~130 MB."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+__all__ = ["SlotIds", "id_hash"]
+
+RECENT = 1 << 16  # changes kept in the dict before they are merged into the arrays
+REMOVED = -1
+
+
+def id_hash(service_id: str) -> int:
+    return zlib.crc32(service_id.encode("utf-8", "surrogatepass"))
+
+
+class SlotIds:
+    def __init__(self, id_at: Callable[[int], str]) -> None:
+        self._id_at = id_at  # the id stored in a slot (its record's, live or not)
+        self._sorted = (np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32))
+        self._recent: dict[str, int] = {}
+        self._count = 0
+
+    @classmethod
+    def restored(
+        cls, id_at: Callable[[int], str], hashes: np.ndarray, slots: np.ndarray
+    ) -> SlotIds:
+        ids = cls(id_at)
+        ids._sorted, ids._count = (hashes, slots), len(slots)
+        return ids
+
+    def __len__(self) -> int:
+        return self._count
+
+    def get(self, service_id: str) -> int | None:
+        slot = self._recent.get(service_id)
+        if slot is None:
+            slot = self._in_sorted(service_id)
+        return None if slot is None or slot == REMOVED else slot
+
+    def _in_sorted(self, service_id: str) -> int | None:
+        hashes, slots = self._sorted
+        if not len(hashes):
+            return None
+        h = id_hash(service_id)
+        at = int(np.searchsorted(hashes, h))
+        while at < len(hashes) and hashes[at] == h:
+            if self._id_at(int(slots[at])) == service_id:
+                return int(slots[at])
+            at += 1
+        return None
+
+    def put(self, service_id: str, slot: int, *, hold: bool = False) -> int | None:
+        """Point the id at ``slot``; the slot it had before, if any. ``hold`` leaves the
+        merge to the caller (a bulk load merges once, at its end)."""
+        old = self.get(service_id)
+        self._recent[service_id] = slot
+        self._count += old is None
+        if not hold and len(self._recent) > RECENT:
+            self.merge()
+        return old
+
+    def pop(self, service_id: str) -> int | None:
+        old = self.get(service_id)
+        if old is not None:
+            self._count -= 1
+            if self._in_sorted(service_id) is None:
+                del self._recent[service_id]
+            else:
+                self._recent[service_id] = REMOVED
+        return old
+
+    def merge(self) -> None:
+        """Fold the recent changes into the sorted arrays."""
+        if self._recent:
+            self._sorted = self.arrays()
+            self._recent = {}
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, slots) of every live id, sorted by hash (what a snapshot saves)."""
+        hashes, slots = self._sorted
+        recent = self._recent
+        if not recent:
+            return hashes, slots
+        changed = np.fromiter(map(id_hash, recent), np.uint32, len(recent))
+        keep = np.ones(len(hashes), dtype=bool)
+        maybe = np.flatnonzero(np.isin(hashes, changed))
+        for at in maybe.tolist():  # entries whose id changed since (or shares its hash)
+            keep[at] = self._id_at(int(slots[at])) not in recent
+        live = [(sid, slot) for sid, slot in recent.items() if slot != REMOVED]
+        new_hashes = np.fromiter((id_hash(sid) for sid, _ in live), np.uint32, len(live))
+        new_slots = np.fromiter((slot for _, slot in live), np.int32, len(live))
+        hashes = np.concatenate((hashes[keep], new_hashes))
+        slots = np.concatenate((slots[keep], new_slots))
+        order = np.argsort(hashes, kind="stable")
+        return hashes[order], slots[order]
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        _, slots = self.arrays()
+        for slot in slots.tolist():
+            yield self._id_at(slot), slot
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SlotIds):
+            return NotImplemented
+        return dict(self.items()) == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
