@@ -136,22 +136,33 @@ class SlotRecords:
 
     def _encode(self, record: ServiceRecord) -> bytes:
         raw = _FIELDS(record)
-        out = list(raw)
+        (sid, name, text, cats, words, org, low, high, genders, delivery, lat, lon, ward,
+         postcode, languages, access, route, capacity, free, schedule, confirmed, closed,
+         reports) = raw  # fmt: skip
+        get = self._codes.get
         try:
-            for i in INTERNED:
-                code = self._codes.get(out[i])
-                if code is None:
-                    code = self._codes[out[i]] = len(self._values)
-                    self._values.append(out[i])
-                out[i] = code
-            confirmed = out[CONFIRMED]
+            codes = (get(cats), get(words), get(org), get(genders), get(delivery), get(ward),
+                     get(languages), get(access), get(route))  # fmt: skip
+            if None in codes:
+                codes = tuple(self._code(raw[i]) for i in INTERNED)
             if confirmed is not None:
                 if type(confirmed) is not date:  # a datetime would come back a date
                     raise TypeError(confirmed)
-                out[CONFIRMED] = confirmed.toordinal()
-            return marshal.dumps(tuple(out))
-        except (TypeError, ValueError, AttributeError):  # unhashable or unmarshallable
+                confirmed = confirmed.toordinal()
+            c0, c1, c2, c3, c4, c5, c6, c7, c8 = codes
+            return marshal.dumps(
+                (sid, name, text, c0, c1, c2, low, high, c3, c4, lat, lon, c5, postcode, c6, c7,
+                 c8, capacity, free, schedule, confirmed, closed, reports)
+            )  # fmt: skip
+        except (TypeError, ValueError):  # unhashable or unmarshallable
             return PICKLED + pickle.dumps(raw, protocol=5)
+
+    def _code(self, value: object) -> int:
+        code = self._codes.get(value)
+        if code is None:
+            code = self._codes[value] = len(self._values)
+            self._values.append(value)
+        return code
 
     # -- snapshots --
 

@@ -54,8 +54,8 @@ class SlotIds:
         hashes, slots = self._sorted
         if not len(hashes):
             return None
-        h = id_hash(service_id)
-        at = int(np.searchsorted(hashes, h))
+        h = np.uint32(id_hash(service_id))  # a Python int would convert the whole array
+        at = int(hashes.searchsorted(h))
         while at < len(hashes) and hashes[at] == h:
             if self._id_at(int(slots[at])) == service_id:
                 return int(slots[at])
@@ -65,7 +65,10 @@ class SlotIds:
     def put(self, service_id: str, slot: int, *, hold: bool = False) -> int | None:
         """Point the id at ``slot``; the slot it had before, if any. ``hold`` leaves the
         merge to the caller (a bulk load merges once, at its end)."""
-        old = self.get(service_id)
+        old = self._recent.get(service_id)
+        if old is None and len(self._sorted[0]):
+            old = self._in_sorted(service_id)
+        old = None if old == REMOVED else old
         self._recent[service_id] = slot
         self._count += old is None
         if not hold and len(self._recent) > RECENT:
@@ -94,6 +97,11 @@ class SlotIds:
         recent = self._recent
         if not recent:
             return hashes, slots
+        if not len(hashes) and REMOVED not in recent.values():  # a first load
+            hashes = np.fromiter(map(id_hash, recent), np.uint32, len(recent))
+            slots = np.fromiter(recent.values(), np.int32, len(recent))
+            order = np.argsort(hashes, kind="stable")
+            return hashes[order], slots[order]
         changed = np.fromiter(map(id_hash, recent), np.uint32, len(recent))
         keep = np.ones(len(hashes), dtype=bool)
         maybe = np.flatnonzero(np.isin(hashes, changed))
