@@ -81,7 +81,7 @@ class ServiceTable:
         pending, postings = iter(services), []
         while batch := list(islice(pending, BATCH)):
             postings.append(self._append_batch(batch))
-        self._slot_of.merge()
+        self._slot_of.settle()
         self._add_postings(postings)
         if len(postings) > 1:
             postings.clear()

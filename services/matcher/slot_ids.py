@@ -31,6 +31,7 @@ class SlotIds:
         self._id_at = id_at  # the id stored in a slot (its record's, live or not)
         self._sorted = (np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int32))
         self._recent: dict[str, int] = {}
+        self._stale: list[int] = []  # positions in the arrays that recent changes replace
         self._count = 0
 
     @classmethod
@@ -47,10 +48,12 @@ class SlotIds:
     def get(self, service_id: str) -> int | None:
         slot = self._recent.get(service_id)
         if slot is None:
-            slot = self._in_sorted(service_id)
-        return None if slot is None or slot == REMOVED else slot
+            at = self._in_sorted(service_id)
+            return None if at is None else int(self._sorted[1][at])
+        return None if slot == REMOVED else slot
 
     def _in_sorted(self, service_id: str) -> int | None:
+        """Where the id is in the sorted arrays (which recent changes may override)."""
         hashes, slots = self._sorted
         if not len(hashes):
             return None
@@ -58,62 +61,65 @@ class SlotIds:
         at = int(hashes.searchsorted(h))
         while at < len(hashes) and hashes[at] == h:
             if self._id_at(int(slots[at])) == service_id:
-                return int(slots[at])
+                return at
             at += 1
         return None
 
+    def _change(self, service_id: str, slot: int) -> int | None:
+        """Record the id's new slot (or REMOVED); the slot it had, if it was live."""
+        old = self._recent.get(service_id)
+        if old is None:
+            at = self._in_sorted(service_id)
+            if at is not None:
+                self._stale.append(at)
+                old = int(self._sorted[1][at])
+        self._recent[service_id] = slot
+        return None if old == REMOVED else old
+
     def put(self, service_id: str, slot: int, *, hold: bool = False) -> int | None:
         """Point the id at ``slot``; the slot it had before, if any. ``hold`` leaves the
-        merge to the caller (a bulk load merges once, at its end)."""
-        old = self._recent.get(service_id)
-        if old is None and len(self._sorted[0]):
-            old = self._in_sorted(service_id)
-        old = None if old == REMOVED else old
-        self._recent[service_id] = slot
+        merge to the caller (a bulk load calls ``settle`` at its end)."""
+        old = self._change(service_id, slot)
         self._count += old is None
-        if not hold and len(self._recent) > RECENT:
-            self.merge()
+        if not hold:
+            self.settle()
         return old
 
     def pop(self, service_id: str) -> int | None:
-        old = self.get(service_id)
-        if old is not None:
-            self._count -= 1
-            if self._in_sorted(service_id) is None:
-                del self._recent[service_id]
-            else:
-                self._recent[service_id] = REMOVED
+        if self.get(service_id) is None:
+            return None
+        old = self._change(service_id, REMOVED)
+        self._count -= 1
+        self.settle()
         return old
 
+    def settle(self) -> None:
+        """Merge the recent changes once there are many of them."""
+        if len(self._recent) > RECENT:
+            self.merge()
+
     def merge(self) -> None:
-        """Fold the recent changes into the sorted arrays."""
+        """Fold the recent changes into the sorted arrays (a copy of them: ~10 ms at 1M)."""
         if self._recent:
             self._sorted = self.arrays()
-            self._recent = {}
+            self._recent, self._stale = {}, []
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(hashes, slots) of every live id, sorted by hash (what a snapshot saves)."""
         hashes, slots = self._sorted
-        recent = self._recent
-        if not recent:
+        if not self._recent:
             return hashes, slots
-        if not len(hashes) and REMOVED not in recent.values():  # a first load
-            hashes = np.fromiter(map(id_hash, recent), np.uint32, len(recent))
-            slots = np.fromiter(recent.values(), np.int32, len(recent))
-            order = np.argsort(hashes, kind="stable")
-            return hashes[order], slots[order]
-        changed = np.fromiter(map(id_hash, recent), np.uint32, len(recent))
-        keep = np.ones(len(hashes), dtype=bool)
-        maybe = np.flatnonzero(np.isin(hashes, changed))
-        for at in maybe.tolist():  # entries whose id changed since (or shares its hash)
-            keep[at] = self._id_at(int(slots[at])) not in recent
-        live = [(sid, slot) for sid, slot in recent.items() if slot != REMOVED]
+        live = [(sid, slot) for sid, slot in self._recent.items() if slot != REMOVED]
         new_hashes = np.fromiter((id_hash(sid) for sid, _ in live), np.uint32, len(live))
         new_slots = np.fromiter((slot for _, slot in live), np.int32, len(live))
-        hashes = np.concatenate((hashes[keep], new_hashes))
-        slots = np.concatenate((slots[keep], new_slots))
-        order = np.argsort(hashes, kind="stable")
-        return hashes[order], slots[order]
+        order = np.argsort(new_hashes, kind="stable")
+        new_hashes, new_slots = new_hashes[order], new_slots[order]
+        if self._stale:
+            keep = np.ones(len(hashes), dtype=bool)
+            keep[self._stale] = False
+            hashes, slots = hashes[keep], slots[keep]
+        at = hashes.searchsorted(new_hashes)
+        return np.insert(hashes, at, new_hashes), np.insert(slots, at, new_slots)
 
     def items(self) -> Iterator[tuple[str, int]]:
         _, slots = self.arrays()
