@@ -11,8 +11,9 @@ them with their strings takes ~130 MB."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
+from operator import methodcaller
+from zlib import crc32
 
 import numpy as np
 
@@ -22,8 +23,11 @@ RECENT = 1 << 16  # changes kept in the dict before they are merged into the arr
 REMOVED = -1
 
 
+_ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
+
+
 def id_hash(service_id: str) -> int:
-    return zlib.crc32(service_id.encode("utf-8", "surrogatepass"))
+    return crc32(_ENCODE(service_id))
 
 
 class SlotIds:
@@ -99,7 +103,8 @@ class SlotIds:
             self.merge()
 
     def merge(self) -> None:
-        """Fold the recent changes into the sorted arrays (a copy of them: ~10 ms at 1M)."""
+        """Fold the recent changes into the sorted arrays (a new copy: ~45 ms for 65,536
+        changes at 1M)."""
         if self._recent:
             self._sorted = self.arrays()
             self._recent, self._stale = {}, []
@@ -109,9 +114,11 @@ class SlotIds:
         hashes, slots = self._sorted
         if not self._recent:
             return hashes, slots
-        live = [(sid, slot) for sid, slot in self._recent.items() if slot != REMOVED]
-        new_hashes = np.fromiter((id_hash(sid) for sid, _ in live), np.uint32, len(live))
-        new_slots = np.fromiter((slot for _, slot in live), np.int32, len(live))
+        live = self._recent
+        if REMOVED in live.values():
+            live = {sid: slot for sid, slot in live.items() if slot != REMOVED}
+        new_hashes = np.fromiter(map(crc32, map(_ENCODE, live)), np.uint32, len(live))
+        new_slots = np.fromiter(live.values(), np.int32, len(live))
         order = np.argsort(new_hashes, kind="stable")
         new_hashes, new_slots = new_hashes[order], new_slots[order]
         if self._stale:

@@ -56,7 +56,7 @@ def test_records_come_back_exactly_as_given_also_from_a_snapshot(tmp_path):
 
 
 def test_the_id_map_follows_upserts_removals_and_merges_with_shared_hashes(monkeypatch):
-    monkeypatch.setattr(slot_ids, "id_hash", lambda sid: len(sid) % 3)  # many collisions
+    monkeypatch.setattr(slot_ids, "crc32", lambda raw: len(raw) % 3)  # many shared hashes
     monkeypatch.setattr(slot_ids, "RECENT", 7)
     rng = random.Random(3)
     stored: list[str] = []  # the id written into each slot
