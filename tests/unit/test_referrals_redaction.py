@@ -31,3 +31,38 @@ def test_what_matching_needs_is_left_alone():
     text = "78F lonely since husband d. in March 2024, walks 5 km twice a week, likes gardening"
     assert redact(text, MARGARET) == text
     assert redact("Mark likes the May fair", Person("May", "Jones")) == "Mark likes the [name] fair"
+
+
+def test_a_name_is_found_in_any_case_the_pattern_matches_even_where_casefold_differs():
+    # the quick "could the name be in the text?" check must never miss a match
+    # re.IGNORECASE would make: the Turkish dotted and dotless I, the Kelvin sign...
+    assert (
+        redact("\u0130van and \u0131van came", Person("Ivan", "Jones")) == "[name] and [name] came"
+    )
+    assert redact("\u212aate rang", Person("Kate", "Jones")) == "[name] rang"
+    assert redact("\u017fam rang", Person("Sam", "Jones")) == "[name] rang"
+
+
+def test_the_quick_check_folds_every_letter_the_pattern_matches_in_any_case():
+    import re
+
+    from services.referrals.redaction import _fold
+
+    cased = [
+        chr(i)
+        for i in [*range(0x20, 0x600), 0x1E9E, 0x212A, 0x212B, 0x2126]
+        if chr(i).lower() != chr(i) or chr(i).upper() != chr(i)
+    ]
+    missed = [
+        (a, b)
+        for a in cased
+        for b in cased
+        if re.fullmatch(re.escape(a), b, re.IGNORECASE) and _fold(a) not in _fold(b)
+    ]
+    assert missed == []
+
+
+def test_a_birth_date_is_looked_for_only_where_its_year_could_be():
+    assert redact("seen 2/3/48 and 02.03.1948", MARGARET) == (
+        "seen [date of birth] and [date of birth]"
+    )
