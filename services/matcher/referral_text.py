@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from services.matcher.spelling import _BOUNDARY, Token
+from services.matcher.spelling import _ARTICLES, _BOUNDARY, Token
 
 if TYPE_CHECKING:
     from services.matcher.vocabulary import Vocabulary
@@ -19,6 +19,9 @@ NEGATION_WINDOW = 5  # words a negation reaches forward ("denies any low mood or
 _IDENTIFIER_RE = re.compile(r"\S+@\S+|https?://\S+|www\.\S+|\+?\d[\d ()-]{6,}\d")
 MAX_FRAGMENT_WORDS = 6  # a longer unrecognised stretch is prose, not a need to count
 EVERYDAY_COUNT = 30000  # subtitle-corpus count above which a lone word says nothing
+# words that make what follows a verb its object ("runs the farm", "runs his own shop")
+_DETERMINERS = frozenset(("his", "her", "their", "my", "our", "your", "this", "that", "own"))
+_KEEP = frozenset(("keep", "kept"))  # "kept the looms running": keeping something going
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,12 @@ class ReferralReading:
         hits: list[NeedHit] = []
         starts = {i for i, _, _ in kept}
         for i, j, (concept_id, weight) in kept:
+            if (
+                j - i == 1
+                and self.concepts[concept_id].object_sense
+                and self._other_sense(text, tokens, i)
+            ):
+                continue  # "runs the farm", "kept the looms running": managing, not running
             phrase = text[tokens[i].start : tokens[j - 1].end]
             if self._about_someone_else(stems, i):
                 weight *= self.concepts[concept_id].about_others
@@ -84,6 +93,26 @@ class ReferralReading:
                 )
             )
         return hits
+
+    def _other_sense(self, text: str, tokens: list[Token], at: int) -> bool:
+        """Whether an activity's verb has an object, so it means keeping something going
+        ("runs the farm", "running his own business", "kept the looms running"): a
+        determiner or possessive right after it, or a 'keep' before it with words between,
+        unless what follows is the activity's own measure ("runs a 5k", "runs a lot")."""
+        k = at + 1
+        if k < len(tokens) and tokens[k].text not in _BOUNDARY:
+            between = text[tokens[at].end : tokens[k].start].lower().split()
+            if _ARTICLES & set(between) or tokens[k].text in _DETERMINERS:
+                while k + 1 < len(tokens) and tokens[k].text in _DETERMINERS:
+                    k += 1  # "running his own business": what is run comes after
+                if tokens[k].stem not in self._activity_measures:
+                    return True
+        first = at - 1
+        while first > max(-1, at - 5) and tokens[first].text not in _BOUNDARY:
+            if tokens[first].stem in _KEEP:
+                return first < at - 1
+            first -= 1
+        return False
 
     def _in_the_past(self, tokens: list[Token], stems: list[str], start: int, end: int) -> bool:
         """Whether a mention says what the person did, not what they do: a past-tense verb

@@ -87,6 +87,7 @@ class Concept:
     access_fact: bool = False  # a fact about how the person gets about, hears or sees
     former: str | None = None  # the concept a mention in the past tense is ("cared for" him)
     community: str | None = None  # its family, for kind community: faith, heritage, occupation
+    object_sense: bool = False  # its verb with an object means another thing ("runs a shop")
 
 
 class Vocabulary(ReferralReading, ServiceReading):
@@ -160,6 +161,9 @@ class Vocabulary(ReferralReading, ServiceReading):
         self._given_up_cues = frozenset(
             tuple(t.stem for t in self._tokens(cue)) for cue in data.get("given_up_cues", ())
         )
+        self._activity_measures = frozenset(
+            self._stem(w) for w in data.get("activity_measures", ())
+        )
         self._cue_length = max((len(c) for g in self.emphasis_cues.values() for c in g), default=0)
         self.concepts: dict[str, Concept] = {}
         self._states: set[tuple[str, tuple[str, ...]]] = set()  # phrases stating a fact
@@ -230,6 +234,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             access_fact=bool(raw.get("access_fact", False)),
             former=raw.get("former"),
             community=raw.get("community"),
+            object_sense=bool(raw.get("object_sense", False)),
         )
         self.concepts[concept.id] = concept
         triggers: set[tuple[str, ...]] = set()

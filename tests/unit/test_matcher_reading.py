@@ -32,3 +32,30 @@ def test_threats_of_harm_are_still_abuse():
         "Threatening messages from her ex, frightened at home.",
     ):
         assert "domestic_abuse" in needs(text), text
+
+
+# ---- 'run' with an object is managing something, not running ----------------------------
+
+
+def test_running_something_is_managing_it_not_the_activity():
+    for text in (
+        "Son runs the sheep now, she is on her own.",
+        "She's running the farm and caring for him.",
+        "Runs a shop on the high street, no time for herself.",
+        "Kept the looms running at the mill for 40 years.",
+        "Has been running his own business since the divorce.",
+        "Runs the household single-handed.",
+    ):
+        assert "running" not in needs(text), text
+
+
+def test_running_without_an_object_is_still_the_activity():
+    for text in (
+        "Used to run, likes board games.",
+        "Into board games and running.",
+        "Runs most mornings, wants a club.",
+        "Would like to start running again.",
+        "Ran the London marathon in 2019, wants to run a 5k.",
+        "Runs a lot, keeps running even with his knee.",
+    ):
+        assert "running" in needs(text), text
