@@ -161,6 +161,8 @@ class Vocabulary(ReferralReading, ServiceReading):
         self._given_up_cues = frozenset(
             tuple(t.stem for t in self._tokens(cue)) for cue in data.get("given_up_cues", ())
         )
+        places = data.get("place_words", {})
+        self._place_words = {side: frozenset(places.get(side, ())) for side in ("before", "after")}
         self._activity_measures = frozenset(
             self._stem(w) for w in data.get("activity_measures", ())
         )
@@ -274,7 +276,8 @@ class Vocabulary(ReferralReading, ServiceReading):
         # in a text written in capitals, capitals say nothing: "HI" there is a greeting, as
         # "hi" is in lower case, not "hearing impaired" as in "HI, wears aids"
         shouting = self._shouting(text)
-        for m in _TOKEN_RE.finditer(lowered):
+        matches = list(_TOKEN_RE.finditer(lowered))
+        for n, m in enumerate(matches):
             raw = m.group().replace("\u2019", "'")
             if _DEMOGRAPHIC_RE.match(raw):
                 continue
@@ -284,15 +287,39 @@ class Vocabulary(ReferralReading, ServiceReading):
             if expansion is None and raw.endswith("'s"):
                 expansion = self.abbreviations.get(raw[:-2])
             words = expansion.split() if expansion is not None else [raw]
+            place = correct and not shouting and self._place_name(text, matches, n)
             for word in words:
                 if word not in _BOUNDARY:
                     word = word.replace("'", "")
-                if correct:
+                if correct and not place:
                     word = self._correct(word)
                 stemmed = self._stem(word)
                 if stemmed:
                     out.append(Token(word, stemmed, m.start(), m.end()))
         return out
+
+    def _place_name(self, text: str, matches: list[re.Match[str]], n: int) -> bool:
+        """Whether a capitalised word inside a sentence names a place, so it is not a
+        misspelling ("at the top of Todley" is not "toddler"): after a word that introduces
+        a place ("in", "near", "from"...; articles skipped) or before a capitalised place
+        word ("Todley Road", "Todley Moor")."""
+        m = matches[n]
+        original = text[m.start() : m.end()]
+        before = text[: m.start()].rstrip()
+        if not original[:1].isupper() or original.isupper() or not before:
+            return False
+        if before[-1] in ".!?;:\n\"'(-":
+            return False  # a sentence's first word is capitalised whatever it is
+        k = n - 1
+        while k > 0 and matches[k].group() in _ARTICLES:
+            k -= 1
+        if matches[k].group() in self._place_words["before"]:
+            return True
+        if n + 1 < len(matches):
+            following = matches[n + 1]
+            word = text[following.start() : following.end()]
+            return word[:1].isupper() and following.group() in self._place_words["after"]
+        return False
 
     def _shouting(self, text: str) -> bool:
         """Whether most of a text's ordinary words (three letters or more, not abbreviations)

@@ -59,3 +59,23 @@ def test_running_without_an_object_is_still_the_activity():
         "Runs a lot, keeps running even with his knee.",
     ):
         assert "running" in needs(text), text
+
+
+# ---- a capitalised word where a place is named is a name, not a misspelling -------------
+
+
+def test_a_place_name_is_not_corrected_towards_a_vocabulary_word():
+    assert "parenting" in needs("Struggling with her toddler.")  # "toddler" itself
+    for text in (
+        "Lives alone in a cottage at the top of Todley, isolated.",
+        "Moved from Todley last year, knows nobody.",
+        "Lives near Todley Moor, no bus.",
+        "Lives on Todley Road, isolated.",
+    ):
+        read = needs(text)
+        assert "parenting" not in read, text
+
+
+def test_a_capitalised_misspelling_elsewhere_is_still_corrected():
+    assert "loneliness" in needs("Lonley since the move. Very Lonley.")
+    assert "parenting" in needs("Lives with her Todler and partner.")
