@@ -41,8 +41,16 @@ __all__ = [
 # flags column bits: the entry's state, then the traits read from its text
 FULL, CLOSED, ALIVE, VIGOROUS, GENTLE, TALKING, THERAPY = 1, 2, 4, 8, 16, 32, 64
 REPORTED = 128  # several people say the entry is out of date or the service closed
-TRAIT_BITS = {"vigorous": VIGOROUS, "gentle": GENTLE, "talking": TALKING, "therapy": THERAPY}
-ALL_TRAITS = VIGOROUS | GENTLE | TALKING | THERAPY
+BUSY, QUIET = 256, 512  # a busy, noisy setting; a small, quiet one
+TRAIT_BITS = {
+    "vigorous": VIGOROUS,
+    "gentle": GENTLE,
+    "talking": TALKING,
+    "therapy": THERAPY,
+    "busy": BUSY,
+    "quiet": QUIET,
+}
+ALL_TRAITS = VIGOROUS | GENTLE | TALKING | THERAPY | BUSY | QUIET
 OLDER, YOUNG = 1, 2  # age_group column bits
 NO_CELL = -1  # services that need no journey, searched from everywhere
 
@@ -140,8 +148,8 @@ class Columns:
     languages: Growable = field(default_factory=lambda: Growable("uint64"))
     access: Growable = field(default_factory=lambda: Growable("uint32"))
     flags: Growable = field(
-        default_factory=lambda: Growable("uint8")
-    )  # 1 full 2 closed 4 alive 128 reported
+        default_factory=lambda: Growable("uint16")
+    )  # 1 full 2 closed 4 alive 128 reported, traits 8..64 and 256, 512
     confirmed: Growable = field(default_factory=lambda: Growable("int32"))
     age_group: Growable = field(default_factory=lambda: Growable("uint8"))
     audience: Growable = field(default_factory=lambda: Growable("uint64"))

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.matcher.columns import (
+    BUSY,
     CLOSED,
     GENTLE,
     OLDER,
+    QUIET,
     REPORTED,
     TALKING,
     THERAPY,
@@ -25,6 +27,7 @@ from services.matcher.records import PHYSICAL_ACCESS, MatchRequest, Need, Servic
 from services.matcher.tuning import (
     ACCESS_MET,
     ACCESS_MISSING,
+    BUSY_PENALTY,
     CLOSED_FACTOR,
     DISTANCE_SCALE_KM,
     GENTLE_AGE,
@@ -39,6 +42,7 @@ from services.matcher.tuning import (
     OLDEST_AGE,
     OLDEST_BOOST,
     OWN_LANGUAGE_BOOST,
+    QUIET_BOOST,
     REMOTE_BOOST,
     REMOTE_FACTOR,
     REPORTED_FACTOR,
@@ -73,6 +77,7 @@ class Preferences:
     gentle: bool  # health or age ask for gentle activity, and no vigorous interest was stated
     no_talking: bool  # would rather not talk about feelings at all, in a group or one to one
     no_therapy: bool  # declines counselling or therapy (a peer group may still suit)
+    quiet: bool = False  # finds noisy, busy groups hard: small, quiet ones first
 
     @classmethod
     def from_needs(
@@ -94,7 +99,10 @@ class Preferences:
         gentle = gentle and not stated & set(VIGOROUS_INTERESTS)
         no_talking = any(n.hit.concept == "no_talking" and n.direct for n in needs)
         no_therapy = any(n.hit.concept == "no_therapy" for n in needs)
-        return cls(remote, tuple(words), tuple(labels), limited, gentle, no_talking, no_therapy)
+        quiet = any(n.hit.concept == "quiet_preference" and n.direct for n in needs)
+        return cls(
+            remote, tuple(words), tuple(labels), limited, gentle, no_talking, no_therapy, quiet
+        )
 
 
 def soft_factors(
@@ -169,6 +177,9 @@ def soft_factors(
     if prefs.no_talking or prefs.no_therapy:
         unwanted = TALKING if prefs.no_talking else THERAPY
         factor_by("talking", (flags & unwanted) > 0, TALKING_PENALTY)
+    if prefs.quiet:
+        factor_by("quiet", (flags & BUSY) > 0, BUSY_PENALTY)
+        factor_by("quiet", (flags & QUIET) > 0, QUIET_BOOST)
     if request.today is not None:
         confirmed = cols["confirmed"][slots]
         cutoff = (request.today - STALE_AFTER).toordinal()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from services.matcher.columns import GENTLE, TALKING, THERAPY, VIGOROUS
+from services.matcher.columns import BUSY, GENTLE, QUIET, TALKING, THERAPY, VIGOROUS
 from services.matcher.eligibility import is_reported, is_stale, referral_route_note
 from services.matcher.preferences import Preferences
 from services.matcher.records import PHYSICAL_ACCESS, MatchRequest, Need, ServiceRecord
@@ -92,6 +92,10 @@ def fit_reasons(
         reasons.append("soft mismatch: built around talking, and they would rather not")
     elif prefs.no_therapy and traits & THERAPY:
         reasons.append("soft mismatch: counselling or therapy, which they have declined")
+    if prefs.quiet and traits & BUSY:
+        reasons.append("soft mismatch: a busy, noisy setting, and they find those hard")
+    elif prefs.quiet and traits & QUIET:
+        reasons.append("a small, quiet setting that suits them")
     if record.temporarily_closed:
         reasons.append("temporarily closed: ranked lower")
     if is_reported(record):

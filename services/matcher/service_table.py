@@ -197,7 +197,7 @@ class ServiceTable:
 
     def _kill(self, slot: int) -> None:
         flags = self.columns.flags
-        flags.data[slot] = int(flags.data[slot]) & ~ALIVE & 0xFF
+        flags.data[slot] = int(flags.data[slot]) & ~ALIVE & 0xFFFF
         self.records.clear(slot)
         self._dead += 1
 

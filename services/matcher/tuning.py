@@ -74,6 +74,7 @@ SAME_GENDER_BOOST = 1.1  # a group for the person's own gender was set up for pe
 TRAIT_FIT = 0.5  # a service this strong on a trait (vigorous, gentle) has it
 VIGOROUS_PENALTY, GENTLE_BOOST = 0.75, 1.1  # for someone whose health asks for gentle activity
 TALKING_PENALTY = 0.6  # a talking group or therapy for someone who would rather not talk
+BUSY_PENALTY, QUIET_BOOST = 0.7, 1.15  # for someone who finds noisy, busy groups hard
 GENTLE_AGE = 65
 # conditions that make a link worker start with something gentle, not a run or a boot camp
 NEEDS_GENTLE = (

@@ -2,7 +2,9 @@
 sense of a verb is meant, and which capitalised words are names of places. Each test reads
 short texts written for it, never a labelled set's ids."""
 
+from services.matcher.ranking import MatchIndex, MatchRequest
 from services.matcher.vocabulary import Vocabulary
+from tests.unit.test_matcher_ranking import service
 
 VOCABULARY = Vocabulary.load_default()
 
@@ -79,3 +81,57 @@ def test_a_place_name_is_not_corrected_towards_a_vocabulary_word():
 def test_a_capitalised_misspelling_elsewhere_is_still_corrected():
     assert "loneliness" in needs("Lonley since the move. Very Lonley.")
     assert "parenting" in needs("Lives with her Todler and partner.")
+
+
+# ---- finding noisy, busy groups hard asks for small, quiet ones -------------------------
+
+
+def test_finding_noise_and_busy_groups_hard_is_a_wish_for_quiet_not_hearing_loss():
+    for text in (
+        "Autistic, wants to meet people. Finds noisy busy groups hard.",
+        "ASD. Noisy places overwhelm her. Wants to make friends.",
+        "Finds groups overwhelming and noisy, would like some friends.",
+        "Would prefer a small group, somewhere quiet.",
+    ):
+        read = needs(text)
+        assert "quiet_preference" in read, text
+        assert "hearing_loss" not in read, text
+    assert "hearing_loss" in needs("Can't follow anything in noisy places, TV too loud.")
+
+
+SOCIALS = [
+    service(
+        "club-night",
+        "Saturday social club night",
+        "A lively, noisy club night with a DJ and dancing. Come and make friends.",
+        ("social groups",),
+    ),
+    service(
+        "quiet-social",
+        "Thursday social",
+        "A small group, quiet and calm, to meet people and make friends over a cuppa.",
+        ("social groups",),
+    ),
+]
+
+
+def test_someone_who_finds_busy_groups_hard_is_offered_the_quiet_one_first():
+    index = MatchIndex(VOCABULARY, SOCIALS)
+
+    def order(text: str) -> list[str]:
+        request = MatchRequest("r", text, 30, "female", None, 51.45, 0.14)
+        return [p.service_id for p in index.rank(request).proposals]
+
+    assert order("lonely, wants to make friends. Finds noisy busy groups hard.")[0] == (
+        "quiet-social"
+    )
+    assert (
+        VOCABULARY.describe_service("Club", "A lively, noisy club night.", ())["busy"].score >= 0.5
+    )
+    quiet = VOCABULARY.describe_service("Social", "A small group, quiet and calm.", ())
+    assert quiet["quiet"].score >= 0.5
+    result = index.rank(
+        MatchRequest("r", "lonely, finds noisy groups hard", 30, "female", None, 51.45, 0.14)
+    )
+    club = next(p for p in result.proposals if p.service_id == "club-night")
+    assert any("busy" in r for r in club.reasons)
