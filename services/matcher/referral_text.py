@@ -98,8 +98,11 @@ class ReferralReading:
         """Whether an activity's verb has an object, so it means keeping something going
         ("runs the farm", "running his own business", "kept the looms running"): a
         determiner or possessive right after it, or a 'keep' before it with words between,
-        unless what follows is the activity's own measure ("runs a 5k", "runs a lot")."""
+        or it is a phrasal verb ("runs out", "run down", "ran away"), unless what follows
+        is the activity's own measure ("runs a 5k", "runs a lot")."""
         k = at + 1
+        if k < len(tokens) and tokens[k].text in self._verb_particles:
+            return True  # "money runs out", "feels run down", "ran away"
         if k < len(tokens) and tokens[k].text not in _BOUNDARY:
             between = text[tokens[at].end : tokens[k].start].lower().split()
             if _ARTICLES & set(between) or tokens[k].text in _DETERMINERS:

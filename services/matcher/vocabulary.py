@@ -163,6 +163,7 @@ class Vocabulary(ReferralReading, ServiceReading):
         )
         places = data.get("place_words", {})
         self._place_words = {side: frozenset(places.get(side, ())) for side in ("before", "after")}
+        self._verb_particles = frozenset(data.get("verb_particles", ()))
         self._activity_measures = frozenset(
             self._stem(w) for w in data.get("activity_measures", ())
         )

@@ -51,6 +51,21 @@ def test_running_something_is_managing_it_not_the_activity():
         assert "running" not in needs(text), text
 
 
+def test_run_with_a_particle_is_another_verb():
+    for text in (
+        "Money runs out before the end of the month.",
+        "Meter ran dry last week.",
+        "Feels run down, running late for everything.",
+        "Son ran away from home in May.",
+    ):
+        assert "running" not in needs(text), text
+
+
+def test_ran_is_the_past_of_run():
+    assert "running" in needs("Ran cross country at uni, stuck in a rut now.")
+    assert "running" in needs("Ran every morning before the injury.")
+
+
 def test_running_without_an_object_is_still_the_activity():
     for text in (
         "Used to run, likes board games.",
@@ -135,3 +150,10 @@ def test_someone_who_finds_busy_groups_hard_is_offered_the_quiet_one_first():
     )
     club = next(p for p in result.proposals if p.service_id == "club-night")
     assert any("busy" in r for r in club.reasons)
+
+
+def test_a_service_that_asks_for_help_running_something_is_not_running():
+    read = VOCABULARY.describe_service("Heritage", "Help run the museum and fix the looms.", ())
+    assert "running" not in read
+    assert "running" not in VOCABULARY.describe_service("Cafe", "Coffee, kids running about.", ())
+    assert "running" in VOCABULARY.describe_service("Juniors", "Kids running club, 5k.", ())
