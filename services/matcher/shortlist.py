@@ -3,14 +3,15 @@
 A ranking's rough score for a candidate is its fit across needs times its soft factors
 (``preferences.py``). The fit part needs only the candidate's fit scores; the factors need a
 dozen columns gathered and a dozen rules applied, which at national scale is most of a
-ranking. The factors have a known ceiling for each request (``soft_ceiling``: each factor
-above 1 times the next), so ``fit part x ceiling`` bounds a candidate's rough score from
-above without reading any column. Candidates are scored exactly in order of that bound:
-first the block with the highest bounds, which fixes a threshold (the rough score the
-shortlist's last member must beat at least), then every other candidate whose bound reaches
-it. A candidate left out could not have been shortlisted, so the shortlist, and everything
-ranked from it, is what scoring every candidate gives (ties at the shortlist's edge aside,
-which ``argpartition`` settles arbitrarily either way).
+ranking. The factors other than distance have a known ceiling for each request
+(``soft_ceiling``: each factor above 1 times the next), and distance is cheap to compute, so
+``fit part x distance factor x ceiling`` bounds a candidate's rough score from above without
+reading the other columns. Candidates are scored exactly in order of that bound: first the
+block with the highest bounds, which fixes a threshold (the rough score the shortlist's last
+member must at least reach), then every other candidate whose bound reaches it. A candidate
+left out could not have been shortlisted, so the shortlist, and everything ranked from it, is
+what scoring every candidate gives, ties included (``top_indices`` settles them by candidate
+order, whatever else is among the values). Below ``PRUNE_FROM`` candidates all are scored.
 
 Whether a need is met by any eligible service (``_unmet``) looks beyond the shortlist: for a
 need the exactly scored candidates leave weak, the others that fit it well are checked too.
@@ -47,8 +48,8 @@ from services.matcher.vocabulary import Vocabulary
 
 __all__ = ["PRUNE_FROM", "Scored", "Scoring", "adapted_columns", "adapted_lift", "reportable"]
 
-# Fewer candidates than this are all scored: the bound costs about what it saves at ~8,000
-# (100,000 services); at ~80,000 (1,000,000 services) pruning takes a quarter off a ranking.
+# Fewer candidates than this are all scored: at ~8,000 (100,000 services) the bound cost more
+# than it saved (+12%); at ~80,000 (1,000,000 services) pruning takes a quarter off a ranking.
 PRUNE_FROM = 16384
 FIRST_SHARE = 2  # the first block: about this many times the shortlist, by bound
 SAMPLE = 512  # bounds read to size the first block
@@ -184,8 +185,11 @@ class Scoring:
         rough = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * multiplier
         return Scored(slots, fits, multiplier, distance, rough, at)
 
-    def _block(self, slots: np.ndarray, fits: np.ndarray, at: np.ndarray, journey: Journey):
-        return self.score(slots[at], take_rows(fits, at), at, _take(journey, at))
+    def _block(
+        self, slots: np.ndarray, fits: np.ndarray, at: np.ndarray, journey: Journey | None
+    ) -> Scored:
+        """Candidates ``at`` scored; ``journey``, when given, is theirs already."""
+        return self.score(slots[at], take_rows(fits, at), at, journey)
 
     def ceiling(self) -> float:
         """The largest multiplier any candidate can have."""
@@ -217,21 +221,30 @@ class Scoring:
         weighted = upper * self.weights
         best = weighted.max(axis=1)
         bound = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * (self.ceiling() * MARGIN)
-        # distance is the factor that varies most, and a cheap one: taken as it is
-        journey = journeys(self.cols, slots, self.origin)
-        if journey[2] is not None:
-            bound *= journey[2]
-        np.nan_to_num(bound, copy=False, nan=np.inf)  # no place known: scored, never skipped
-        first = np.flatnonzero(bound >= _about_kth(bound, FIRST_SHARE * k))
-        scored = self._block(slots, fits, first, journey)
+        done = np.zeros(n, dtype=bool)
+        scored: Scored | None = None
+        share = FIRST_SHARE
+        while scored is None or len(scored) < k:  # blocks by bound until k are eligible
+            bar = _about_kth(bound, share * k) if share * k < n else -np.inf
+            block = np.flatnonzero(~done & (bound >= bar))
+            done[block] = True
+            piece = self._block(slots, fits, block, None)
+            scored = piece if scored is None else _merged(scored, piece)
+            if bar == -np.inf:
+                break
+            share *= 4
         threshold = -np.inf
         if len(scored) >= k:
             threshold = float(-np.partition(-scored.rough, k - 1)[k - 1])
             if np.isnan(threshold):
                 threshold = -np.inf
-        done = np.zeros(n, dtype=bool)
-        done[first] = True
         rest = np.flatnonzero(~done & (bound >= threshold))
+        journey = None
+        if len(rest) and self.origin is not None:
+            # distance, the factor that varies most, tightens the bound of those left
+            journey = journeys(self.cols, slots[rest], self.origin)
+            near = np.flatnonzero(~(bound[rest] * journey[2] < threshold))  # nan: kept
+            rest, journey = rest[near], _take(journey, near)
         if len(rest):
             done[rest] = True
             scored = _merged(scored, self._block(slots, fits, rest, journey))
