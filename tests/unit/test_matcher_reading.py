@@ -157,3 +157,12 @@ def test_a_service_that_asks_for_help_running_something_is_not_running():
     assert "running" not in read
     assert "running" not in VOCABULARY.describe_service("Cafe", "Coffee, kids running about.", ())
     assert "running" in VOCABULARY.describe_service("Juniors", "Kids running club, 5k.", ())
+
+
+def test_going_without_seeing_a_soul_is_isolation_though_it_holds_a_negation():
+    for text in (
+        "Says she can go a week without seeing a soul.",
+        "Lives up the valley, hardly sees a soul.",
+        "Some days he goes without speaking to anyone.",
+    ):
+        assert "loneliness" in needs(text), text
