@@ -47,6 +47,7 @@ from services.matcher.tuning import (
     REMOTE_FACTOR,
     REPORTED_FACTOR,
     SCHEDULE_BOOST,
+    SCHEDULE_CONFIDENCE,
     SHARED_LANGUAGE_BOOST,
     STALE_AFTER,
     STALE_FACTOR,
@@ -90,7 +91,7 @@ class Preferences:
             concept = vocabulary.concepts[need.hit.concept]
             if concept.prefers_delivery and need.hit.implied_by is None:
                 remote = max(remote, min(1.0, need.hit.confidence))
-            if concept.schedule_words:
+            if concept.schedule_words and need.hit.confidence >= SCHEDULE_CONFIDENCE:
                 words.extend(concept.schedule_words)
                 labels.append(concept.label)
         limited = any(n.hit.concept == "english" and n.direct for n in needs)

@@ -51,6 +51,9 @@ CLOSED_FACTOR = 0.4
 REPORTS_TO_DEMOTE = 2
 REPORTED_FACTOR = 0.7
 SCHEDULE_BOOST = 1.08  # runs at the times the person said suit them
+SCHEDULE_CONFIDENCE = (
+    0.5  # a time said less surely (or of someone else: "daughter visits weekends")
+)
 
 # ---- who a service is for ---------------------------------------------------------------
 AUDIENCE_FIT = 0.6  # a service this strong on an audience concept is meant for that group

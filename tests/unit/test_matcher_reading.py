@@ -166,3 +166,34 @@ def test_going_without_seeing_a_soul_is_isolation_though_it_holds_a_negation():
         "Some days he goes without speaking to anyone.",
     ):
         assert "loneliness" in needs(text), text
+
+
+# ---- whose words: fleeing abuse is not seeking asylum, another's days are not theirs -----
+
+
+def test_fleeing_abuse_is_domestic_abuse_not_seeking_refuge_from_a_country():
+    read = needs("29F fled DV relationship 3/12 ago, now in temp accom with 2 kids.")
+    assert "domestic_abuse" in read and "refugee" not in read
+    assert "refugee" in needs("Fled Syria in 2019, in a hotel with his family.")
+
+
+SATURDAY = [
+    service(
+        "sat-social",
+        "Saturday social",
+        "Meet people over a cuppa. Make friends.",
+        ("social groups",),
+        schedule="Saturdays 10am",
+    ),
+]
+
+
+def test_another_persons_days_are_not_the_times_that_suit_the_person():
+    index = MatchIndex(VOCABULARY, SATURDAY)
+
+    def suits(text: str) -> bool:
+        result = index.rank(MatchRequest("r", text, 80, "female", None, 51.45, 0.14))
+        return any("times that suit" in r for p in result.proposals for r in p.reasons)
+
+    assert suits("Lonely, free at weekends.")
+    assert not suits("Lonely, daughter visits weekends only.")
