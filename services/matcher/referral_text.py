@@ -168,7 +168,8 @@ class ReferralReading:
             following += 1
         if not mentions & set(range(last + 1, following)):
             last = following  # it only says more about the fact
-        return self._holds(stems[first:last], self._access_need_cues)
+        # the fact's own words are not a cue ("supported housing" asks for no support)
+        return self._holds([*stems[first:start], ".", *stems[end:last]], self._access_need_cues)
 
     def unrecognised(self, text: str) -> tuple[Fragment, ...]:
         """The stretches of the text in which no concept was found, for reports of needs the
@@ -379,4 +380,13 @@ def _read(
     for what was not recognised."""
     tokens = vocabulary._tokens(text, correct=True)
     stems = [t.stem for t in tokens]
-    return tokens, stems, list(vocabulary._triggers.scan(stems))
+    figures = [(i, j) for i, j, _ in vocabulary._non_triggers.scan(stems)]
+    return (
+        tokens,
+        stems,
+        [
+            (i, j, p)
+            for i, j, p in vocabulary._triggers.scan(stems)
+            if not any(a <= i and j <= b for a, b in figures)  # "can't see how"
+        ],
+    )

@@ -183,6 +183,10 @@ class Vocabulary(ReferralReading, ServiceReading):
             self._categories[key] = key
             for alias in aliases:
                 self._categories.setdefault(normalise_category(alias), key)
+        self._non_triggers = PhraseTable()  # figures of speech: "can't see how" is no sight
+        for phrase in data.get("referral_non_terms", ()):
+            self._non_triggers.add(tuple(t.stem for t in self._tokens(phrase)), phrase)
+        self._non_triggers.freeze()
         for phrase in data.get("service_non_terms", ()):
             self._terms.add(tuple(t.stem for t in self._tokens(phrase)), (None, 0.0, phrase))
         for category, concept_ids in data.get("category_concepts", {}).items():

@@ -197,3 +197,29 @@ def test_another_persons_days_are_not_the_times_that_suit_the_person():
 
     assert suits("Lonely, free at weekends.")
     assert not suits("Lonely, daughter visits weekends only.")
+
+
+# ---- figures of speech, where someone lives, what a carer does ------------------------
+
+
+def test_cant_see_how_is_a_figure_of_speech_not_sight_loss():
+    assert "sight_loss" not in needs("Wants to keep her job but can't see how.")
+    assert "sight_loss" not in needs("Can't see the point of going out any more.")
+    assert "sight_loss" in needs("Can't see the TV now, cataracts.")
+
+
+def test_where_someone_lives_is_a_fact_not_a_housing_need():
+    found = {h.concept: h for h in VOCABULARY.extract("Lives in supported housing. Lonely.")}
+    assert found["housing"].circumstance
+    asked = {h.concept: h for h in VOCABULARY.extract("In sheltered housing, needs help to move.")}
+    assert not asked["housing"].circumstance
+
+
+def test_not_getting_past_the_front_door_is_being_housebound():
+    assert "housebound" in needs("Most days she doesn't get beyond her own front door.")
+    assert "housebound" in needs("Rarely gets past the front door since the fall.")
+    assert "loneliness" in needs("COPD. Nobody else at home with her.")
+
+
+def test_doing_everything_for_someone_is_caring():
+    assert "carer" in needs("Wife dx Alzheimer's, he now does everything for her.")
