@@ -223,3 +223,10 @@ def test_not_getting_past_the_front_door_is_being_housebound():
 
 def test_doing_everything_for_someone_is_caring():
     assert "carer" in needs("Wife dx Alzheimer's, he now does everything for her.")
+
+
+def test_nobody_alone_is_not_low_confidence_and_a_table_with_no_food_is_food_poverty():
+    read = needs("Apart from his brother there is nobody he can really talk to.")
+    assert "loneliness" in read and "confidence" not in read
+    assert "confidence" in needs("Feels like a nobody since the redundancy.")
+    assert "food_poverty" in needs("Can barely afford to put meals on the table.")
