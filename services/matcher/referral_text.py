@@ -256,7 +256,7 @@ class ReferralReading:
         ex-partner released from prison"), not someone reporting on the patient ("wife says
         not sleeping")."""
         for k in range(start - 1, max(-1, start - 5), -1):
-            if stems[k] in _BOUNDARY:
+            if stems[k] in _BOUNDARY and stems[k] != "(":  # "(MI)" says more of "wife died"
                 return False
             if stems[k] in self._others:
                 return not (k + 1 < len(stems) and stems[k + 1] in self._reporting)

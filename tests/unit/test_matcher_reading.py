@@ -230,3 +230,11 @@ def test_nobody_alone_is_not_low_confidence_and_a_table_with_no_food_is_food_pov
     assert "loneliness" in read and "confidence" not in read
     assert "confidence" in needs("Feels like a nobody since the redundancy.")
     assert "food_poverty" in needs("Can barely afford to put meals on the table.")
+
+
+def test_a_parenthesis_says_more_about_whoever_it_follows():
+    def heart(text: str) -> float:
+        return {h.concept: h.confidence for h in VOCABULARY.extract(text)}.get("heart", 0.0)
+
+    assert heart("Sheep farmer, wife died suddenly (MI) 3 months ago.") < 1.0
+    assert heart("72M (MI 2019), lonely since wife died.") == 1.0
