@@ -238,3 +238,34 @@ def test_a_parenthesis_says_more_about_whoever_it_follows():
 
     assert heart("Sheep farmer, wife died suddenly (MI) 3 months ago.") < 1.0
     assert heart("72M (MI 2019), lonely since wife died.") == 1.0
+
+
+# ---- a phrase that loses its article must not become a bare word ------------------------
+
+BARE_WORDS_MEANT = {"the dog", "the lads", "a bloke", "the wi"}  # the word alone says it
+
+
+def test_no_trigger_of_several_words_reads_as_one_once_articles_are_dropped():
+    import json
+    from importlib import resources
+
+    data = json.loads(
+        resources.files("services.matcher")
+        .joinpath("vocabulary", "needs.json")
+        .read_text(encoding="utf-8")
+    )
+    phrases = [
+        (concept["id"], entry.split("|")[0].strip())
+        for concept in data["concepts"]
+        for entry in concept.get("triggers", ())
+    ]
+    collapsed = [
+        (concept, phrase)
+        for concept, phrase in phrases
+        if len(phrase.split()) > 1
+        and len(VOCABULARY._tokens(phrase)) == 1
+        and phrase not in BARE_WORDS_MEANT
+    ]
+    assert collapsed == []  # "a nobody" read every "nobody", "the advance" "advanced dementia"
+    assert "benefits" not in needs("Wife has advanced dementia, he is her carer.")
+    assert "benefits" in needs("UC deductions for the advance, no gas.")
