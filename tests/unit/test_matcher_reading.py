@@ -242,7 +242,7 @@ def test_a_parenthesis_says_more_about_whoever_it_follows():
 
 # ---- a phrase that loses its article must not become a bare word ------------------------
 
-BARE_WORDS_MEANT = {"the dog", "the lads", "a bloke", "the wi"}  # the word alone says it
+BARE_WORDS_MEANT = {"the dog", "the lads", "a bloke", "the wi", "a brew"}  # the word says it
 
 
 def test_no_trigger_of_several_words_reads_as_one_once_articles_are_dropped():
@@ -257,7 +257,8 @@ def test_no_trigger_of_several_words_reads_as_one_once_articles_are_dropped():
     phrases = [
         (concept["id"], entry.split("|")[0].strip())
         for concept in data["concepts"]
-        for entry in concept.get("triggers", ())
+        for key in ("triggers", "states", "service_terms")
+        for entry in concept.get(key, ())
     ]
     collapsed = [
         (concept, phrase)
@@ -269,3 +270,5 @@ def test_no_trigger_of_several_words_reads_as_one_once_articles_are_dropped():
     assert collapsed == []  # "a nobody" read every "nobody", "the advance" "advanced dementia"
     assert "benefits" not in needs("Wife has advanced dementia, he is her carer.")
     assert "benefits" in needs("UC deductions for the advance, no gas.")
+    change = VOCABULARY.describe_service("Fresh start", "Make a change, meet people.", ())
+    assert "menopause" not in change
