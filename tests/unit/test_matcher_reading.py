@@ -272,3 +272,14 @@ def test_no_trigger_of_several_words_reads_as_one_once_articles_are_dropped():
     assert "benefits" in needs("UC deductions for the advance, no gas.")
     change = VOCABULARY.describe_service("Fresh start", "Make a change, meet people.", ())
     assert "menopause" not in change
+
+
+def test_everyday_words_that_share_a_stem_with_a_trigger_are_not_it():
+    assert "send_parent" not in needs("GP will send a referral letter.")
+    assert "send_parent" in needs("Son has SEND, EHCP pending.")
+    assert "addiction" not in needs("Cracked rib after a fall.")
+    assert "addiction" in needs("Using crack again since the summer.")
+    assert "mobility" not in needs("Went on a trip to the seaside, loved it.")
+    assert "mobility" in needs("Tripped on the kerb last month, scared to go out.")
+    assert "pets" not in needs("Eats chicken and chips most nights.")
+    assert "pets" in needs("Keeps chickens, loves animals.")
