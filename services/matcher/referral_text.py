@@ -380,13 +380,14 @@ def _read(
     for what was not recognised."""
     tokens = vocabulary._tokens(text, correct=True)
     stems = [t.stem for t in tokens]
-    figures = [(i, j) for i, j, _ in vocabulary._non_triggers.scan(stems)]
+    figures = [(i, j, i + a, i + b) for i, j, (a, b) in vocabulary._non_triggers.scan(stems)]
     return (
         tokens,
         stems,
         [
             (i, j, p)
             for i, j, p in vocabulary._triggers.scan(stems)
-            if not any(a <= i and j <= b for a, b in figures)  # "can't see how"
+            # inside a figure ("can't see how") and over its marked words ("growing* anxiety")
+            if not any(a <= i and j <= b and i < e and s < j for a, b, s, e in figures)
         ],
     )

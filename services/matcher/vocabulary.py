@@ -183,9 +183,15 @@ class Vocabulary(ReferralReading, ServiceReading):
             self._categories[key] = key
             for alias in aliases:
                 self._categories.setdefault(normalise_category(alias), key)
-        self._non_triggers = PhraseTable()  # figures of speech: "can't see how" is no sight
+        # figures of speech ("can't see how" is no sight) and other senses of a word, starred
+        # ("growing* anxiety": the growing is no gardening, the anxiety still counts)
+        self._non_triggers = PhraseTable()
         for phrase in data.get("referral_non_terms", ()):
-            self._non_triggers.add(tuple(t.stem for t in self._tokens(phrase)), phrase)
+            words = [(w.rstrip("*"), w.endswith("*")) for w in phrase.split()]
+            stems = [(t.stem, star) for w, star in words for t in self._tokens(w)]
+            marked = [k for k, (_, star) in enumerate(stems) if star] or range(len(stems))
+            where = (min(marked), max(marked) + 1)
+            self._non_triggers.add(tuple(s for s, _ in stems), where)
         self._non_triggers.freeze()
         for phrase in data.get("service_non_terms", ()):
             self._terms.add(tuple(t.stem for t in self._tokens(phrase)), (None, 0.0, phrase))

@@ -283,3 +283,17 @@ def test_everyday_words_that_share_a_stem_with_a_trigger_are_not_it():
     assert "mobility" in needs("Tripped on the kerb last month, scared to go out.")
     assert "pets" not in needs("Eats chicken and chips most nights.")
     assert "pets" in needs("Keeps chickens, loves animals.")
+
+
+def test_another_sense_of_a_trigger_word_is_not_its_need_and_leaves_the_rest():
+    read = needs("Growing anxiety about money, kids growing up fast.")
+    assert "gardening" not in read and "anxiety" in read
+    assert "gardening" in needs("Loves growing veg, has an allotment.")
+    assert "drama" not in needs("Sectioned under the Mental Health Act in 2020.")
+    assert "fishing" not in needs("Lives on fish and chips.")
+    assert "arts" not in needs("Drawing his pension since May.")
+    assert "nature" not in needs("Lives by the car park.")
+    assert "bereavement" not in needs("Passed his driving test last year.")
+    assert "fuel_poverty" not in needs("Low energy, low mood.")
+    assert "fuel_poverty" in needs("Can't afford the energy bills.")
+    assert "addiction" not in needs("I bet he is lonely.")
