@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi._compat import field_annotation_is_sequence
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -279,10 +280,49 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return await http_exception_handler(request, exc)
 
 
+_SINGLE_VALUED: dict[int, frozenset[str]] = {}
+
+
+def one_value_each(request: Request) -> None:
+    """Refuse a query parameter given more than once where the route takes one value.
+
+    FastAPI would quietly keep the last of ``?page=2&page=x``, so a request its OpenAPI
+    document calls invalid got a 200 answer for a value the caller may not have meant."""
+    query = request.query_params
+    if len(query.multi_items()) == len(query):
+        return  # no name given twice: the common case costs two len() calls
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    single = _SINGLE_VALUED.get(id(route))
+    if single is None:
+        single = _SINGLE_VALUED[id(route)] = frozenset(_single_valued(dependant))
+    for name in sorted(single):
+        given = len(query.getlist(name))
+        if given > 1:
+            raise Unprocessable(
+                f"{name}: give this query parameter once (it was given {given} times)",
+                field=name,
+            )
+
+
+def _single_valued(dependant) -> set[str]:
+    names = {
+        f.alias
+        for f in dependant.query_params
+        if not field_annotation_is_sequence(f.field_info.annotation)
+    }
+    for sub in dependant.dependencies:
+        names |= _single_valued(sub)
+    return names
+
+
 def add_common(app: FastAPI, service: str, max_request_bytes: int = MAX_REQUEST_BYTES) -> None:
     """Health, readiness, metrics, error mapping and the edge guard for a service app."""
     instrument(app, service)
     app.add_middleware(EdgeGuard, max_bytes=max_request_bytes)
+    app.router.dependencies.append(Depends(one_value_each))
     add_docs(app)
     document_errors(app)
 

@@ -141,6 +141,16 @@ def test_pages_past_the_end_are_empty_and_bad_paging_names_the_field(client):
         assert response.status_code == 422 and field in response.json()["detail"]
 
 
+def test_a_query_parameter_given_twice_is_refused_unless_it_takes_a_list(client):
+    # found by schemathesis: ?page=0.92&...&page=4719138326944847.0 was answered 200
+    for path in ("/openreferral/services", "/openreferral/organizations"):
+        response = client.get(path, params=[("page", "1"), ("page", "2")])
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["field"] == "page"
+        assert "page: give this query parameter once" in response.json()["detail"]
+    assert client.get("/openreferral/services", params={"page": "1"}).status_code == 200
+
+
 def test_services_filter_by_every_profile_parameter(client):
     def names(**params):
         return {s["name"] for s in _all(client, "/openreferral/services", **params)}
