@@ -23,10 +23,15 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import expect
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.referrals.users import create_user
 from tests.conftest import CHROMIUM, INSTALL_CHROMIUM, make_settings
+
+# Assertions wait as long as actions do (the contexts' 20 s): on a loaded CI machine a
+# form's answer once took longer than Playwright's default 5 s to appear.
+expect.set_options(timeout=20_000)
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
