@@ -64,7 +64,7 @@ def _consuming_services(cls: type) -> list[str]:
     return [
         service
         for service, groups in consumers().items()
-        if any(cls in registry.handlers for registry in groups.values())
+        if any(cls in registry.consumed for registry in groups.values())
     ]
 
 
@@ -191,7 +191,7 @@ def asyncapi_document() -> dict[str, Any]:
         for group, registry in groups.items():
             for topic in registry.topics:
                 channel = _channel_id(topic)
-                handled = [c for c in registry.handlers if topic_of_class(c) == topic]
+                handled = [c for c in registry.consumed if topic_of_class(c) == topic]
                 ignored = sorted(c.__name__ for c in registry.ignored if topic_of_class(c) == topic)
                 summary = f"Consumer group {group} of the {service} service."
                 if ignored:

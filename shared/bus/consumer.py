@@ -13,6 +13,27 @@ the bus positions committed, once per batch. If any handler of the batch fails, 
 transaction rolls back and the batch is handled again one message at a time: a message
 that keeps failing is retried ``max_attempts`` times and then dead-lettered with its
 error and the original bytes, and the consumer moves on.
+
+Batch handlers. A handler that can do a batch's work in fewer statements than one event
+at a time (one ``INSERT`` of many rows, not many ``INSERT``s) is registered with
+``Registry(batch_handlers={Cls: fn})`` instead of ``handlers``::
+
+    def on_matches_proposed_batch(session, items, *, outbox):
+        # items: list[tuple[payload, envelope]], in bus order, none processed before
+        ...
+
+    Registry(batch_handlers={MatchesProposed: on_matches_proposed_batch}).bind(outbox=o)
+
+``fn(session, items)`` is called inside the batch's one transaction, once for each run
+of consecutive new events of that class in the batch (so order across classes is kept:
+``A A B A`` calls ``fn_A([a1, a2])``, ``handler_B(b)``, ``fn_A([a3])``). Events this
+group already processed, and a second copy of one event in the same batch, are left out
+of ``items``. If anything in the batch fails, the batch is handled again one message at
+a time, and ``fn`` is then called with a one-item list; so ``fn`` must give each item
+exactly the effect it would have alone. A class is a plain handler or a batch handler,
+not both; ``prepare`` is for plain handlers only. Batch handlers count as consumed
+wherever the registries are read (``Registry.consumed``: the AsyncAPI document and the
+event table), and take keyword-only dependencies from ``bind`` like plain handlers.
 """
 
 from __future__ import annotations
@@ -50,13 +71,15 @@ from shared.metrics import (
     HANDLER_DURATION,
 )
 
-__all__ = ["DatabaseUnavailable", "EventConsumer", "Handler", "Registry"]
+__all__ = ["BatchHandler", "DatabaseUnavailable", "EventConsumer", "Handler", "Registry"]
 
 log = logging.getLogger(__name__)
 
 #: A handler gets the session of the transaction it runs in, the payload and its envelope.
 #: Its own dependencies are keyword-only parameters, bound by ``Registry.bind``.
 Handler = Callable[..., None]
+#: A batch handler gets the session and a list of (payload, envelope), in bus order.
+BatchHandler = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -66,24 +89,39 @@ class Registry:
     ``prepare`` holds, for some classes, work a handler needs that only reads (the
     matcher's ranking): it runs before the batch's transaction, in a session that only
     reads, and its result reaches the handler as the keyword ``prepared``. On SQLite the
-    write lock is then held for the writes alone, not for the ranking as well."""
+    write lock is then held for the writes alone, not for the ranking as well.
 
-    handlers: Mapping[type, Handler]
+    ``batch_handlers`` take each run of consecutive new events of their class in one call
+    (see the module docstring)."""
+
+    handlers: Mapping[type, Handler] = field(default_factory=dict)
     ignored: frozenset[type] = field(default_factory=frozenset)
     prepare: Mapping[type, Callable[..., Any]] = field(default_factory=dict)
+    batch_handlers: Mapping[type, BatchHandler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        both = set(self.handlers) & set(self.ignored)
+        both = (set(self.handlers) | set(self.batch_handlers)) & set(self.ignored)
         if both:
             raise ValueError(f"handled and ignored at once: {sorted(c.__name__ for c in both)}")
+        twice = set(self.handlers) & set(self.batch_handlers)
+        if twice:
+            raise ValueError(
+                f"a handler and a batch handler at once: {sorted(c.__name__ for c in twice)}"
+            )
         orphans = set(self.prepare) - set(self.handlers)
         if orphans:
             raise ValueError(f"prepared but not handled: {sorted(c.__name__ for c in orphans)}")
 
     @property
+    def consumed(self) -> tuple[type, ...]:
+        """Every class this group gives an effect, plain and batch handlers alike, in
+        the order they were registered."""
+        return (*self.handlers, *self.batch_handlers)
+
+    @property
     def topics(self) -> list[str]:
         """The topics carrying the classes this group handles or ignores."""
-        return sorted({topic_of_class(cls) for cls in (*self.handlers, *self.ignored)})
+        return sorted({topic_of_class(cls) for cls in (*self.consumed, *self.ignored)})
 
     def bind(self, **dependencies: Any) -> Registry:
         """The same registry with each handler's keyword-only dependencies supplied.
@@ -94,6 +132,7 @@ class Registry:
             {cls: _bind(h, dependencies) for cls, h in self.handlers.items()},
             self.ignored,
             {cls: _bind(f, dependencies) for cls, f in self.prepare.items()},
+            {cls: _bind(f, dependencies) for cls, f in self.batch_handlers.items()},
         )
 
 
@@ -116,9 +155,12 @@ class _Work:
     envelope: Envelope
     handler: Handler
     prepare: Callable[..., Any] | None = None
+    batch: bool = False  # ``handler`` is a batch handler: it takes a list of items
 
     def call(self, session: Session, prepared: dict[int, Any]) -> None:
-        if self.prepare is None:
+        if self.batch:
+            self.handler(session, [(self.envelope.payload, self.envelope)])
+        elif self.prepare is None:
             self.handler(session, self.envelope.payload, self.envelope)
         else:
             if id(self) not in prepared:  # a retry on its own: prepare it now
@@ -142,8 +184,13 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 class _BatchFailed(Exception):
-    def __init__(self, item: _Work, cause: Exception) -> None:
-        super().__init__(f"{item.envelope.type} {item.envelope.event_id}: {cause}")
+    """A handler of the batch failed: ``item`` is the message at fault, or None when a
+    batch handler failed for a run of several (any of them may be at fault)."""
+
+    def __init__(self, item: _Work | None, cause: Exception, what: str = "") -> None:
+        if item is not None:
+            what = f"{item.envelope.type} {item.envelope.event_id}"
+        super().__init__(f"{what}: {cause}")
         self.item = item
         self.cause = cause
 
@@ -229,8 +276,11 @@ class EventConsumer:
                 continue
             cls = type(envelope.payload)
             handler = self.registry.handlers.get(cls)
+            batch_handler = self.registry.batch_handlers.get(cls)
             if handler is not None:
                 work.append(_Work(message, envelope, handler, self.registry.prepare.get(cls)))
+            elif batch_handler is not None:
+                work.append(_Work(message, envelope, batch_handler, batch=True))
             elif cls in self.registry.ignored:
                 EVENTS_IGNORED.labels(self.group, envelope.type).inc()
             else:
@@ -266,11 +316,36 @@ class EventConsumer:
             )
             done = []
             redelivered = []
+            run: list[_Work] = []  # consecutive new events of one batch-handled class
+
+            def flush() -> None:
+                if not run:
+                    return
+                items = [(item.envelope.payload, item.envelope) for item in run]
+                event_type = run[0].envelope.type
+                started = time.perf_counter()
+                try:
+                    run[0].handler(session, items)
+                except Exception as exc:
+                    EVENTS_FAILED.labels(self.group, event_type).inc()
+                    alone = run[0] if len(run) == 1 else None
+                    raise _BatchFailed(alone, exc, f"{len(run)} x {event_type}") from exc
+                each = (time.perf_counter() - started) / len(run)
+                timings.extend((event_type, each) for _ in run)
+                run.clear()
+
             for item, event_id in zip(work, ids, strict=True):
                 if event_id in seen:
                     redelivered.append(item.envelope.type)
                     continue
                 seen.add(event_id)  # the same event twice in one batch has one effect
+                done.append(event_id)
+                if item.batch:
+                    if run and type(run[0].envelope.payload) is not type(item.envelope.payload):
+                        flush()
+                    run.append(item)
+                    continue
+                flush()
                 started = time.perf_counter()
                 try:
                     item.call(session, prepared)
@@ -278,7 +353,7 @@ class EventConsumer:
                     EVENTS_FAILED.labels(self.group, item.envelope.type).inc()
                     raise _BatchFailed(item, exc) from exc
                 timings.append((item.envelope.type, time.perf_counter() - started))
-                done.append(event_id)
+            flush()
             if done:
                 now = datetime.now(UTC)
                 session.execute(

@@ -329,3 +329,107 @@ def test_prepared_work_runs_before_the_write_transaction_and_reaches_the_handler
 def test_a_registry_refuses_preparation_for_a_class_it_does_not_handle():
     with pytest.raises(ValueError, match="prepared but not handled"):
         Registry({ReferralClosed: print}, prepare={ReferralOutcomeRecorded: print})
+
+
+def _outcome_bytes(referral_id: str) -> bytes:
+    outcome = ReferralOutcomeRecorded(
+        referral_id=referral_id, connection_id="c1", service_id="s1", outcome="attended"
+    )
+    return encode(new_envelope(outcome, "test"))
+
+
+def test_a_batch_handler_gets_each_run_of_new_events_of_its_class_in_one_call(parts):
+    """``A A B A``: the batch handler of A is called with [a1, a2], then B's handler,
+    then A's with [a3]; an event already processed and a second copy in the batch are
+    left out; the effects and the processed marks commit in the one transaction."""
+    engine, sessions, bus = parts
+    calls = []
+
+    def close_all(session, items):
+        calls.append([payload.referral_id for payload, _env in items])
+        assert all(env.payload is payload for payload, env in items)
+        session.execute(closures.insert(), [{"referral_id": p.referral_id} for p, _ in items])
+
+    def outcome(session, event, _env):
+        calls.append(f"outcome {event.referral_id}")
+
+    seen_before = _event_bytes("r0")
+    consumer = EventConsumer(
+        bus=bus,
+        group="closer",
+        registry=Registry(
+            {ReferralOutcomeRecorded: outcome}, batch_handlers={ReferralClosed: close_all}
+        ),
+        sessions=sessions,
+        processed=processed,
+    )
+    bus.publish([Record(REFERRALS_TOPIC, "r0", seen_before)])
+    _drain(consumer)
+    assert calls == [["r0"]]
+    calls.clear()
+    a2 = _event_bytes("r2")
+    bus.publish(
+        [
+            Record(REFERRALS_TOPIC, "r1", _event_bytes("r1")),
+            Record(REFERRALS_TOPIC, "r0", seen_before),  # redelivered: no second effect
+            Record(REFERRALS_TOPIC, "r2", a2),
+            Record(REFERRALS_TOPIC, "r2", a2),  # the same event twice in one batch
+            Record(REFERRALS_TOPIC, "o1", _outcome_bytes("o1")),
+            Record(REFERRALS_TOPIC, "r3", _event_bytes("r3")),
+        ]
+    )
+    _drain(consumer)
+    assert calls == [["r1", "r2"], "outcome o1", ["r3"]]
+    with engine.connect() as conn:
+        done = conn.execute(select(closures.c.referral_id).order_by(closures.c.id)).scalars()
+        assert list(done) == ["r0", "r1", "r2", "r3"]
+    assert _count(engine, processed) == 5
+
+
+def test_a_failing_batch_handler_is_retried_one_item_at_a_time(parts):
+    engine, sessions, bus = parts
+    calls = []
+
+    def close_all(session, items):
+        calls.append([payload.referral_id for payload, _env in items])
+        for payload, _env in items:
+            session.execute(closures.insert().values(referral_id=payload.referral_id))
+            if payload.referral_id == "bad":
+                raise ValueError("service s-1 does not exist")
+
+    consumer = EventConsumer(
+        bus=bus,
+        group="closer",
+        registry=Registry(batch_handlers={ReferralClosed: close_all}),
+        sessions=sessions,
+        processed=processed,
+        max_attempts=3,
+        retry_backoff_s=0,
+    )
+    bus.publish([Record(REFERRALS_TOPIC, r, _event_bytes(r)) for r in ("ok1", "bad", "ok2")])
+    _drain(consumer)
+    # The run of three, then each alone; "bad" three times alone (the run was nobody's
+    # attempt in particular), then it is dead-lettered.
+    assert calls == [["ok1", "bad", "ok2"], ["ok1"], ["bad"], ["bad"], ["bad"], ["ok2"]]
+    with engine.connect() as conn:
+        done = conn.execute(select(closures.c.referral_id).order_by(closures.c.id)).scalars()
+        assert list(done) == ["ok1", "ok2"], "failed attempts left no partial effect"
+    (letter,) = _dead_letters(bus)
+    assert letter.attempts == 3 and "s-1 does not exist" in letter.error
+
+
+def test_a_batch_handler_takes_its_dependencies_from_bind_and_counts_as_consumed():
+    def close_all(session, items, *, outbox):
+        raise AssertionError("never called")
+
+    registry = Registry(batch_handlers={ReferralClosed: close_all})
+    assert registry.consumed == (ReferralClosed,)
+    assert registry.topics == [REFERRALS_TOPIC]
+    with pytest.raises(TypeError, match="outbox"):
+        registry.bind()
+    bound = registry.bind(outbox="the outbox")
+    assert bound.batch_handlers[ReferralClosed].keywords == {"outbox": "the outbox"}
+    with pytest.raises(ValueError, match="at once"):
+        Registry({ReferralClosed: print}, batch_handlers={ReferralClosed: print})
+    with pytest.raises(ValueError, match="ignored at once"):
+        Registry(batch_handlers={ReferralClosed: print}, ignored=frozenset({ReferralClosed}))

@@ -44,7 +44,7 @@ def test_the_document_receives_exactly_what_each_registry_handles():
                 if op.get("x-consumer-group") == group and op["action"] == "receive":
                     received |= {ref["$ref"].rsplit("/", 1)[1] for ref in op["messages"]}
                     ignored |= set(op["x-ignored"])
-            assert received == {c.__name__ for c in registry.handlers}, group
+            assert received == {c.__name__ for c in registry.consumed}, group
             assert ignored == {c.__name__ for c in registry.ignored}, group
     for cls in EVENT_CLASSES:
         (channel,) = [
@@ -67,7 +67,7 @@ def test_every_group_handles_or_deliberately_ignores_each_event_on_its_topics():
     for groups in asyncapi.consumers().values():
         for group, registry in groups.items():
             on_topics = {c for c in EVENT_CLASSES if topic_of_class(c) in registry.topics}
-            assert on_topics == set(registry.handlers) | set(registry.ignored), group
+            assert on_topics == set(registry.consumed) | set(registry.ignored), group
 
 
 def test_a_handler_missing_a_dependency_fails_at_start_up_not_on_the_first_event():
