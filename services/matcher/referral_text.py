@@ -22,6 +22,14 @@ EVERYDAY_COUNT = 30000  # subtitle-corpus count above which a lone word says not
 # words that make what follows a verb its object ("runs the farm", "runs his own shop")
 _DETERMINERS = frozenset(("his", "her", "their", "my", "our", "your", "this", "that", "own"))
 _KEEP = frozenset(("keep", "kept"))  # "kept the looms running": keeping something going
+# how long ago an event was: "3 years ago", "years ago", "decades ago" ("a year ago" and
+# "18/12 ago" are recent); two years or more is long ago
+_YEARS = frozenset(("years", "yrs", "yr", "year", "decades", "y"))
+_PLURAL_YEARS = frozenset(("years", "yrs", "decades"))
+_FEW = frozenset(("few", "many", "several", "some", "couple", "two", "three", "four", "five"))
+_FEW |= frozenset(("six", "seven", "eight", "nine", "ten", "twenty", "thirty", "forty"))
+LONG_AGO_YEARS = 2
+FADED = 0.5  # the share of confidence an event that long ago keeps
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,12 @@ class ReferralReading:
             if former in self.concepts and self._in_the_past(tokens, stems, i, j):
                 concept_id = former  # "cared for him until he died" is a former carer
             given_up = self.concepts[concept_id].kind == "interest" and self._given_up(stems, j)
+            if (
+                self.concepts[concept_id].fades
+                and _long_ago(tokens, j)
+                and not self._asks_about(stems, i, j, starts)
+            ):
+                weight *= FADED  # "husband died 3 yrs ago": history, unless still a struggle
             hits.append(
                 NeedHit(
                     concept=concept_id,
@@ -370,6 +384,26 @@ class ReferralReading:
                 if current is None or implied.confidence > current.confidence:
                     best[related] = implied
         return sorted(best.values(), key=lambda h: h.start)
+
+
+def _long_ago(tokens: list[Token], end: int) -> bool:
+    """Whether the clause after a mention dates it two years or more ago ("husband died 3
+    yrs ago", "divorced many years ago"): an event that long ago is part of the person's
+    history, a fact like being widowed, unless the clause calls it a struggle."""
+    words = []
+    for token in tokens[end:]:
+        if token.text in _BOUNDARY or len(words) > 6:
+            break
+        words.append(token.text)
+    for k in range(len(words) - 1):
+        if words[k] in _YEARS and words[k + 1] == "ago":
+            before = words[k - 1] if k else ""
+            if before.isdigit():
+                return int(before) >= LONG_AGO_YEARS
+            if before in ("a", "one", "last"):
+                return False
+            return before in _FEW or words[k] in _PLURAL_YEARS
+    return False
 
 
 @lru_cache(maxsize=256)

@@ -88,6 +88,7 @@ class Concept:
     former: str | None = None  # the concept a mention in the past tense is ("cared for" him)
     community: str | None = None  # its family, for kind community: faith, heritage, occupation
     object_sense: bool = False  # its verb with an object means another thing ("runs a shop")
+    fades: bool = False  # an event that long ago ("died 3 years ago") is history, not the need
 
 
 class Vocabulary(ReferralReading, ServiceReading):
@@ -248,6 +249,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             former=raw.get("former"),
             community=raw.get("community"),
             object_sense=bool(raw.get("object_sense", False)),
+            fades=bool(raw.get("fades", False)),
         )
         self.concepts[concept.id] = concept
         triggers: set[tuple[str, ...]] = set()

@@ -303,3 +303,60 @@ def test_another_sense_of_a_trigger_word_is_not_its_need_and_leaves_the_rest():
     assert "fuel_poverty" not in needs("Said it in the heat of the moment.")
     assert "addiction" not in needs("Wants a drink of water.")
     assert "women" not in needs("The cleaning lady comes on Fridays.")
+
+
+# ---- a loss long ago is part of the person's history ------------------------------------
+
+
+def confidence(text: str, concept: str) -> float:
+    return next(h.confidence for h in VOCABULARY.extract(text) if h.concept == concept)
+
+
+def test_a_death_two_years_ago_or_more_weighs_less_than_a_recent_one():
+    recent = confidence("Husband died in the spring, wants to get more active.", "bereavement")
+    for text in (
+        "Husband died 2 yrs ago, wants to get more active.",
+        "Wife passed away three years ago, lonely.",
+        "Lost his wife years ago, would like company.",
+    ):
+        assert confidence(text, "bereavement") < recent, text
+
+
+def test_a_year_ago_or_months_ago_is_still_recent():
+    for text in (
+        "Wife died a year ago, lonely.",
+        "Husband died last year, lonely.",
+        "Wife died 18/12 ago, lonely.",
+    ):
+        assert confidence(text, "bereavement") == 1.0, text
+
+
+def test_a_loss_long_ago_still_counts_in_full_when_it_is_a_struggle():
+    text = "Husband died 5 years ago and she is still struggling with it."
+    assert confidence(text, "bereavement") == 1.0
+
+
+def test_someone_widowed_long_ago_who_wants_to_be_active_is_offered_activity_first():
+    directory = [
+        service(
+            "grief", "Bereavement cafe", "A cafe for people who are grieving.", ("bereavement",)
+        ),
+        service(
+            "dance",
+            "Tea dance",
+            "Ballroom and sequence dancing in the afternoon, all welcome.",
+            ("physical activity",),
+        ),
+    ]
+    result = MatchIndex(VOCABULARY, directory).rank(
+        MatchRequest(
+            "r",
+            "Husband died 2 yrs ago. Used to go ballroom dancing with him, misses it.",
+            62,
+            "female",
+            None,
+            51.45,
+            0.14,
+        )
+    )
+    assert result.proposals[0].service_id == "dance"
