@@ -29,6 +29,9 @@ _PLURAL_YEARS = frozenset(("years", "yrs", "decades"))
 _FEW = frozenset(("few", "many", "several", "some", "couple", "two", "three", "four", "five"))
 _FEW |= frozenset(("six", "seven", "eight", "nine", "ten", "twenty", "thirty", "forty"))
 LONG_AGO_YEARS = 2
+ADULT_AGE = 18  # "her 8 yo" is a child, "19 y/o" the person
+NO_CHILD = 0.3  # the share a child's need keeps in a text that names no child
+_YEARS_OLD = ["year", "old"]
 FADED = 0.5  # the share of confidence an event that long ago keeps
 
 
@@ -82,6 +85,8 @@ class ReferralReading:
             ):
                 continue  # "runs the farm", "kept the looms running": managing, not running
             phrase = text[tokens[i].start : tokens[j - 1].end]
+            if self.concepts[concept_id].of_a_child and not self._names_a_child(tokens, stems):
+                weight *= NO_CHILD  # "19M, left SEN college": his own needs, not a child's
             if self._about_someone_else(stems, i):
                 weight *= self.concepts[concept_id].about_others
             former = self.concepts[concept_id].former
@@ -145,6 +150,16 @@ class ReferralReading:
             last += 1
         return self._holds(stems[first:start], self._former_cues) or self._holds(
             stems[end:last], self._former_cues
+        )
+
+    def _names_a_child(self, tokens: list[Token], stems: list[str]) -> bool:
+        """Whether the text speaks of a child ("son", "DD 7", "her 8 yo", "school"), so a
+        child's additional needs can be the child's rather than the person's own."""
+        if self._holds(stems, self._child_words):
+            return True
+        return any(
+            t.text.isdigit() and int(t.text) < ADULT_AGE and stems[k + 1 : k + 3] == _YEARS_OLD
+            for k, t in enumerate(tokens[:-2])
         )
 
     def _given_up(self, stems: list[str], end: int) -> bool:

@@ -89,6 +89,7 @@ class Concept:
     community: str | None = None  # its family, for kind community: faith, heritage, occupation
     object_sense: bool = False  # its verb with an object means another thing ("runs a shop")
     fades: bool = False  # an event that long ago ("died 3 years ago") is history, not the need
+    of_a_child: bool = False  # a child's need: weak in a text naming no child ("left SEN college")
 
 
 class Vocabulary(ReferralReading, ServiceReading):
@@ -155,6 +156,9 @@ class Vocabulary(ReferralReading, ServiceReading):
         )
         self._access_need_cues = frozenset(
             tuple(t.stem for t in self._tokens(cue)) for cue in data.get("access_need_cues", ())
+        )
+        self._child_words = frozenset(
+            tuple(t.stem for t in self._tokens(w)) for w in data.get("child_words", ())
         )
         self._former_cues = frozenset(
             tuple(t.stem for t in self._tokens(cue)) for cue in data.get("former_cues", ())
@@ -250,6 +254,7 @@ class Vocabulary(ReferralReading, ServiceReading):
             community=raw.get("community"),
             object_sense=bool(raw.get("object_sense", False)),
             fades=bool(raw.get("fades", False)),
+            of_a_child=bool(raw.get("of_a_child", False)),
         )
         self.concepts[concept.id] = concept
         triggers: set[tuple[str, ...]] = set()

@@ -360,3 +360,21 @@ def test_someone_widowed_long_ago_who_wants_to_be_active_is_offered_activity_fir
         )
     )
     assert result.proposals[0].service_id == "dance"
+
+
+# ---- a child's needs need a child --------------------------------------------------------
+
+
+def test_a_young_adults_own_special_needs_are_not_read_as_a_parents():
+    assert confidence("19M mild LD, left SEN college in July. Loves music.", "send_parent") < 0.5
+    assert confidence("Cares for her brother (19, Down's syndrome).", "send_parent") < 0.5
+
+
+def test_a_parent_of_a_child_with_special_needs_is_still_read_as_one():
+    for text in (
+        "Son has an EHCP, mum exhausted.",
+        "DD 7 with additional needs, fighting for support.",
+        "Her 8 yo has additional needs, struggling.",
+        "Parent carer, exhausted.",
+    ):
+        assert confidence(text, "send_parent") >= 0.5, text
