@@ -183,3 +183,32 @@ def test_a_referral_in_capitals_reads_as_one_in_lower_case():
     assert "hearing_loss" not in shouted and "loneliness" in shouted
     assert "hearing_loss" in reading("Lives alone, HI, wears aids, lonely")
     assert "heart" in reading("72M. MI 2019, COPD. Lonely since wife died.")
+
+
+# ---- everyday words in a service's text that are not what it offers ---------------------
+
+
+def test_a_farming_group_is_not_an_animal_group():
+    farm = concepts(
+        "Hill Farm Women's Network", "For women on the hill farms.", ("Rural & Farming Life",)
+    )
+    assert farm.get("farming", 0) > 0.5
+    assert farm.get("pets", 0) < 0.3
+    assert concepts("City farm", "Feed the goats and meet the farm animals.").get("pets", 0) > 0.5
+
+
+def test_a_ride_to_the_shops_is_not_cycling_and_booking_ahead_is_not_reading():
+    ride = concepts("Dial-a-Ride", "Door-to-door accessible minibus. Book two days ahead.")
+    assert "transport" in ride
+    assert "cycling" not in ride and "reading" not in ride
+    assert "cycling" in concepts("Saturday bike ride", "A gentle led bike ride on the towpath.")
+
+
+def test_legal_names_breakfasts_and_therapists_are_not_what_they_sound_like():
+    assert "drama" not in concepts(
+        "Carer's assessment", "Every carer has a right under the Care Act."
+    )
+    assert "english" not in concepts("Veterans' breakfast", "Full English and banter.")
+    assert "therapy" not in concepts("Home adaptations", "After an occupational therapist visits.")
+    assert "lung" not in concepts("Debt advice", "We can set up breathing space and payment plans.")
+    assert "making" not in concepts("Freedom Programme", "Understand what happened and rebuild.")
