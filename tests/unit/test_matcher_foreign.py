@@ -212,3 +212,14 @@ def test_legal_names_breakfasts_and_therapists_are_not_what_they_sound_like():
     assert "therapy" not in concepts("Home adaptations", "After an occupational therapist visits.")
     assert "lung" not in concepts("Debt advice", "We can set up breathing space and payment plans.")
     assert "making" not in concepts("Freedom Programme", "Understand what happened and rebuild.")
+
+
+def test_idioms_and_venues_in_a_name_are_not_what_they_sound_like():
+    assert "heart" not in concepts("Sing Your Heart Out", "Turn up and sing, no auditions.")
+    assert "heart" in concepts("Ticker Club", "For people after a heart attack.")
+    assert "young_adult" not in concepts("Recovery College", "Free courses about mental health.")
+    assert "mobility" not in concepts("Repair Cafe", "Broken toaster? Wobbly chair? Fix it here.")
+    assert "mobility" in concepts("Seated exercise", "Chair-based exercise for balance.")
+    assert "veterans" not in concepts("Langar", "Free vegetarian meal served every day.")
+    assert "veterans" in concepts("Forces drop-in", "Served one day or twenty years, come along.")
+    assert "employment" not in concepts("Odd Jobs", "Small jobs around the home: grab rails.")
