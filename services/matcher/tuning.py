@@ -103,6 +103,7 @@ VIGOROUS_INTERESTS = (
     "netball",
     "tennis",
     "cricket",
+    "rugby",
     "swimming",
 )
 

@@ -223,3 +223,29 @@ def test_idioms_and_venues_in_a_name_are_not_what_they_sound_like():
     assert "veterans" not in concepts("Langar", "Free vegetarian meal served every day.")
     assert "veterans" in concepts("Forces drop-in", "Served one day or twenty years, come along.")
     assert "employment" not in concepts("Odd Jobs", "Small jobs around the home: grab rails.")
+
+
+def test_spoken_languages_and_benefit_campaigns_are_not_english_lessons_or_peer_support():
+    assert "english" not in concepts("Seniors", "Mostly Punjabi; Hindi and English fine too.")
+    assert "english" not in concepts("Forms help", "Help in Bangla, Sylheti, Urdu and English.")
+    assert "english" in concepts("English for Everyday", "Beginner English classes.")
+    assert "peer_support" not in concepts("Are You Getting It?", "Pension Credit checks.")
+
+
+def test_a_former_rugby_player_is_offered_walking_rugby():
+    assert "rugby" in reading("46M, played rugby league till his 30s, low since the divorce")
+    directory = [
+        service("rugby", "Walking Rugby", "Rugby league at walking pace.", ("physical activity",)),
+        service("gym", "Gym sessions", "Supervised gym sessions at the leisure centre.", ()),
+    ]
+    order = [
+        p.service_id
+        for p in MatchIndex(VOCABULARY, directory)
+        .rank(
+            MatchRequest(
+                "r", "Played rugby till his 30s, wants to get fit", 46, "male", None, 51.45, 0.14
+            )
+        )
+        .proposals
+    ]
+    assert order[0] == "rugby"
