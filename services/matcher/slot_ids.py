@@ -89,6 +89,27 @@ class SlotIds:
             self.settle()
         return old
 
+    def put_many(self, service_ids: list[str], first: int) -> list[int]:
+        """``put(id, first + i, hold=True)`` for each id in turn; the slots they had before
+        (a bulk load: the caller calls ``settle`` at its end)."""
+        recent, hashes = self._recent, self._sorted[0]
+        olds: list[int] = []
+        count = self._count
+        for slot, service_id in enumerate(service_ids, first):
+            old = recent.get(service_id)
+            if old is None and len(hashes):
+                old = self._change(service_id, slot)
+            else:
+                recent[service_id] = slot
+                if old == REMOVED:
+                    old = None
+            if old is None:
+                count += 1
+            else:
+                olds.append(old)
+        self._count = count
+        return olds
+
     def pop(self, service_id: str) -> int | None:
         if self.get(service_id) is None:
             return None

@@ -79,3 +79,22 @@ def test_the_id_map_follows_upserts_removals_and_merges_with_shared_hashes(monke
     hashes, slots = ids.arrays()
     again = SlotIds.restored(lambda slot: stored[slot], hashes, slots)
     assert again == ids and len(again) == len(truth)
+
+
+def test_putting_a_batch_of_ids_is_putting_them_one_by_one(monkeypatch):
+    monkeypatch.setattr(slot_ids, "crc32", lambda raw: len(raw) % 3)  # many shared hashes
+    rng = random.Random(5)
+    stored: list[str] = []
+    one, many = SlotIds(lambda slot: stored[slot]), SlotIds(lambda slot: stored[slot])
+    for batch in range(12):  # repeats within a batch and across merged and recent ids
+        sids = [f"s{rng.randrange(40)}" + "x" * rng.randrange(3) for _ in range(rng.randrange(30))]
+        first = len(stored)
+        stored.extend(sids)
+        olds = [one.put(sid, first + i, hold=True) for i, sid in enumerate(sids)]
+        assert many.put_many(sids, first) == [old for old in olds if old is not None]
+        for sid in rng.sample(sids, min(3, len(sids))) if batch % 3 == 1 else ():
+            assert one.pop(sid) == many.pop(sid)
+        if batch % 4 == 2:
+            one.merge()
+            many.merge()
+        assert len(one) == len(many) and dict(one.items()) == dict(many.items())
