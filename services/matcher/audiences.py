@@ -219,6 +219,8 @@ class Audiences:
     def outside(self, meant_for: int, request: MatchRequest, needs: list[Need]) -> list[str]:
         """The labels of the groups a service is meant for (``meant_for`` is its audience
         column: ``mask(self.meant_for(described))``), when the person is in none."""
+        if not meant_for:  # meant for everyone, as most services are
+            return []
         bits = self.bits
         meant = [c for c in bits if meant_for >> bits[c] & 1]
         person = person_groups(request, needs)

@@ -187,7 +187,10 @@ def scale(values: np.ndarray, where: np.ndarray, factor: float) -> None:
     times 1 is exact)."""
     if factor == 1.0:
         return
-    if np.count_nonzero(where) * 16 < len(where):
+    count = np.count_nonzero(where)
+    if not count:  # holds nowhere: times 1 everywhere
+        return
+    if count * 16 < len(where):
         np.multiply(values, np.float32(factor), out=values, where=where)
     else:
         np.multiply(values, np.where(where, np.float32(factor), np.float32(1.0)), out=values)

@@ -33,6 +33,13 @@ __all__ = [
 DELIVERY_BIT = {"in_person": 1, "phone": 2, "online": 4, "home": 8}
 REMOTE_BITS = 2 | 4 | 8
 GENDER_BIT = {"female": 1, "male": 2, "non-binary": 4}
+# whether a service with each genders mask (0: anyone) admits a person of each gender bit
+# (0: none given), read with one look-up per candidate
+_ADMITS = {
+    person: np.array([g == 0 or (person and (g & person) > 0) for g in range(256)], dtype=bool)
+    for person in (0, *GENDER_BIT.values())
+}
+AGE_LIMIT = 32767  # ages the int16 age columns (-1 or 0..32000) compare with directly
 OTHER_GENDER_BIT = 8
 
 
@@ -100,12 +107,15 @@ def eligible(cols: dict[str, np.ndarray], slots: np.ndarray, request: MatchReque
     min_age, max_age = cols["min_age"][slots], cols["max_age"][slots]
     if request.age is None:
         keep &= (min_age < 0) & (max_age < 0)
+    elif 0 <= request.age <= AGE_LIMIT:
+        # no minimum (-1) is below every age; no maximum (-1) read unsigned is above it
+        keep &= min_age <= request.age
+        keep &= max_age.view(np.uint16) >= request.age
     else:
         keep &= (min_age < 0) | (min_age <= request.age)
         keep &= (max_age < 0) | (max_age >= request.age)
-    genders = cols["genders"][slots]
     person = GENDER_BIT.get(normalise_gender(request.gender) or "", 0)
-    keep &= (genders == 0) | ((genders & person) > 0 if person else False)
+    keep &= _ADMITS[person][cols["genders"][slots]]
     if request.delivery_modes:
         wanted = delivery_mask(request.delivery_modes)
         keep &= (cols["delivery"][slots] & wanted) > 0

@@ -196,7 +196,7 @@ def soft_factors(
         young = YOUNG_BOOST if request.age <= YOUNG_AGE else YOUNG_FOR_OLDER
         factor_by("age_group", (group & OLDER) > 0, older)
         factor_by("age_group", (group & YOUNG) > 0, young)
-    return multiplier.astype(np.float32), distance, speaks
+    return multiplier, distance, speaks  # float32 throughout: scaled in place
 
 
 def journeys(
@@ -226,7 +226,8 @@ def journeys(
         travels, f32(1.0) / (f32(1.0) + dx / f32(DISTANCE_SCALE_KM)), f32(REMOTE_FACTOR)
     )
     both = travels & remote  # no journey needed either: at least the remote factor
-    factor = np.where(both, np.maximum(factor, f32(REMOTE_FACTOR)), factor)
+    if both.any():
+        factor = np.where(both, np.maximum(factor, f32(REMOTE_FACTOR)), factor)
     return remote, travels, factor, distance
 
 

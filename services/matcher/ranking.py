@@ -179,7 +179,6 @@ class MatchIndex:
         slots, fits = found.slots, found.fits
         multiplier, distance = found.multiplier, found.distance
         unmet = self._unmet(scored, scoring.reportable, best_fits)
-        weighted = fits * scoring.weights
         rough = found.rough
         rough_order = top_indices(rough, 4 * SHORTLIST)  # an upper bound, then the exact sum
         # who a service is meant for can only lower the rough bound (or nudge it by a tenth),
@@ -187,7 +186,7 @@ class MatchIndex:
         shortlisted = multiplier[rough_order] * table.audiences.group_fit(
             cols, slots[rough_order], request, needs
         )
-        relevance = combine(weighted[rough_order]) * shortlisted
+        relevance = combine(fits[rough_order] * scoring.weights) * shortlisted
         best = top_indices(relevance, SHORTLIST)
         order = rough_order[best]
         picks = self._select(
@@ -357,6 +356,8 @@ class MatchIndex:
         if adapted is not None and (adapted != 1.0).any():
             parts["adapted"] = adapted
         weights = np.array([n.weight for n in scored], dtype=np.float32)
+        concepts = tuple(n.hit.concept for n in scored)
+        need_weights = np.array([n.weight for n in scored])  # float64, as the reasons' order
         out = []
         previous = math.inf
         for row, pick in enumerate(picks):
@@ -388,6 +389,8 @@ class MatchIndex:
                     record,
                     request,
                     scored,
+                    concepts,
+                    need_weights,
                     prefs,
                     fits[pick.index],
                     main,
@@ -406,6 +409,8 @@ class MatchIndex:
         record: ServiceRecord,
         request: MatchRequest,
         needs: list[Need],
+        concepts: tuple[str, ...],
+        weights: np.ndarray,
         prefs: Preferences,
         fits: np.ndarray,
         main: int,
@@ -414,12 +419,14 @@ class MatchIndex:
         distance: float,
         waiting: bool,
     ) -> Proposal:
-        described = table.explained(slot, tuple(n.hit.concept for n in needs))
+        described = None  # the service's words are read only when a need is explained
         reasons = []
-        for column in np.argsort(-fits * np.array([n.weight for n in needs])):
+        for column in np.argsort(-fits * weights):
             need = needs[int(column)]
             if fits[column] < REASON_FIT or (len(reasons) >= 2 and column != main):
                 continue
+            if described is None:
+                described = table.explained(slot, concepts)
             reasons.append(need_reason(self.vocabulary, need, described.get(need.hit.concept)))
         traits = int(table.columns.flags.data[slot]) & ALL_TRAITS
         schedule_bonus = breakdown.get("schedule", 1.0)
