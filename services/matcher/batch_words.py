@@ -23,6 +23,9 @@ _SEPARATOR = "qqzxtextendxzqq"  # a word no text contains (checked), between the
 _PUNCTUATION = tuple(bytes([c]) for c in b'+&.,;:!?()"/')
 _KEEP = b"abcdefghijklmnopqrstuvwxyz0123456789'"
 _SPACES = bytes(c if c in _KEEP or bytes([c]) in _PUNCTUATION else 32 for c in range(256))
+# the letters beyond ASCII whose lower case holds an ASCII letter ("İ" is "i" and a dot,
+# the Kelvin sign "k"; a test reads every code point)
+ASCII_LOWER = ("\u0130", "\u212a")
 _INITIAL = re.compile(rb"(?:^|')[a-z]$")  # a word whose last letter may be an initial
 
 
@@ -84,11 +87,14 @@ class BatchWords:
         """Stem ids of all the texts back to back, 0 between texts, and where each text's
         stems start (one more entry than texts, for the end)."""
         joined = f" {_SEPARATOR} ".join(texts)
-        if not joined.isascii():  # only those texts need Unicode lower-casing (slow on a batch)
+        # bytes.lower lowers only ASCII letters and every other byte becomes a space below,
+        # so Unicode lower-casing (slow on a batch) changes the words only for the two
+        # letters whose lower case is ASCII ("İ", the Kelvin sign), and only those texts
+        if not joined.isascii() and any(letter in joined for letter in ASCII_LOWER):
             wide = [t if t.isascii() else t.lower() for t in texts]
             lowered = f" {_SEPARATOR} ".join(wide).encode().lower()
         else:
-            lowered = joined.encode("ascii").lower()
+            lowered = joined.encode().lower()
         spaced = lowered.translate(_SPACES)
         for mark in _PUNCTUATION:
             if mark in spaced:

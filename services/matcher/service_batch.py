@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
+from operator import attrgetter
 
 import numpy as np
 
@@ -39,6 +40,7 @@ __all__ = ["BatchReading", "reader_for"]
 
 FIELDS = len(FIELD_WEIGHTS)  # name, description, keywords, organisation name
 PRESENT = 0.15  # a concept scoring less than this is not among a service's concepts
+_TEXTS = attrgetter("name", "description", "keywords", "organisation_name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +214,11 @@ class BatchReader:
         and each label's (service, canonical id)."""
         m, concepts = len(services), len(self.concepts)
         counts = np.array([len(s.categories) for s in services], dtype=np.int64)
-        labels = np.array([self._label(c) for s in services for c in s.categories], dtype=np.int64)
+        names = list(chain.from_iterable(s.categories for s in services))
+        label_of = self._labels.get
+        labels = np.array(
+            [self._label(c) if (k := label_of(c)) is None else k for c in names], dtype=np.int64
+        )
         if not len(labels):
             return np.zeros(0, np.int64), np.zeros(0), np.full((0, 2), -1, dtype=np.int64)
         owner = np.repeat(np.arange(m), counts)
@@ -255,8 +261,8 @@ class BatchReader:
         m, concepts = len(services), len(self.concepts)
         texts = [
             text or ""
-            for s in services
-            for text in (s.name, s.description, " . ".join(s.keywords), s.organisation_name)
+            for name, description, keywords, organisation in map(_TEXTS, services)
+            for text in (name, description, " . ".join(keywords), organisation)
         ]
         stems, _ = self.words.stems(texts)
         at, payload = self.phrases(stems)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from services.matcher.batch_words import ASCII_LOWER
 from services.matcher.bench import synthetic_services
 from services.matcher.evaluate import directory_services
 from services.matcher.ranking import service_from_directory
@@ -122,3 +123,20 @@ def test_a_service_listed_twice_in_a_batch_keeps_its_last_version():
     a, b = _one_by_one(listed), _batched(listed)
     _assert_same(a, b)
     assert len(b) == 20 and b.get(services[0].id).places_free == 0
+
+
+def test_texts_beyond_ascii_are_lower_cased_as_service_words_reads_them():
+    beyond = [chr(c) for c in range(128, 0x110000) if c < 0xD800 or c > 0xDFFF]
+    assert [c for c in beyond if any(ord(x) < 128 for x in c.lower())] == list(ASCII_LOWER)
+    reader = reader_for(VOCABULARY)
+    texts = [
+        "CAFÉ SOCIAL \u2013 Über friendly, MEN'S SHED",
+        "\u0130ZM\u0130R knit group, 5 \u212aM walk",
+        "plain ascii walking football",
+        "WÄLKING FOOTBALL and BEREAVEMENT café",
+    ]
+    for batch in (texts, texts[2:3] + texts[3:], texts[:1] + texts[2:]):
+        stems, bounds = reader.words.stems(batch)
+        for i, text in enumerate(batch):
+            expected = [reader._stem_ids.get(w, 1) for w in VOCABULARY.service_words(text)]
+            assert stems[bounds[i] : bounds[i + 1] - 1].tolist() == expected, text
