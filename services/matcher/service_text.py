@@ -196,6 +196,7 @@ def _only_with_substance(concepts: dict[str, Concept], result: ServiceConcepts) 
 
 @lru_cache(maxsize=4096)
 def _canonical_category(vocabulary: Vocabulary, key: str) -> str | None:
+    key = _NEW_TO.sub(_NEW_AREA, key)  # "New to Calderbrook": the place newcomers came to
     if key in vocabulary._categories:
         return vocabulary._categories[key]
     found = process.extractOne(
@@ -204,6 +205,10 @@ def _canonical_category(vocabulary: Vocabulary, key: str) -> str | None:
     if found is None or not _same_words(key, found[0]):
         return None
     return vocabulary._categories[found[0]]
+
+
+_NEW_TO = re.compile(r"^(?:new (?:to|in)|welcome to) [a-z]+$")
+_NEW_AREA = "new to the area"
 
 
 def _same_words(a: str, b: str) -> bool:

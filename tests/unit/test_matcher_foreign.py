@@ -249,3 +249,9 @@ def test_a_former_rugby_player_is_offered_walking_rugby():
         .proposals
     ]
     assert order[0] == "rugby"
+
+
+def test_a_councils_new_to_its_town_label_is_for_newcomers():
+    for label in ("New to Calderbrook", "Welcome to Leeds", "New in Thamesford"):
+        assert VOCABULARY.canonical_category(label) == "language and migration", label
+    assert VOCABULARY.canonical_category("New parents") != "language and migration"
