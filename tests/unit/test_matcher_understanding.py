@@ -461,3 +461,16 @@ def test_every_audience_and_community_the_vocabulary_names_has_its_bit():
     from services.matcher.audiences import Audiences
 
     assert set(Audiences(VOCABULARY).bits) == set(VOCABULARY.audiences)
+
+
+def test_paying_for_care_is_a_need_for_benefits_and_money_advice():
+    found = {
+        hit.concept
+        for hit in VOCABULARY.extract(
+            "Wife went into a care home, muddled with the care home fees."
+        )
+    }
+    assert "benefits" in found
+    assert "benefits" in VOCABULARY.describe_service(
+        "Advice", "Help with pension credit and care costs.", ()
+    )
