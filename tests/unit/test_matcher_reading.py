@@ -378,3 +378,29 @@ def test_a_parent_of_a_child_with_special_needs_is_still_read_as_one():
         "Parent carer, exhausted.",
     ):
         assert confidence(text, "send_parent") >= 0.5, text
+
+
+# ---- what a service answers --------------------------------------------------------------
+
+
+def service_concepts(name: str, description: str, categories=()) -> dict[str, float]:
+    described = VOCABULARY.describe_service(name, description, categories)
+    return {c: m.score for c, m in described.items()}
+
+
+def test_exercise_on_referral_answers_weight_and_long_term_conditions():
+    found = service_concepts("Exercise on referral", "A 12-week supervised gym programme.")
+    assert found.get("weight", 0) >= 0.3
+    assert found.get("long_term_condition", 0) >= 0.3
+
+
+def test_a_wellbeing_course_answers_stress_more_than_depression():
+    course = service_concepts(
+        "Five Ways to Wellbeing course",
+        "A six-week course. Practical tools for managing stress and building resilience.",
+    )
+    group = service_concepts(
+        "Depression support group", "Peer support for low mood and depression."
+    )
+    assert course["stress"] > course["low_mood"]
+    assert group["low_mood"] > course["low_mood"]
