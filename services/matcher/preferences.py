@@ -209,7 +209,7 @@ def journeys(
     delivery = cols["delivery"][slots]
     remote = (delivery & REMOTE_BITS) > 0
     lat, lon = cols["lat"][slots], cols["lon"][slots]
-    travels = ((delivery & 1) > 0) & ~np.isnan(lat)
+    travels = (delivery & 1).view(bool) & (lat == lat)  # in person (bit 1), placed (not nan)
     if origin is None:
         return remote, travels, None, np.full(len(slots), np.nan, dtype=np.float32)
     dy = lat - f32(origin[0])

@@ -278,17 +278,14 @@ class ServiceTable:
         all_slots = [s for (s, _), g in zip(per_need, generates, strict=True) if g]
         if not any(len(s) for s in all_slots):
             return np.zeros(0, dtype=np.int32), np.zeros((0, len(needs)), dtype=np.float32)
-        # Deduplicate by sorting (numpy's vectorised sort: at 100,000 services a quarter of
-        # the time of marking an array indexed by slot and reading the marks back, whose
-        # read is a branch per slot of the whole directory; at 1,000,000 about the same):
-        # the candidates come out in slot order, so every gather of a column by them reads
-        # memory in order. They are platform-sized indices: no gather converts them first.
-        position = self._scratch(len(self.records))
-        ordered = np.sort(np.concatenate(all_slots))
-        distinct = np.empty(len(ordered), dtype=bool)
-        distinct[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=distinct[1:])
-        slots = ordered[distinct].astype(np.intp)
+        # Deduplicate by marking a per-thread array indexed by slot instead of sorting (the
+        # union can hold a large share of a million-service directory): the candidates come
+        # out in slot order, so every gather of a column by them reads memory in order.
+        # They are platform-sized indices: no gather converts them first.
+        seen, position = self._scratch(len(self.records))
+        seen[np.concatenate(all_slots)] = True
+        slots = np.flatnonzero(seen[: len(self.records)])
+        seen[slots] = False
         position[slots] = np.arange(len(slots), dtype=np.int32)
         # column-major: every per-need write and every across-needs reduction (best need,
         # sum of needs, best service per need) runs over contiguous memory
@@ -304,12 +301,12 @@ class ServiceTable:
             fits[at, column] = need_scores
         return slots, fits
 
-    def _scratch(self, size: int) -> np.ndarray:
-        """This thread's positions, by slot (stale outside the current candidates)."""
+    def _scratch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's marks (all False between rankings) and positions, by slot."""
         scratch = getattr(self._local, "scratch", None)
-        if scratch is None or len(scratch) < size:
+        if scratch is None or len(scratch[0]) < size:
             room = max(size, 1024) * 5 // 4
-            scratch = self._local.scratch = np.zeros(room, np.int32)
+            scratch = self._local.scratch = np.zeros(room, dtype=bool), np.zeros(room, np.int32)
         return scratch
 
     def _postings_for(self, concept: str, near: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
