@@ -9,11 +9,12 @@ from __future__ import annotations
 import inspect
 from datetime import date
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.directory import store
 from services.directory.accounts import on_account_sessions_ended
+from services.directory.deferred import Replace, deferred
 from services.directory.domain import places_free, week_bounds
 from services.directory.readmodel import InsightProjector
 from shared.bus.consumer import Handler, Registry
@@ -63,14 +64,9 @@ def publish_service(session: Session, outbox: Outbox, service_id: str, today: da
 
 
 def on_matches_proposed(session: Session, event: MatchesProposed, env: Envelope) -> None:
-    """Remember demand: the needs found (met or not) and the services proposed."""
+    """Remember demand: the needs found (met or not) and the services proposed. The rows
+    replace the referral's earlier ones when the transaction commits (deferred.py)."""
     seen_on = env.occurred_at.date()
-    session.execute(
-        delete(store.needs_seen).where(store.needs_seen.c.referral_id == event.referral_id)
-    )
-    session.execute(
-        delete(store.proposals_seen).where(store.proposals_seen.c.referral_id == event.referral_id)
-    )
     unmet = set(event.unmet_needs)
     rows = [
         {
@@ -98,22 +94,23 @@ def on_matches_proposed(session: Session, event: MatchesProposed, env: Envelope)
         for phrase in event.unmet_needs
         if phrase not in known
     ]
-    if rows:
-        session.execute(store.needs_seen.insert(), rows)
     proposed = {p.service_id: p.waiting_list for p in event.proposals}
-    if proposed:
-        session.execute(
-            store.proposals_seen.insert(),
-            [
-                {
-                    "referral_id": event.referral_id,
-                    "service_id": service_id,
-                    "waiting_list": waiting,
-                    "seen_on": seen_on,
-                }
-                for service_id, waiting in proposed.items()
-            ],
-        )
+    writes = deferred(session)
+    writes.part("needs_seen", lambda: Replace(store.needs_seen, "referral_id")).set(
+        event.referral_id, rows
+    )
+    writes.part("proposals_seen", lambda: Replace(store.proposals_seen, "referral_id")).set(
+        event.referral_id,
+        [
+            {
+                "referral_id": event.referral_id,
+                "service_id": service_id,
+                "waiting_list": waiting,
+                "seen_on": seen_on,
+            }
+            for service_id, waiting in proposed.items()
+        ],
+    )
 
 
 def on_match_confirmed(

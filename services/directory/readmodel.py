@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -31,14 +32,14 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     func,
     select,
-    update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.directory import store
+from services.directory.deferred import Replace, deferred, upsert
 from shared.events import (
     Envelope,
     GroupAnswered,
@@ -104,7 +105,7 @@ referrals = Table(
     Column("did_not_attend", Boolean, nullable=False, default=False),
     Column("completed", Boolean, nullable=False, default=False),
     Column("closed_at", DateTime(timezone=True)),
-    Column("wellbeing", JSON),
+    Column("wellbeing", JSON(none_as_null=True)),  # None is NULL, not JSON null
 )
 
 referral_categories = Table(
@@ -271,28 +272,6 @@ def ledger_contributions(connection) -> Counter:
     return out
 
 
-def add_to_service_months(session: Session, delta: dict, organisation_id: str | None) -> None:
-    names = ("month", "service_id", "measure", "bucket")
-    rows = [
-        {**dict(zip(names, key, strict=True)), "organisation_id": organisation_id, "n": n}
-        for key, n in delta.items()
-        if n
-    ]
-    if not rows:
-        return
-    stmt = _insert(session)(service_months)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(names),
-        set_={
-            "n": service_months.c.n + stmt.excluded.n,
-            "organisation_id": func.coalesce(
-                stmt.excluded.organisation_id, service_months.c.organisation_id
-            ),
-        },
-    )
-    session.execute(stmt, rows)
-
-
 def _difference(before: Counter, after: Counter) -> dict[Key, tuple[int, float]]:
     keys = set(before) | set(after)
     out = {}
@@ -305,28 +284,105 @@ def _difference(before: Counter, after: Counter) -> dict[Key, tuple[int, float]]
     return out
 
 
-def _insert(session: Session):
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+CELL_KEYS = ("month", "measure", "category", "ward", "practice", "bucket")
+SERVICE_MONTH_KEYS = ("month", "service_id", "measure", "bucket")
 
 
-def add_to_cells(session: Session, delta: dict[Key, tuple[int, float]]) -> None:
-    """Upsert the changes (one statement per cell that moved)."""
-    if not delta:
-        return
-    insert = _insert(session)
-    names = ("month", "measure", "category", "ward", "practice", "bucket")
-    rows = [
-        {**dict(zip(names, key, strict=True)), "n": n, "total": t} for key, (n, t) in delta.items()
-    ]
-    stmt = insert(cells_table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(names),
-        set_={
-            "n": cells_table.c.n + stmt.excluded.n,
-            "total": cells_table.c.total + stmt.excluded.total,
-        },
-    )
-    session.execute(stmt, rows)
+def _add_n_total(table: Table, excluded) -> dict:
+    return {"n": table.c.n + excluded.n, "total": table.c.total + excluded.total}
+
+
+def _add_n_keep_organisation(table: Table, excluded) -> dict:
+    return {
+        "n": table.c.n + excluded.n,
+        "organisation_id": func.coalesce(excluded.organisation_id, table.c.organisation_id),
+    }
+
+
+def _whole_row(table: Table, excluded) -> dict:
+    return {c.name: excluded[c.name] for c in table.c if not c.primary_key}
+
+
+class _Cells:
+    """The transaction's changes to ``insight_cells``, summed per cell: one upsert.
+
+    Counts add up in any order. A total (wellbeing) is a float, whose sum depends on the
+    order of the additions, so each change to a cell's total is kept and added in the
+    order the events came: a cell with a second change of its total in the same
+    transaction (rare: two wellbeing changes in one month, ward and category) takes a
+    second upsert, and so on, so no statement names a cell twice."""
+
+    def __init__(self) -> None:
+        self.n: dict[Key, int] = {}
+        self.totals: dict[Key, list[float]] = {}
+
+    def add(self, delta: dict[Key, tuple[int, float]]) -> None:
+        n_of, totals = self.n, self.totals
+        for key, (n, total) in delta.items():
+            n_of[key] = n_of.get(key, 0) + n
+            if total:
+                totals.setdefault(key, []).append(total)
+
+    def flush(self, session: Session) -> None:
+        if not self.n:
+            return
+        stmt = upsert(session, cells_table, CELL_KEYS, _add_n_total)
+        rows = []
+        for key, n in self.n.items():
+            totals = self.totals.get(key)
+            rows.append(
+                {
+                    **dict(zip(CELL_KEYS, key, strict=True)),
+                    "n": n,
+                    "total": totals[0] if totals else 0.0,
+                }
+            )
+        session.execute(stmt, rows)
+        later = 1
+        while True:
+            rows = [
+                {**dict(zip(CELL_KEYS, key, strict=True)), "n": 0, "total": totals[later]}
+                for key, totals in self.totals.items()
+                if len(totals) > later
+            ]
+            if not rows:
+                return
+            session.execute(stmt, rows)
+            later += 1
+
+
+class _ServiceMonths:
+    """The transaction's changes to ``insight_service_months``: one upsert. A row takes
+    the last organisation named by a change to it (as one upsert per event would, each
+    keeping the stored organisation when it names none)."""
+
+    def __init__(self) -> None:
+        self.n: dict[tuple, int] = {}
+        self.organisation: dict[tuple, str | None] = {}
+
+    def add(self, delta: dict, organisation_id: str | None) -> None:
+        for key, n in delta.items():
+            if not n:
+                continue
+            self.n[key] = self.n.get(key, 0) + n
+            if organisation_id is not None or key not in self.organisation:
+                self.organisation[key] = organisation_id
+
+    def flush(self, session: Session) -> None:
+        if not self.n:
+            return
+        stmt = upsert(session, service_months, SERVICE_MONTH_KEYS, _add_n_keep_organisation)
+        session.execute(
+            stmt,
+            [
+                {
+                    **dict(zip(SERVICE_MONTH_KEYS, key, strict=True)),
+                    "organisation_id": self.organisation[key],
+                    "n": n,
+                }
+                for key, n in self.n.items()
+            ],
+        )
 
 
 _WORD = re.compile(r"[a-z]+")
@@ -392,21 +448,96 @@ def normalise_phrase(text: str, max_words: int = 5) -> str:
 
 
 class _Row:
-    """A dict read as a row (attribute access), for a row just inserted."""
+    """A row as stored (attribute access), kept in memory for the transaction."""
 
     def __init__(self, values: dict) -> None:
         self.__dict__.update(values)
 
 
+_REFERRAL_COLUMNS = tuple(c.name for c in referrals.c)
+_CONNECTION_COLUMNS = tuple(c.name for c in ledger.c)
+_rc = referral_categories.c
+#: A referral's row and its categories in one read (one row per category).
+_SELECT_STATE = (
+    select(referrals, _rc.category, _rc.unmet, _rc.no_place)
+    .outerjoin(referral_categories, _rc.referral_id == referrals.c.referral_id)
+    .where(referrals.c.referral_id.in_(bindparam("ids", expanding=True)))
+)
+_SELECT_CONNECTIONS = select(ledger).where(
+    ledger.c.connection_id.in_(bindparam("ids", expanding=True))
+)
+_SELECT_GROUPS = select(phrase_groups.c.phrase, phrase_groups.c.group_label).where(
+    phrase_groups.c.phrase.in_(bindparam("phrases", expanding=True))
+)
+_SELECT_LABELS = select(phrase_groups.c.group_label).distinct()
+
+
+class _Pending:
+    """What the read model's handlers of one transaction have read and will write: each
+    referral's and connection's row as the transaction leaves it (read once, then kept
+    here), and the changes to the cells. Written at commit, one statement per table
+    (see deferred.py); later events of the transaction read their predecessors' effects
+    from here, as they would have read them from the database."""
+
+    def __init__(self) -> None:
+        self.referrals: dict[str, _Row | None] = {}  # None: not in the read model
+        self.categories: dict[str, list[_Row]] = {}
+        self.referrals_written: dict[str, None] = {}  # ordered set
+        self.categories_written: dict[str, None] = {}
+        self.cells = _Cells()
+        self.phrases = Replace(phrases, "referral_id")
+        self.new_groups: dict[str, str] = {}  # phrase -> group label, new this transaction
+        self.known_labels: list[str] | None = None  # the group labels, read once if needed
+        self.connections: dict[str, _Row | None] = {}
+        self.connections_written: dict[str, None] = {}
+        self.service_months = _ServiceMonths()
+
+    def flush(self, session: Session) -> None:
+        if self.referrals_written:
+            session.execute(
+                upsert(session, referrals, ("referral_id",), _whole_row),
+                [vars(self.referrals[i]) for i in self.referrals_written],
+            )
+        if self.categories_written:
+            ids = list(self.categories_written)
+            session.execute(_DELETE_CATEGORIES, {"ids": ids})
+            rows = [vars(c) for i in ids for c in self.categories[i]]
+            if rows:
+                session.execute(referral_categories.insert(), rows)
+        self.cells.flush(session)
+        if self.new_groups:
+            session.execute(
+                phrase_groups.insert(),
+                [{"phrase": p, "group_label": g} for p, g in self.new_groups.items()],
+            )
+        self.phrases.flush(session)
+        if self.connections_written:
+            session.execute(
+                upsert(session, ledger, ("connection_id",), _whole_row),
+                [vars(self.connections[i]) for i in self.connections_written],
+            )
+        self.service_months.flush(session)
+
+
+_DELETE_CATEGORIES = referral_categories.delete().where(
+    _rc.referral_id.in_(bindparam("ids", expanding=True))
+)
+
+
 class InsightProjector:
-    """Keeps the reports' read model; its handlers run in the consumer's transaction."""
+    """Keeps the reports' read model; its handlers run in the consumer's transaction and
+    write at its commit (``_Pending``)."""
 
     similarity = 85  # rapidfuzz token_sort_ratio at or above which two phrases group
     labels_refresh_s = 60.0  # how long a category spelling nobody uses stays unknown
+    groups_kept = 50_000  # phrases whose group is remembered between transactions
 
     def __init__(self) -> None:
         self._labels: dict[str, str] = {}  # a category's letters -> the directory's label
         self._labels_read_at: dict[str, float] = {}  # letters not found -> when looked for
+        #: per database, phrase -> its group as committed (a phrase's group never changes
+        #: once stored); per database because tests run several in one process
+        self._groups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.handlers = {
             ReferralSubmitted: self.referral_submitted,
             MatchesProposed: self.matches_proposed,
@@ -420,14 +551,44 @@ class InsightProjector:
 
     # --- the referral's state, and the cells it moves --------------------------------
 
-    def _state(self, session: Session, referral_id: str):
-        row = session.execute(
-            select(referrals).where(referrals.c.referral_id == referral_id)
-        ).first()
-        cats = session.execute(
-            select(referral_categories).where(referral_categories.c.referral_id == referral_id)
-        ).all()
-        return row, cats
+    def _pending(self, session: Session) -> _Pending:
+        writes = deferred(session)
+        pending = writes.parts.get("insight")
+        if pending is None:
+            pending = writes.part("insight", _Pending)
+            groups = self._groups_known(session)
+            writes.after_commit.append(lambda: self._remember(groups, pending.new_groups))
+        return pending
+
+    def _load(self, session: Session, pending: _Pending, referral_ids) -> None:
+        """Read the referrals this transaction has not read yet, in one statement."""
+        missing = [i for i in dict.fromkeys(referral_ids) if i not in pending.referrals]
+        if not missing:
+            return
+        for i in missing:
+            pending.referrals[i] = None
+            pending.categories[i] = []
+        for r in session.execute(_SELECT_STATE, {"ids": missing}):
+            m = r._mapping
+            referral_id = m["referral_id"]
+            if pending.referrals[referral_id] is None:
+                pending.referrals[referral_id] = _Row({c: m[c] for c in _REFERRAL_COLUMNS})
+            if m["category"] is not None:
+                pending.categories[referral_id].append(
+                    _Row(
+                        {
+                            "referral_id": referral_id,
+                            "category": m["category"],
+                            "unmet": m["unmet"],
+                            "no_place": m["no_place"],
+                        }
+                    )
+                )
+
+    def _state(self, session: Session, referral_id: str) -> tuple[_Pending, _Row | None]:
+        pending = self._pending(session)
+        self._load(session, pending, (referral_id,))
+        return pending, pending.referrals[referral_id]
 
     def _change(
         self,
@@ -436,66 +597,66 @@ class InsightProjector:
         values: dict | None = None,
         categories: list[dict] | None = None,
     ) -> None:
-        row, cats = self._state(session, referral_id)
+        pending, row = self._state(session, referral_id)
         if row is None:
             return  # an event for a referral submitted before reports began
-        before = contributions(row, cats)
+        before = contributions(row, pending.categories[referral_id])
         if values:
-            session.execute(
-                update(referrals).where(referrals.c.referral_id == referral_id).values(**values)
-            )
+            vars(row).update(values)
+            pending.referrals_written[referral_id] = None
         if categories is not None:
-            session.execute(
-                referral_categories.delete().where(referral_categories.c.referral_id == referral_id)
-            )
-            if categories:
-                session.execute(
-                    referral_categories.insert(),
-                    [{"referral_id": referral_id, **c} for c in categories],
-                )
-        after = _Row({**row._mapping, **(values or {})})  # as stored now, without reading it
-        if categories is not None:
-            cats = [_Row({"referral_id": referral_id, **c}) for c in categories]
-        add_to_cells(session, _difference(before, contributions(after, cats)))
+            pending.categories[referral_id] = [
+                _Row({"referral_id": referral_id, **c}) for c in categories
+            ]
+            pending.categories_written[referral_id] = None
+        after = contributions(row, pending.categories[referral_id])
+        pending.cells.add(_difference(before, after))
 
     # --- handlers ----------------------------------------------------------------------
 
     def referral_submitted(self, session: Session, event: ReferralSubmitted, env: Envelope) -> None:
-        exists = session.execute(
-            select(referrals.c.referral_id).where(referrals.c.referral_id == event.referral_id)
-        ).first()
-        if exists:
+        pending, exists = self._state(session, event.referral_id)
+        if exists is not None:
             return
         at = _aware(env.occurred_at)
-        session.execute(
-            referrals.insert().values(
-                referral_id=event.referral_id,
-                practice=event.practice_ods,
-                ward=event.profile.ward or UNKNOWN_WARD,
-                month=month_of(at),
-                submitted_at=at,
-                gp_categories=list(event.profile.need_categories),
-                matched=False,
-                no_service=False,
-                signposted=False,
-                referred_on=False,
-                accepted=False,
-                attended=False,
-                did_not_attend=False,
-                completed=False,
-            )
+        row = _Row(
+            {
+                "referral_id": event.referral_id,
+                "practice": event.practice_ods,
+                "ward": event.profile.ward or UNKNOWN_WARD,
+                "month": month_of(at),
+                "submitted_at": at,
+                "gp_categories": list(event.profile.need_categories),
+                "matched": False,
+                "no_service": False,
+                "contacted_at": None,
+                "connected_at": None,
+                "answered_at": None,
+                "signposted": False,
+                "referred_on": False,
+                "accepted": False,
+                "attended": False,
+                "did_not_attend": False,
+                "completed": False,
+                "closed_at": None,
+                "wellbeing": None,
+            }
         )
-        gp = [
-            {"referral_id": event.referral_id, "category": c, "unmet": False, "no_place": False}
+        cats = [
+            _Row(
+                {"referral_id": event.referral_id, "category": c, "unmet": False, "no_place": False}
+            )
             for c in event.profile.need_categories
         ]
-        if gp:
-            session.execute(referral_categories.insert(), gp)
-        row, cats = self._state(session, event.referral_id)
-        add_to_cells(session, _difference(Counter(), contributions(row, cats)))
+        pending.referrals[event.referral_id] = row
+        pending.categories[event.referral_id] = cats
+        pending.referrals_written[event.referral_id] = None
+        if cats:
+            pending.categories_written[event.referral_id] = None
+        pending.cells.add(_difference(Counter(), contributions(row, cats)))
 
     def matches_proposed(self, session: Session, event: MatchesProposed, env: Envelope) -> None:
-        row, _ = self._state(session, event.referral_id)
+        pending, row = self._state(session, event.referral_id)
         if row is None:
             return
         unmet_phrases = set(event.unmet_needs)
@@ -527,7 +688,7 @@ class InsightProjector:
             {"matched": True, "no_service": not event.proposals},
             list(categories.values()),
         )
-        self._record_phrases(session, row, [*event.unrecognised, *event.unmet_needs])
+        self._record_phrases(session, pending, row, [*event.unrecognised, *event.unmet_needs])
 
     def _label(self, session: Session, category: str, gp_categories) -> str:
         """The directory's and the pick-list's spelling of a category the matcher wrote
@@ -553,32 +714,11 @@ class InsightProjector:
             self._labels_read_at[key] = time.monotonic()
         return self._labels.get(key, category)
 
-    def _record_phrases(self, session: Session, row, texts: list[str]) -> None:
-        session.execute(phrases.delete().where(phrases.c.referral_id == row.referral_id))
+    def _record_phrases(self, session: Session, pending: _Pending, row, texts: list[str]) -> None:
         found = {p for p in (normalise_phrase(t) for t in texts) if p}
-        if not found:
-            return
-        labels = dict(
-            session.execute(
-                select(phrase_groups.c.phrase, phrase_groups.c.group_label).where(
-                    phrase_groups.c.phrase.in_(found)
-                )
-            ).all()
-        )
-        new = [p for p in found if p not in labels]
-        if new:
-            known = list(session.execute(select(phrase_groups.c.group_label).distinct()).scalars())
-            for phrase in sorted(new):
-                match = process.extractOne(
-                    phrase, known, scorer=fuzz.token_sort_ratio, score_cutoff=self.similarity
-                )
-                label = match[0] if match else phrase
-                if match is None:
-                    known.append(phrase)
-                labels[phrase] = label
-                session.execute(phrase_groups.insert().values(phrase=phrase, group_label=label))
-        session.execute(
-            phrases.insert(),
+        labels = self._groups_of(session, pending, found) if found else {}
+        pending.phrases.set(
+            row.referral_id,
             [
                 {
                     "referral_id": row.referral_id,
@@ -591,15 +731,58 @@ class InsightProjector:
             ],
         )
 
+    def _groups_of(self, session: Session, pending: _Pending, found: set[str]) -> dict[str, str]:
+        """Each phrase's group: as stored (a phrase's group never changes), else the
+        closest known group's label (``similarity``), else a group of its own."""
+        labels = {}
+        unread = []
+        remembered = self._groups_known(session)
+        for phrase in found:
+            label = pending.new_groups.get(phrase) or remembered.get(phrase)
+            if label is None:
+                unread.append(phrase)
+            else:
+                labels[phrase] = label
+        if unread:
+            stored = dict(session.execute(_SELECT_GROUPS, {"phrases": unread}).all())
+            self._remember(remembered, stored)  # read, so committed: safe to keep
+            labels.update(stored)
+        new = sorted(p for p in found if p not in labels)
+        if new:
+            if pending.known_labels is None:
+                pending.known_labels = list(session.execute(_SELECT_LABELS).scalars())
+            known = pending.known_labels  # with the groups this transaction made
+            for phrase in new:
+                match = process.extractOne(
+                    phrase, known, scorer=fuzz.token_sort_ratio, score_cutoff=self.similarity
+                )
+                label = match[0] if match else phrase
+                if match is None:
+                    known.append(phrase)
+                labels[phrase] = pending.new_groups[phrase] = label
+        return labels
+
+    def _groups_known(self, session: Session) -> dict[str, str]:
+        engine = session.get_bind().engine
+        known = self._groups.get(engine)
+        if known is None:
+            known = self._groups[engine] = {}
+        return known
+
+    def _remember(self, known: dict[str, str], groups: dict[str, str]) -> None:
+        if len(known) + len(groups) > self.groups_kept:
+            known.clear()
+        known.update(groups)
+
     def contacted(self, session: Session, event: ReferralContacted, env: Envelope) -> None:
-        row, _ = self._state(session, event.referral_id)
+        _, row = self._state(session, event.referral_id)
         if row is not None and row.contacted_at is None:
             self._change(session, event.referral_id, {"contacted_at": _aware(env.occurred_at)})
 
     def match_confirmed(self, session: Session, event: MatchConfirmed, env: Envelope) -> None:
         self._ledger_add(session, event, env)
         at = _aware(env.occurred_at)
-        row, _ = self._state(session, event.referral_id)
+        _, row = self._state(session, event.referral_id)
         if row is None:
             return
         values: dict = {"signposted" if event.mode == "signposting" else "referred_on": True}
@@ -616,7 +799,7 @@ class InsightProjector:
             accepted=event.accepted,
             organisation_id=event.organisation_id,
         )
-        row, _ = self._state(session, event.referral_id)
+        _, row = self._state(session, event.referral_id)
         if row is None:
             return
         values: dict = {}
@@ -642,47 +825,50 @@ class InsightProjector:
         change = {item: getattr(event, item) for item in WELLBEING_ITEMS}
         self._change(session, event.referral_id, {"wellbeing": change})
 
+    def closed(self, session: Session, event: ReferralClosed, env: Envelope) -> None:
+        pending, row = self._state(session, event.referral_id)
+        if row is not None:
+            row.closed_at = _aware(env.occurred_at)
+            pending.referrals_written[event.referral_id] = None
+
     # --- the capacity ledger, per service and month ----------------------------------
 
+    def _connection(self, session: Session, connection_id: str) -> tuple[_Pending, _Row | None]:
+        pending = self._pending(session)
+        if connection_id not in pending.connections:
+            found = session.execute(_SELECT_CONNECTIONS, {"ids": [connection_id]}).first()
+            pending.connections[connection_id] = _Row(dict(found._mapping)) if found else None
+        return pending, pending.connections[connection_id]
+
     def _ledger_change(self, session: Session, connection_id: str, **values) -> None:
-        row = session.execute(select(ledger).where(ledger.c.connection_id == connection_id))
-        before = row.first()
-        if before is None:
+        pending, row = self._connection(session, connection_id)
+        if row is None:
             return  # a connection made before reports began
-        session.execute(
-            update(ledger).where(ledger.c.connection_id == connection_id).values(**values)
-        )
-        after = session.execute(
-            select(ledger).where(ledger.c.connection_id == connection_id)
-        ).first()
-        delta = ledger_contributions(after)
-        delta.subtract(ledger_contributions(before))
-        add_to_service_months(session, delta, after.organisation_id)
+        before = ledger_contributions(row)
+        vars(row).update(values)
+        pending.connections_written[connection_id] = None
+        delta = ledger_contributions(row)
+        delta.subtract(before)
+        pending.service_months.add(delta, row.organisation_id)
 
     def _ledger_add(self, session: Session, event: MatchConfirmed, env: Envelope) -> None:
-        c = ledger.c
-        if session.execute(
-            select(c.connection_id).where(c.connection_id == event.connection_id)
-        ).first():
+        pending, row = self._connection(session, event.connection_id)
+        if row is not None:
             return
         at = _aware(env.occurred_at)
-        row = {
-            "connection_id": event.connection_id,
-            "service_id": event.service_id,
-            "mode": event.mode,
-            "month": month_of(at),
-            "confirmed_at": at,
-            "organisation_id": None,
-            "answered_at": None,
-            "accepted": None,
-            "outcome": None,
-        }
-        session.execute(ledger.insert().values(**row))
-        add_to_service_months(session, ledger_contributions(_Row(row)), None)
-
-    def closed(self, session: Session, event: ReferralClosed, env: Envelope) -> None:
-        session.execute(
-            update(referrals)
-            .where(referrals.c.referral_id == event.referral_id)
-            .values(closed_at=_aware(env.occurred_at))
+        row = _Row(
+            {
+                "connection_id": event.connection_id,
+                "service_id": event.service_id,
+                "mode": event.mode,
+                "month": month_of(at),
+                "confirmed_at": at,
+                "organisation_id": None,
+                "answered_at": None,
+                "accepted": None,
+                "outcome": None,
+            }
         )
+        pending.connections[event.connection_id] = row
+        pending.connections_written[event.connection_id] = None
+        pending.service_months.add(ledger_contributions(row), None)
