@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import random
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 
 from services.directory import readmodel as rm
 from services.directory import store
@@ -52,10 +53,11 @@ def _history(seed: int = 9) -> list:
 
 
 @contextlib.contextmanager
-def _directory(tmp_path, name: str):
+def _directory(tmp_path, name: str, url: str | None = None):
     folder = tmp_path / name
     folder.mkdir()
-    settings = make_settings(f"sqlite:///{folder / 'd.db'}", folder, run_workers=False)
+    url = url or f"sqlite:///{folder / 'd.db'}"
+    settings = make_settings(url, folder, run_workers=False)
     app = create_app(settings)
     runtime = app.state.runtime
     with runtime.sessions.begin() as session:
@@ -155,6 +157,37 @@ def test_batches_write_what_one_event_at_a_time_writes(tmp_path, one_at_a_time, 
     # and redelivered events changed nothing: the same as the history delivered once
     assert tables == one_at_a_time[0]
     assert reports == one_at_a_time[1]
+
+
+@contextlib.contextmanager
+def _pg_schema(server: str):
+    """A URL whose connections see only a new schema of ``server``, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        separator = "&" if "?" in server else "?"
+        yield f"{server}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_on_postgresql_too(tmp_path, one_at_a_time, pg_server):
+    """PostgreSQL's upserts and JSON: batched as on SQLite, the same reports."""
+    rng = random.Random(4)
+    events = _with_redeliveries(_history(), rng)
+    with _pg_schema(pg_server) as alone, _pg_schema(pg_server) as batched:
+        assert alone.startswith("postgresql")
+        with _directory(tmp_path, "alone", alone) as app:
+            _feed(app, [[e] for e in events])
+            expected = _tables(app)
+        with _directory(tmp_path, "batched", batched) as app:
+            _feed(app, _chunks(events, rng))
+            assert _tables(app) == expected
+            assert _reports(app) == one_at_a_time[1]
 
 
 def test_the_whole_history_in_one_transaction(tmp_path, one_at_a_time):
