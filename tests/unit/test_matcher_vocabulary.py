@@ -389,3 +389,16 @@ def test_pertinent_negatives_are_not_needs(vocabulary, text, absent):
 def test_a_denied_mention_is_not_ruled_out_twice(vocabulary):
     assert "sleep" in concepts(vocabulary, "doesn't sleep well")
     assert "stress" in concepts(vocabulary, "not coping well")
+
+
+def test_misspellings_of_vocabulary_words_are_corrected_and_real_words_kept(vocabulary):
+    """known_words.txt holds real English words only (each one pyspellchecker's list knows):
+    a made-up form in it ("stressd", "swiming") kept the misspelling from being corrected."""
+    for slip, word in (
+        ("stressd", "stressed"),
+        ("unemployd", "unemployed"),
+        ("swiming", "swimming"),
+    ):
+        assert vocabulary.corrected(slip) == word
+    for word in ("keeps", "window", "widow"):
+        assert vocabulary.corrected(word) == word
