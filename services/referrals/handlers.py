@@ -3,6 +3,8 @@ services (kept as a small local view: a connection's organisation comes from the
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -12,9 +14,11 @@ from shared.bus.consumer import Registry
 from shared.events import Envelope, MatchesProposed, ServiceUpserted, ServiceWithdrawn
 
 __all__ = [
+    "BATCH_HANDLERS",
     "CONSUMERS",
     "HANDLERS",
     "on_matches_proposed",
+    "on_matches_proposed_batch",
     "on_service_upserted",
     "on_service_withdrawn",
 ]
@@ -48,24 +52,59 @@ def on_service_withdrawn(session: Session, event: ServiceWithdrawn, env: Envelop
 
 
 def on_matches_proposed(session: Session, event: MatchesProposed, env: Envelope) -> None:
-    """Replace undecided proposals with the new ones; decided ones stay as history."""
-    r = store.referrals.c
-    row = session.execute(
-        select(r.status).where(r.id == event.referral_id).with_for_update()
-    ).first()
-    if row is None:
-        raise LookupError(f"proposals for unknown referral {event.referral_id}")
-    try:
-        new_status = transition(Status(row.status), Action.PROPOSE)
-    except IllegalTransition:
-        return  # closed meanwhile: proposals no longer matter
-    p = store.proposals.c
+    """One event's proposals (``on_matches_proposed_batch`` with one item)."""
+    on_matches_proposed_batch(session, [(event, env)])
+
+
+def on_matches_proposed_batch(
+    session: Session, items: list[tuple[MatchesProposed, Envelope]]
+) -> None:
+    """Replace each referral's undecided proposals with the new ones; decided ones stay
+    as history. A run of events costs one statement per table, not one per event: read
+    the referrals' statuses, drop their undecided proposals, read their decided ones,
+    insert the new rows, update the referrals, record the transitions. Two events for
+    the same referral in one run are applied one after the other, as alone."""
+    chunk: list[tuple[MatchesProposed, Envelope]] = []
+    for event, env in items:
+        if any(e.referral_id == event.referral_id for e, _ in chunk):
+            _propose(session, chunk)
+            chunk = []
+        chunk.append((event, env))
+    _propose(session, chunk)
+
+
+def _propose(session: Session, items: list[tuple[MatchesProposed, Envelope]]) -> None:
+    """``items`` name each referral once."""
+    if not items:
+        return
+    r, p = store.referrals.c, store.proposals.c
+    ids = [event.referral_id for event, _ in items]
+    statuses = dict(
+        session.execute(
+            select(r.id, r.status).where(r.id.in_(ids)).order_by(r.id).with_for_update()
+        ).all()
+    )
+    for referral_id in ids:
+        if referral_id not in statuses:
+            raise LookupError(f"proposals for unknown referral {referral_id}")
+    moves = {}
+    for event, _env in items:
+        with contextlib.suppress(IllegalTransition):  # closed meanwhile: no longer matter
+            moves[event.referral_id] = transition(
+                Status(statuses[event.referral_id]), Action.PROPOSE
+            )
+    if not moves:
+        return
+    live = [(event, env) for event, env in items if event.referral_id in moves]
     session.execute(
-        delete(store.proposals).where(p.referral_id == event.referral_id, p.decision.is_(None))
+        delete(store.proposals).where(p.referral_id.in_(list(moves)), p.decision.is_(None))
     )
-    decided = set(
-        session.execute(select(p.service_id).where(p.referral_id == event.referral_id)).scalars()
-    )
+    decided = {
+        (row.referral_id, row.service_id)
+        for row in session.execute(
+            select(p.referral_id, p.service_id).where(p.referral_id.in_(list(moves)))
+        )
+    }
     rows = [
         {
             "referral_id": event.referral_id,
@@ -82,25 +121,34 @@ def on_matches_proposed(session: Session, event: MatchesProposed, env: Envelope)
             "breakdown": dict(m.breakdown),
             "proposed_at": env.occurred_at,
         }
+        for event, env in live
         for rank, m in enumerate(event.proposals, start=1)
-        if m.service_id not in decided
+        if (event.referral_id, m.service_id) not in decided
     ]
     if rows:
         session.execute(store.proposals.insert(), rows)
-    session.execute(
-        update(store.referrals)
-        .where(r.id == event.referral_id)
-        .values(
-            status=new_status,
-            needs_found=[n.model_dump(mode="json") for n in event.needs],
-            unmet_needs=list(event.unmet_needs),
-            updated_at=store.now(),
-        )
+    store.record_proposals_outcome(
+        session,
+        [
+            {
+                "referral_id": event.referral_id,
+                "status": moves[event.referral_id],
+                "needs_found": [n.model_dump(mode="json") for n in event.needs],
+                "unmet_needs": list(event.unmet_needs),
+            }
+            for event, _env in live
+        ],
     )
-    if new_status != row.status:
-        store.record_transition(
-            session, event.referral_id, row.status, new_status, Action.PROPOSE, "matcher"
-        )
+    store.record_transitions(
+        session,
+        [
+            (event.referral_id, statuses[event.referral_id], moves[event.referral_id])
+            for event, _env in live
+            if moves[event.referral_id] != statuses[event.referral_id]
+        ],
+        Action.PROPOSE,
+        "matcher",
+    )
 
 
 def _keep_service(session: Session, revision: int, **values) -> None:
@@ -123,10 +171,11 @@ def _keep_service(session: Session, revision: int, **values) -> None:
 
 
 HANDLERS = {
-    MatchesProposed: on_matches_proposed,
     ServiceUpserted: on_service_upserted,
     ServiceWithdrawn: on_service_withdrawn,
 }
+#: Handled a run at a time (``Registry.batch_handlers``): one statement per table.
+BATCH_HANDLERS = {MatchesProposed: on_matches_proposed_batch}
 
 #: Consumer group -> what it handles and what it deliberately ignores.
-CONSUMERS = {"referrals": Registry(HANDLERS)}
+CONSUMERS = {"referrals": Registry(HANDLERS, batch_handlers=BATCH_HANDLERS)}

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     exists,
     false,
     func,
@@ -359,17 +360,65 @@ def record_transition(
     action: str,
     by: str,
 ) -> None:
-    """The one writer of ``status_history``: intake, the routes' ``move`` and the
-    matcher's proposals all record their transitions here."""
+    """The one writer of ``status_history`` (with ``record_transitions``): intake, the
+    routes' ``move`` and the matcher's proposals all record their transitions here."""
+    record_transitions(session, [(referral_id, from_status, to_status)], action, by)
+
+
+def record_transitions(
+    session: Session, moves: list[tuple[str, str | None, str]], action: str, by: str
+) -> None:
+    """Several referrals' transitions, (referral id, from, to) each, in one statement."""
+    if not moves:
+        return
+    at = now()
     session.execute(
-        status_history.insert().values(
-            referral_id=referral_id,
-            from_status=from_status,
-            to_status=to_status,
-            action=action,
-            by=by,
-            at=now(),
-        )
+        status_history.insert(),
+        [
+            {
+                "referral_id": referral_id,
+                "from_status": from_status,
+                "to_status": to_status,
+                "action": action,
+                "by": by,
+                "at": at,
+            }
+            for referral_id, from_status, to_status in moves
+        ],
+    )
+
+
+_PROPOSALS_OUTCOME = (
+    referrals.update()
+    .where(referrals.c.id == bindparam("b_referral_id"))
+    .values(
+        status=bindparam("b_status", type_=referrals.c.status.type),
+        needs_found=bindparam("b_needs_found", type_=referrals.c.needs_found.type),
+        unmet_needs=bindparam("b_unmet_needs", type_=referrals.c.unmet_needs.type),
+        updated_at=bindparam("b_updated_at", type_=referrals.c.updated_at.type),
+    )
+)
+
+
+def record_proposals_outcome(session: Session, changes: list[dict]) -> None:
+    """Each referral's new status and the needs the matcher found and could not meet:
+    ``changes`` are dicts of referral_id, status, needs_found and unmet_needs; one
+    statement for all of them."""
+    if not changes:
+        return
+    at = now()
+    session.execute(
+        _PROPOSALS_OUTCOME,
+        [
+            {
+                "b_referral_id": c["referral_id"],
+                "b_status": c["status"],
+                "b_needs_found": c["needs_found"],
+                "b_unmet_needs": c["unmet_needs"],
+                "b_updated_at": at,
+            }
+            for c in changes
+        ],
     )
 
 
