@@ -9,7 +9,12 @@ threads. A process of its own each, because one Python process holds one core ho
 many threads it runs: with all three in one process, the embedded system answered 20
 referrals/s with proposals p99 4.8 s, as three processes 0.9 s (``make load``). The
 children die with this process, even when it is killed outright. Everything is kept in
-one SQLite file under ``var/``, so stopping and starting again loses nothing.
+SQLite files under ``var/``, so stopping and starting again loses nothing: the referrals
+service's tables in ``socialrx.db`` (``SP_DATABASE_URL``), the directory's, the
+matcher's and the SQL event log in ``socialrx-directory.db``, ``socialrx-matcher.db``
+and ``socialrx-events.db`` beside it (``services.layout``: a file each, so no service's
+writes wait for another's). A database made before that, one file holding every
+service's tables, is kept as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 import httpx
 import uvicorn
 
+from services.layout import EVENT_LOG, database_layout
 from shared.settings import Settings
 
 #: Each service listens on SP_PORT (default 8000) plus its offset: 8001, 8002, 8003.
@@ -38,12 +44,15 @@ def ports(settings: Settings) -> dict[str, int]:
 
 
 def service_values(settings: Settings, name: str) -> dict:
-    """What one service's settings differ by in embedded mode: its port, and where the
-    others are (the same whether it runs in this process or in a child)."""
+    """What one service's settings differ by in embedded mode: its port, its database,
+    and where the others are (the same whether it runs in this process or a child)."""
     port = ports(settings)
     base = f"http://{settings.host}"
+    layout = database_layout(settings.database_url, settings.bus_database_url)
     return {
         "port": port[name],
+        "database_url": layout[name],
+        "bus_database_url": layout[EVENT_LOG],
         "load_demo_data": True,
         "instance_id": "embedded",
         "referrals_url": f"{base}:{port['referrals']}",
@@ -91,7 +100,6 @@ def _child_env(settings: Settings, name: str) -> dict[str, str]:
     values = {
         **service_values(settings, name),
         "bus": "sql",
-        "database_url": settings.database_url,
         "data_dir": settings.data_dir,
         "demo_activity": False,
         "access_log": False,  # as quiet as the referrals service here
@@ -176,7 +184,10 @@ async def serve_all(settings: Settings) -> None:
         print("                commissioner or admin; password: demo)")
         for name, p in port.items():
             print(f"  {name:<10}    {base}:{p}/docs   metrics {base}:{p}/metrics")
-        print(f"  Database:     {settings.database_url}\n  Stop with Ctrl-C; data is kept.\n")
+        files = sorted(
+            set(database_layout(settings.database_url, settings.bus_database_url).values())
+        )
+        print(f"  Databases:    {', '.join(files)}\n  Stop with Ctrl-C; data is kept.\n")
         tasks = [server.serve()]
         if settings.demo_activity:
             from services import demo_activity
@@ -194,7 +205,8 @@ def main() -> None:
     if settings.bus != "sql":
         raise SystemExit("embedded mode uses the SQL event log (SP_BUS=sql)")
     asyncio.run(serve_all(settings))
-    print("Stopped. Everything is kept in", settings.database_url)
+    files = sorted(set(database_layout(settings.database_url, settings.bus_database_url).values()))
+    print("Stopped. Everything is kept in", ", ".join(files))
 
 
 if __name__ == "__main__":

@@ -415,29 +415,44 @@ def _ons4(rng: random.Random, first: dict | None = None, lift: int = 0) -> dict:
     }
 
 
-def _wait_for_the_directory(apps: dict, timeout_s: float) -> None:
+def _wait_for_the_directory(
+    apps: dict, timeout_s: float, databases: dict[str, str] | None = None
+) -> None:
     """Until the matcher and the referrals service know every service of the directory
     (its events are on their way at a first start): matching before would miss some."""
     from services.directory import store as directory
     from services.matcher import store as matcher
 
+    engines = {}
+
     def count(name, table, *where) -> int:
-        # In embedded mode the services share one database, so a service running in
-        # another process is read through the referrals service's sessions.
+        # A service running in another process is read from its database
+        # (``databases``, as ``services.layout`` places them), or else through the
+        # referrals service's sessions, when every service shares one database.
+        query = select(func.count()).select_from(table).where(*where)
+        if name not in apps and databases and name in databases:
+            if name not in engines:
+                engines[name] = create_engine(databases[name])
+            with engines[name].connect() as conn:
+                return conn.execute(query).scalar()
         app = apps.get(name, apps["referrals"])
         with app.state.sessions() as session:
-            return session.execute(select(func.count()).select_from(table).where(*where)).scalar()
+            return session.execute(query).scalar()
 
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        services = count("directory", directory.services, ~directory.services.c.withdrawn)
-        known = min(
-            count("matcher", matcher.replica_services),
-            count("referrals", store.services),
-        )
-        if services and known >= services:
-            return
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            services = count("directory", directory.services, ~directory.services.c.withdrawn)
+            known = min(
+                count("matcher", matcher.replica_services),
+                count("referrals", store.services),
+            )
+            if services and known >= services:
+                return
+            time.sleep(0.2)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
 
 
 def _wait_for_matching(sessions, expected: int, bar, timeout_s: float) -> int:
@@ -472,10 +487,12 @@ def simulate(
     seed: int = 9,
     progress: bool = True,
     matching_timeout_s: float = 120.0,
+    databases: dict[str, str] | None = None,
 ) -> dict:
     """Refer about ``size`` people over ``months`` months to today and play their stories;
-    returns counts of what was done."""
-    _wait_for_the_directory(apps, matching_timeout_s)
+    returns counts of what was done. ``databases``: where the services not in ``apps``
+    keep their tables (``services.layout``)."""
+    _wait_for_the_directory(apps, matching_timeout_s, databases)
     referrals = Referrals.of(apps["referrals"])
     actors = _actors(referrals.sessions)
     now = datetime.now(UTC)
@@ -530,11 +547,14 @@ def run(settings, apps: dict, urls: list[str]) -> None:
         "(once, on this first start; SP_DEMO_ACTIVITY=false skips it)",
         file=sys.stderr,
     )
+    from services.layout import database_layout
+
     done = simulate(
         apps,
         size=settings.demo_activity_referrals,
         months=settings.demo_activity_months,
         progress=True,
+        databases=database_layout(settings.database_url, settings.bus_database_url),
     )
     took = time.monotonic() - started
     summary = ", ".join(f"{count} {what}" for what, count in done.items())

@@ -149,7 +149,8 @@ def _base_env(workdir: Path, **values: str) -> dict[str, str]:
 
 @dataclass
 class Embedded:
-    """``make run``: the three services in one process on one SQLite file."""
+    """``make run``: the embedded system (the referrals service in this process, the
+    directory and the matcher in its children), on SQLite files in ``workdir``."""
 
     workdir: Path
     port: int = 0
@@ -175,7 +176,10 @@ class Embedded:
         return f"http://127.0.0.1:{self.port + 1}"
 
     def database_urls(self) -> dict[str, str]:
-        return dict.fromkeys(SERVICES, self.database_url)
+        """Each service's database, and the event log's under ``"events"``."""
+        from services.layout import database_layout
+
+        return database_layout(self.database_url)
 
     def start(self, timeout_s: float = 120) -> Embedded:
         self.process.start()
