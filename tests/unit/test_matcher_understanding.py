@@ -474,3 +474,29 @@ def test_paying_for_care_is_a_need_for_benefits_and_money_advice():
     assert "benefits" in VOCABULARY.describe_service(
         "Advice", "Help with pension credit and care costs.", ()
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("needs a lift to the dentist next week", "transport"),
+        ("can't get to the chemist for her prescriptions", "practical_help"),
+        ("needs help keeping the garden tidy, can't manage it now", "practical_help"),
+        ("needs help with moving house", "practical_help"),
+        ("needs a hospital bed and a commode at home", "home_adaptations"),
+        ("no cooker or fridge since moving in", "essentials"),
+        ("sleeping on the floor, needs a bed and some furniture", "essentials"),
+    ],
+)
+def test_practical_needs_are_read_as_needs_of_their_own(text, concept):
+    assert concept in reading(text)
+
+
+def test_keeping_the_garden_tidy_is_a_chore_not_an_interest_in_gardening():
+    assert "gardening" not in reading("needs help keeping the garden tidy")
+    assert "gardening" in reading("loves her garden, misses growing veg")
+
+
+def test_household_essentials_no_service_offers_are_reported_unmet():
+    result = MatchIndex(VOCABULARY, COMPANY).rank(request("no cooker or fridge, lonely", age=40))
+    assert any("cooker" in u or "essentials" in u for u in result.unmet_needs)
