@@ -51,6 +51,9 @@ class Audiences:
         self.formers = frozenset(
             c.former for c in vocabulary.concepts.values() if c.former and c.former in self.bits
         )
+        # the two fixed masks every ranking applies, read once
+        self._not_communities = np.uint64(~self.mask(self.communities) & (2**64 - 1))
+        self._formers = np.uint64(self.mask(self.formers))
 
     def meant_for(self, described: dict[str, ConceptMatch]) -> list[str]:
         """The groups a service is meant for. When it names several, the narrower ones say
@@ -175,7 +178,7 @@ class Audiences:
         poor proposals for someone outside every group they serve; a group for the person's
         own gender was set up for people like them."""
         everyone = cols["audience"][slots]
-        audience = everyone & np.uint64(~self.mask(self.communities) & (2**64 - 1))
+        audience = everyone & self._not_communities
         groups = person_groups(request, needs)
         mask = np.uint64(self.mask(groups))
         outside = (audience != 0) & ((audience & mask) == 0)
@@ -200,7 +203,7 @@ class Audiences:
             factor = np.where(outside & ((audience & ended) != 0), FORMER_PENALTY, factor)
         # ... and is for those whose situation ended, not for everyone else it names
         # ("life after caring" speaks of bereavement; it is not for every bereaved person)
-        afterwards = np.uint64(self.mask(self.formers))
+        afterwards = self._formers
         if afterwards:
             after = ((audience & afterwards) != 0) & ((audience & afterwards & mask) == 0)
             after &= ~outside
