@@ -26,7 +26,7 @@ from services.directory.app import create_app
 from services.directory.handlers import CONSUMERS
 from shared.auth import Principal, Role
 from shared.bus.port import Record
-from shared.events import ReferralSubmitted, WellbeingChanged, encode
+from shared.events import ReferralProfile, ReferralSubmitted, WellbeingChanged, encode
 from tests.conftest import make_settings
 from tests.integration import reports_scenario as sc
 
@@ -285,3 +285,34 @@ def test_a_referral_submitted_twice_with_new_ids_counts_once(tmp_path):
     assert row[3] == repr(first.occurred_at.strftime("%Y-%m"))  # the first one's month
     referred = [r for r in once[rm.cells.name] if r[1] == "'referred'"]
     assert {r[6] for r in referred} == {"1"}, referred
+
+
+def test_a_write_that_fails_at_commit_fails_its_event_alone(tmp_path):
+    """The writes now fail at the batch's commit, not in the handler of the event at
+    fault: the consumer still retries the batch one event at a time, dead-letters only
+    that event (here a category named twice, which the table refuses) and keeps the
+    others."""
+    profiles = [("housing",), ("housing", "housing"), ("money and debt",)]
+    events = [
+        sc._envelope(
+            ReferralSubmitted(
+                referral_id=f"r{i}",
+                practice_ods="G82001",
+                profile=ReferralProfile(
+                    age=60, ward="Erith", needs_text="x", need_categories=categories
+                ),
+            ),
+            datetime(2026, 9, 1, tzinfo=UTC),
+        )
+        for i, categories in enumerate(profiles)
+    ]
+    with _directory(tmp_path, "commit") as app:
+        runtime = app.state.runtime
+        runtime.bus.publish([Record(_topic(e), e.key, encode(e)) for e in events])
+        assert runtime.consumers[0].run_once(timeout_s=0.0, max_records=10) == 3
+        tables = _tables(app)
+    assert [r[0] for r in tables[rm.referrals.name]] == ["'r0'", "'r2'"]
+    assert [r[:2] for r in tables[rm.referral_categories.name]] == [
+        ("'r0'", "'housing'"),
+        ("'r2'", "'money and debt'"),
+    ]
