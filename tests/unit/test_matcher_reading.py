@@ -404,3 +404,9 @@ def test_a_wellbeing_course_answers_stress_more_than_depression():
     )
     assert course["stress"] > course["low_mood"]
     assert group["low_mood"] > course["low_mood"]
+
+
+def test_tablets_taken_are_medicine_not_a_device():
+    for text in ("on tablets for his blood pressure", "takes 12 tablets a day"):
+        assert "digital" not in needs(text), text
+    assert "digital" in needs("wants to learn to use his tablet")
