@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from services.layout import database_layout
 from services.matcher import store as matcher_store
 from services.referrals import store as referrals_store
 from tests.e2e.system import REFERRAL, eventually
@@ -74,8 +75,9 @@ def test_a_killed_process_resumes_from_its_outbox_and_positions(tmp_path):
     finally:
         _stop(process)
 
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
+    layout = database_layout(db_url)  # each service keeps its own SQLite file
+    matcher_db = create_engine(layout["matcher"])
+    with matcher_db.connect() as conn:
         per_referral = dict(
             conn.execute(
                 select(matcher_store.outbox.c.key, func.count()).group_by(
@@ -83,11 +85,14 @@ def test_a_killed_process_resumes_from_its_outbox_and_positions(tmp_path):
                 )
             ).all()
         )
+    matcher_db.dispose()
+    referrals_db = create_engine(layout["referrals"])
+    with referrals_db.connect() as conn:
         unpublished = conn.execute(
             select(func.count())
             .select_from(referrals_store.outbox)
             .where(referrals_store.outbox.c.published_at.is_(None))
         ).scalar_one()
-    engine.dispose()
+    referrals_db.dispose()
     assert {r: per_referral.get(r) for r in ids} == dict.fromkeys(ids, 1)
     assert unpublished == 0
