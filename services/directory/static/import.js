@@ -114,4 +114,5 @@
     sp.notify(message, `Done: ${c.created} new, ${c.updated} updated, ${c.unchanged} unchanged, ${c.rejected} rejected, ${c.duplicates} held back.`, "success");
     message.focus();
   });
+  start.disabled = false; // the form is handled from here on (import.html starts it disabled)
 })();
