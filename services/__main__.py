@@ -4,9 +4,10 @@
 
 Referrals, directory and matcher each run as a process of their own with their own HTTP
 port, as in production (``python -m services.directory`` and ``services.matcher`` are
-started here; referrals runs in this process), their relays and consumers as background
-threads. A process of its own each, because one Python process holds one core however
-many threads it runs: with all three in one process, the embedded system answered 20
+started here; referrals runs in this process, and in ``SP_REFERRALS_PROCESSES`` - 1 more
+that serve its API on the same port), their relays and consumers as background threads.
+A process of its own each, because one Python process holds one core however many
+threads it runs: with all three in one process, the embedded system answered 20
 referrals/s with proposals p99 4.8 s, as three processes 0.9 s (``make load``). The
 children die with this process, even when it is killed outright. Everything is kept in
 SQLite files under ``var/``, so stopping and starting again loses nothing: the referrals
@@ -33,6 +34,7 @@ import httpx
 import uvicorn
 
 from services.layout import EVENT_LOG, database_layout
+from shared.runtime import listening_socket
 from shared.settings import Settings
 
 #: Each service listens on SP_PORT (default 8000) plus its offset: 8001, 8002, 8003.
@@ -95,7 +97,7 @@ class _Server(uvicorn.Server):
 CHILDREN = ("directory", "matcher")
 
 
-def _child_env(settings: Settings, name: str) -> dict[str, str]:
+def _child_env(settings: Settings, name: str, **more) -> dict[str, str]:
     """The child's settings, as the environment it reads them from."""
     values = {
         **service_values(settings, name),
@@ -103,6 +105,7 @@ def _child_env(settings: Settings, name: str) -> dict[str, str]:
         "data_dir": settings.data_dir,
         "demo_activity": False,
         "access_log": False,  # as quiet as the referrals service here
+        **more,
     }
     env = dict(os.environ)
     for key, value in values.items():
@@ -143,6 +146,32 @@ def start_children(settings: Settings, timeout_s: float = 180) -> list[subproces
     return children
 
 
+def start_referrals_api(settings: Settings) -> list[subprocess.Popen]:
+    """The referrals API's further processes (``referrals_processes`` - 1), on the same
+    port as this one (SO_REUSEPORT: the kernel spreads connections across them). One
+    Python process runs on one core at a time: at 60 referrals/s offered, the one
+    referrals process held the GIL for intake, reads, its consumer and its relay while
+    POST /referrals queued. These serve HTTP only; this process, which migrated the
+    database and loaded the demo users, also runs the relay and the consumers. They
+    write to the same SQLite file, taking turns through ``shared.db``'s file lock."""
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.referrals"],
+            env=_child_env(
+                settings,
+                "referrals",
+                run_workers=False,
+                migrate_on_start=False,
+                load_demo_data=False,
+                reuse_port=True,
+                instance_id=f"embedded-api-{n}",
+            ),
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        for n in range(2, settings.referrals_processes + 1)
+    ]
+
+
 def _ready(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -169,9 +198,10 @@ async def serve_all(settings: Settings) -> None:
     children = await asyncio.to_thread(start_children, settings)
     try:
         app = referrals_app(for_service(settings, "referrals"))
-        server = _Server(
-            uvicorn.Config(app, host=settings.host, port=port["referrals"], log_level="warning")
-        )
+        shared_port = settings.referrals_processes > 1
+        sock = listening_socket(settings.host, port["referrals"], reuse_port=shared_port)
+        children += start_referrals_api(settings)
+        server = _Server(uvicorn.Config(app, log_level="warning"))
 
         def stop_all() -> None:
             server.should_exit = True
@@ -188,7 +218,7 @@ async def serve_all(settings: Settings) -> None:
             set(database_layout(settings.database_url, settings.bus_database_url).values())
         )
         print(f"  Databases:    {', '.join(files)}\n  Stop with Ctrl-C; data is kept.\n")
-        tasks = [server.serve()]
+        tasks = [server.serve(sockets=[sock])]
         if settings.demo_activity:
             from services import demo_activity
 

@@ -7,6 +7,7 @@ SQLite file or each have their own PostgreSQL database.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -74,14 +75,22 @@ class _WriteTurns:
     SQLite file. SQLite lets one writer in at a time and makes the others poll, sleeping
     up to 100 ms between tries, so under load a waiting writer kept losing the lock to
     newcomers (a relay waited seconds behind a stream of requests); queued here, each
-    waits only for the writers ahead of it, and the turn is handed on directly. Other
-    processes on the same file still meet SQLite's own busy wait."""
+    waits only for the writers ahead of it, and the turn is handed on directly.
 
-    def __init__(self, wait_s: float = 30.0) -> None:
+    Between processes writing to one file (the referrals service's API processes and
+    the one that runs its relay and consumers), the thread whose turn it is takes an
+    exclusive ``flock`` on ``<file>-writer`` before it begins, and lets it go when its
+    transaction ends: it waits in the kernel, which wakes it the moment the holder is
+    done, instead of in SQLite's sleeping busy wait. The kernel lets the lock go when a
+    process dies, however it dies."""
+
+    def __init__(self, wait_s: float = 30.0, lock_path: str | None = None) -> None:
         self.wait_s = wait_s  # as long as SQLite's busy timeout, after which it decides
         self._lock = threading.Lock()
         self._queue: deque[tuple[int, threading.Event]] = deque()
         self._owner: int | None = None
+        self._lock_path = lock_path
+        self._file_lock: int | None = None  # the open lock file, once a turn needed it
 
     def take(self) -> bool:
         """Wait for this thread's turn. False without a turn: the thread already has
@@ -93,24 +102,37 @@ class _WriteTurns:
                 return False
             if self._owner is None:
                 self._owner = me
-                return True
-            turn = threading.Event()
-            self._queue.append((me, turn))
-        if turn.wait(self.wait_s):
-            return True
-        with self._lock:
-            if turn.is_set():  # handed over just as the wait ran out
-                return True
-            self._queue.remove((me, turn))
-            return False
+                turn = None
+            else:
+                turn = threading.Event()
+                self._queue.append((me, turn))
+        if turn is not None and not turn.wait(self.wait_s):
+            with self._lock:
+                if not turn.is_set():  # not handed over just as the wait ran out
+                    self._queue.remove((me, turn))
+                    return False
+        self._lock_other_processes_out()
+        return True
 
     def give_back(self) -> None:
+        self._let_other_processes_in()
         with self._lock:
             if self._queue:
                 self._owner, turn = self._queue.popleft()
                 turn.set()
             else:
                 self._owner = None
+
+    def _lock_other_processes_out(self) -> None:
+        if self._lock_path is None:
+            return
+        if self._file_lock is None:
+            self._file_lock = os.open(self._lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._file_lock, fcntl.LOCK_EX)  # waits without holding the GIL
+
+    def _let_other_processes_in(self) -> None:
+        if self._file_lock is not None:
+            fcntl.flock(self._file_lock, fcntl.LOCK_UN)
 
 
 _TURNS: dict[str, _WriteTurns] = {}
@@ -128,7 +150,10 @@ class _SerialisedConnection(sqlite3.Connection):
             self._turns = _WriteTurns()  # a database of this connection's own
         else:
             with _TURNS_LOCK:
-                self._turns = _TURNS.setdefault(os.path.realpath(path), _WriteTurns())
+                real = os.path.realpath(path)
+                if real not in _TURNS:
+                    _TURNS[real] = _WriteTurns(lock_path=f"{real}-writer")
+                self._turns = _TURNS[real]
         self._has_turn = False
 
     def take_write_turn(self) -> None:

@@ -7,6 +7,7 @@ keeps the result on ``app.state``; nothing here runs at import time.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +26,7 @@ from shared.db import make_engine, make_session_factory, migrate, reader
 from shared.settings import Settings
 from shared.workers import Workers
 
-__all__ = ["Runtime", "build_runtime", "serve"]
+__all__ = ["Runtime", "build_runtime", "listening_socket", "serve"]
 
 _EVENT_LOG_MIGRATIONS = Path(__file__).parent / "bus" / "migrations"
 
@@ -138,6 +139,18 @@ def build_runtime(
     )
 
 
+def listening_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """A bound TCP socket for uvicorn; with ``reuse_port``, other processes that ask for
+    the same may bind the same port, and the kernel spreads connections across them."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(create_app, default_port: int) -> None:
     """Run one service in its own process: ``python -m services.<name>``."""
     import logging
@@ -149,10 +162,10 @@ def serve(create_app, default_port: int) -> None:
     settings = Settings()
     if "SP_PORT" not in os.environ:
         settings = settings.model_copy(update={"port": default_port})
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
         access_log=settings.access_log,
         log_level="info" if settings.access_log else "warning",
     )
+    sock = listening_socket(settings.host, settings.port, settings.reuse_port)
+    uvicorn.Server(config).run(sockets=[sock])

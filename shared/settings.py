@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
+    reuse_port: bool = Field(
+        False,
+        description="Listen with SO_REUSEPORT, so that several processes of one service share"
+        " its port and the kernel spreads connections across them.",
+    )
+    referrals_processes: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Embedded mode: processes serving the referrals API on its one port; the"
+        " first also runs the service's relay and consumers.",
+    )
     referrals_url: str = "http://127.0.0.1:8001"
     directory_url: str = "http://127.0.0.1:8002"
     matcher_url: str = "http://127.0.0.1:8003"

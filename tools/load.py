@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -65,7 +65,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_REFERRALS = ROOT / "tests" / "data" / "referrals_demo.jsonl"
 GIVEN = ["Ann", "Bola", "Chen", "Dev", "Eve", "Femi", "Gita", "Hal", "Ines", "Jo", "Kofi", "Lin"]
-FAMILY = ["Adeyemi", "Brown", "Clarke", "Das", "Evans", "Fofana", "Green", "Hughes", "Iqbal"]
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 
 
 def nhs_number(rng: random.Random) -> str:
@@ -89,10 +89,12 @@ class People:
         self.n += 1
         demo = self.rng.choice(self.demo)
         age = max(18, min(95, demo.get("age") or 50))
-        born = date(date.today().year - age, 1 + self.n % 12, 1 + self.n % 28)
+        born = date(date.today().year - age, 1, 1) + timedelta(days=self.rng.randrange(365))
         return {
             "given_name": self.rng.choice(GIVEN),
-            "family_name": f"{self.rng.choice(FAMILY)}-{self.n}",
+            # a surname of random syllables: 'Adeyemi-1234' and 'Adeyemi-1318', born the
+            # same day, were rightly taken for one person with a mistyped NHS number
+            "family_name": "".join(self.rng.choices(SYLLABLES, k=4)).title(),
             "nhs_number": nhs_number(self.rng),
             "birth_date": born.isoformat(),
             "gender": demo.get("gender") or "female",

@@ -144,9 +144,17 @@ def test_make_run_runs_a_process_per_service_and_none_outlives_a_sigkill(tmp_pat
         for port in (base + 1, base + 2, base + 3):
             eventually(lambda p=port: _up(f"http://127.0.0.1:{p}/readyz"), timeout_s=60)
         children = _children(process.pid)
-        assert len(children) == 2, "the directory and the matcher"
+        modules = sorted(_module(pid) for pid in children)
+        # and a second process serving the referrals API on its port (SO_REUSEPORT)
+        assert modules == ["services.directory", "services.matcher", "services.referrals"]
     finally:
         process.kill()
         process.communicate()
     eventually(lambda: not any(_alive(pid) for pid in children), timeout_s=10)
     assert not _up(f"http://127.0.0.1:{base + 2}/readyz")
+    assert not _up(f"http://127.0.0.1:{base + 1}/readyz")
+
+
+def _module(pid: int) -> str:
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return argv[argv.index("-m") + 1]

@@ -7,8 +7,12 @@ requests (``shared/db.py``, ``_WriteTurns``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -60,3 +64,49 @@ def test_a_thread_already_writing_is_not_made_to_wait_for_itself(tmp_path):
     with engine.begin() as conn:  # and the turn was given back
         conn.execute(text("INSERT INTO log VALUES ('after')"))
     engine.dispose()
+
+
+HOLDER = """
+import sys, time
+from sqlalchemy import text
+from shared.db import make_engine
+engine = make_engine(sys.argv[1])
+with engine.begin() as conn:
+    conn.execute(text("INSERT INTO log VALUES ('other process')"))
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    released = time.time()
+print(released, flush=True)
+"""
+
+
+def test_a_writer_waits_for_another_processs_transaction_in_the_kernel_not_in_sqlite(
+    tmp_path,
+):
+    """The referrals API's processes and the one running its consumers write to one
+    file. A writer waiting for another process's transaction waits on the file lock
+    (``<file>-writer``) and begins as soon as it is released, however long that takes:
+    here SQLite's own busy timeout is 0.1 s and the other process holds the file for
+    0.6 s, so SQLite's wait alone would have answered 'database is locked'."""
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    engine = make_engine(url, connect_args={"timeout": 0.1})
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE log (who TEXT)"))
+    root = Path(__file__).resolve().parents[2]
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, "0.6"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert other.stdout.readline().strip() == "holding"
+    with engine.begin() as conn:
+        began = time.time()
+        conn.execute(text("INSERT INTO log VALUES ('this process')"))
+    released = float(other.stdout.readline())
+    assert other.wait(10) == 0
+    with engine.connect() as conn:
+        rows = [r.who for r in conn.execute(text("SELECT who FROM log"))]
+    engine.dispose()
+    assert rows == ["other process", "this process"]
+    assert 0 <= began - released < 0.2
