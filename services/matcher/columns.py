@@ -202,6 +202,9 @@ def take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return matrix.T.take(rows, axis=1).T
 
 
+_DECAY = np.array(NEED_DECAY, dtype=np.float32)
+
+
 def combine(contributions: np.ndarray) -> np.ndarray:
     """A service's value across needs: its best need counts fully, each further need it also
     meets counts less (a bakery of everything should not beat the specialist)."""
@@ -210,8 +213,7 @@ def combine(contributions: np.ndarray) -> np.ndarray:
     ordered = -np.sort(-contributions, axis=1)[:, : len(NEED_DECAY)]
     # Multiply and sum rather than ``@``: a handful of columns gains nothing from BLAS, and
     # some OpenBLAS builds raise spurious "invalid value" warnings in small matmuls.
-    weights = np.array(NEED_DECAY[: ordered.shape[1]], dtype=np.float32)
-    return (ordered * weights).sum(axis=1)
+    return (ordered * _DECAY[: ordered.shape[1]]).sum(axis=1)
 
 
 def top_indices(values: np.ndarray, k: int) -> np.ndarray:

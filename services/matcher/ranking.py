@@ -183,8 +183,9 @@ class MatchIndex:
         rough_order = top_indices(rough, 4 * SHORTLIST)  # an upper bound, then the exact sum
         # who a service is meant for can only lower the rough bound (or nudge it by a tenth),
         # so it is applied to the rough shortlist rather than to every candidate
+        audience: dict[str, np.ndarray] = {}  # its factors, kept for the breakdowns
         shortlisted = multiplier[rough_order] * table.audiences.group_fit(
-            cols, slots[rough_order], request, needs
+            cols, slots[rough_order], request, needs, audience
         )
         relevance = combine(fits[rough_order] * scoring.weights) * shortlisted
         best = top_indices(relevance, SHORTLIST)
@@ -210,6 +211,7 @@ class MatchIndex:
             slots[order],
             fits[order],
             distance[order],
+            {name: values[best] for name, values in audience.items()},
             picks,
         )
         unmet_needs = _unmet_unrecognised(tuple(unmet), fragments, not proposals)
@@ -306,25 +308,33 @@ class MatchIndex:
         full = (flags & FULL) > 0
         # relevance in units of the strongest need: 1.0 answers it fully
         scale = float(weights.max()) if len(weights) and weights.max() > 0 else 1.0
+        covered = 1.0 - COVERAGE * fits  # what a pick leaves of each need, row by row
         chosen: list[_Pick] = []
         for waiting in (False, True):
             residual = np.ones(len(needs), dtype=np.float32)
-            pool = usable & (full == waiting)
-            while len(chosen) < top and pool.any():
-                relevance = combine(gain_base * residual)
-                gains = np.where(pool, relevance * multiplier * schedule_bonus, -1.0)
-                pick = int(np.argmax(gains))
+            # only the rows in the pool are ranked: each row's relevance is its own
+            rows = np.flatnonzero(usable & (full == waiting))
+            base, factor = gain_base[rows], multiplier[rows]
+            bonus = schedule_bonus[rows] if prefs.schedule_words else None  # else all 1
+            left = np.ones(len(rows), dtype=bool)
+            for _ in range(min(top - len(chosen), len(rows))):
+                relevance = combine(base * residual)
+                gains = relevance * factor
+                if bonus is not None:
+                    gains *= bonus
+                at = int(np.argmax(np.where(left, gains, -1.0)))
+                pick = int(rows[at])
                 chosen.append(
                     _Pick(
                         pick,
-                        float(relevance[pick]) / scale,
-                        float(gains[pick]) / scale,
+                        float(relevance[at]) / scale,
+                        float(gains[at]) / scale,
                         float(schedule_bonus[pick]),
                         waiting,
                     )
                 )
-                pool[pick] = False
-                residual *= 1.0 - COVERAGE * fits[pick]
+                left[at] = False
+                residual *= covered[pick]
         return chosen
 
     def _proposals(
@@ -339,29 +349,36 @@ class MatchIndex:
         slots: np.ndarray,
         fits: np.ndarray,
         distance: np.ndarray,
+        audience: dict[str, np.ndarray],
         picks: list[_Pick],
     ) -> list[Proposal]:
         """The picks as proposals, each with its score taken apart: the relevance it adds
         (from the fit to each need) times each soft factor, recomputed for these few
-        services by the same code that ranked them."""
+        services by the same code that ranked them (``audience``: who each service is meant
+        for, computed when it was shortlisted)."""
         if not picks:
             return []
-        chosen = slots[np.array([p.index for p in picks])]
+        rows = np.array([p.index for p in picks])
+        chosen = slots[rows]
         parts: dict[str, np.ndarray] = {}
         soft_factors(cols, chosen, request, prefs, origin, table.languages, table.access, parts)
-        table.audiences.group_fit(cols, chosen, request, needs, parts)
-        adapted = adapted_lift(
-            fits[np.array([p.index for p in picks])], *adapted_columns(self.vocabulary, scored)
-        )
+        parts.update((name, values[rows]) for name, values in audience.items())
+        picked = fits[rows]
+        adapted = adapted_lift(picked, *adapted_columns(self.vocabulary, scored))
         if adapted is not None and (adapted != 1.0).any():
             parts["adapted"] = adapted
         weights = np.array([n.weight for n in scored], dtype=np.float32)
-        concepts = tuple(n.hit.concept for n in scored)
+        mains = np.argmax(picked * weights, axis=1).tolist()
         need_weights = np.array([n.weight for n in scored])  # float64, as the reasons' order
+        orders = np.argsort(-picked * need_weights, axis=1).tolist()
+        concepts = tuple(n.hit.concept for n in scored)
+        fit_names = [f"fit: {concept}" for concept in concepts]
+        factors = [(name, values.tolist()) for name, values in parts.items()]
+        distances = distance[rows].tolist()
         out = []
         previous = math.inf
-        for row, pick in enumerate(picks):
-            slot = int(slots[pick.index])
+        for row, (pick, row_fits) in enumerate(zip(picks, picked.tolist(), strict=True)):
+            slot = int(chosen[row])
             record = table.records[slot]
             if record is None:
                 continue
@@ -370,18 +387,13 @@ class MatchIndex:
                 capacity, score = previous / score, previous
             previous = score
             breakdown = {
-                f"fit: {need.hit.concept}": float(fits[pick.index, column])
-                for column, need in enumerate(scored)
-                if fits[pick.index, column] > 0
+                name: fit for name, fit in zip(fit_names, row_fits, strict=True) if fit > 0
             }
             breakdown["relevance"] = pick.relevance
             breakdown.update(dict.fromkeys(BREAKDOWN_FACTORS, 1.0))
-            breakdown.update(
-                {name: float(v) for name, values in parts.items() if (v := values[row]) != 1.0}
-            )
+            breakdown.update({name: v for name, values in factors if (v := values[row]) != 1.0})
             breakdown["schedule"] = pick.schedule
             breakdown["capacity"] = capacity
-            main = int(np.argmax(fits[pick.index] * weights))
             out.append(
                 self._proposal(
                     table,
@@ -390,13 +402,13 @@ class MatchIndex:
                     request,
                     scored,
                     concepts,
-                    need_weights,
                     prefs,
-                    fits[pick.index],
-                    main,
+                    row_fits,
+                    orders[row],
+                    mains[row],
                     score,
                     {k: round(v, 4) for k, v in breakdown.items()},
-                    float(distance[pick.index]),
+                    distances[row],
                     pick.waiting,
                 )
             )
@@ -410,19 +422,20 @@ class MatchIndex:
         request: MatchRequest,
         needs: list[Need],
         concepts: tuple[str, ...],
-        weights: np.ndarray,
         prefs: Preferences,
-        fits: np.ndarray,
+        fits: list[float],
+        order: list[int],
         main: int,
         score: float,
         breakdown: dict[str, float],
         distance: float,
         waiting: bool,
     ) -> Proposal:
+        """``order``: the needs by weighted fit, best first; ``main``: the need it answers."""
         described = None  # the service's words are read only when a need is explained
         reasons = []
-        for column in np.argsort(-fits * weights):
-            need = needs[int(column)]
+        for column in order:
+            need = needs[column]
             if fits[column] < REASON_FIT or (len(reasons) >= 2 and column != main):
                 continue
             if described is None:
