@@ -4,8 +4,8 @@
 
 Referrals, directory and matcher each run as a process of their own with their own HTTP
 port, as in production (``python -m services.directory`` and ``services.matcher`` are
-started here; referrals runs in this process, and in ``SP_REFERRALS_PROCESSES`` - 1 more
-that serve its API on the same port), their relays and consumers as background threads.
+started here; the referrals API in ``SP_REFERRALS_PROCESSES`` processes on its one port,
+its relay and consumers in this one), relays and consumers as background threads.
 A process of its own each, because one Python process holds one core however many
 threads it runs: with all three in one process, the embedded system answered 20
 referrals/s with proposals p99 4.8 s, as three processes 0.9 s (``make load``). The
@@ -146,14 +146,20 @@ def start_children(settings: Settings, timeout_s: float = 180) -> list[subproces
     return children
 
 
+#: Where this process, which runs the referrals service's relay and consumers, answers
+#: /readyz and /metrics when others serve the API (``SP_REFERRALS_PROCESSES``).
+WORKERS_PORT_OFFSET = 4
+
+
 def start_referrals_api(settings: Settings) -> list[subprocess.Popen]:
-    """The referrals API's further processes (``referrals_processes`` - 1), on the same
-    port as this one (SO_REUSEPORT: the kernel spreads connections across them). One
-    Python process runs on one core at a time: at 60 referrals/s offered, the one
-    referrals process held the GIL for intake, reads, its consumer and its relay while
-    POST /referrals queued. These serve HTTP only; this process, which migrated the
-    database and loaded the demo users, also runs the relay and the consumers. They
-    write to the same SQLite file, taking turns through ``shared.db``'s file lock."""
+    """The processes serving the referrals API (``referrals_processes``), all on its one
+    port (SO_REUSEPORT: the kernel spreads connections across them). One Python process
+    runs on one core at a time: at 60 referrals/s offered, the one referrals process
+    held the GIL for intake, reads, its consumer and its relay while POST /referrals
+    queued. They serve HTTP only; this process, which migrated the database and loaded
+    the demo users, runs the relay and the consumers (and serves the API itself when
+    ``referrals_processes`` is 0). They write to one SQLite file, taking turns through
+    ``shared.db``'s file lock."""
     return [
         subprocess.Popen(
             [sys.executable, "-m", "services.referrals"],
@@ -168,7 +174,7 @@ def start_referrals_api(settings: Settings) -> list[subprocess.Popen]:
             ),
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-        for n in range(2, settings.referrals_processes + 1)
+        for n in range(1, settings.referrals_processes + 1)
     ]
 
 
@@ -198,9 +204,12 @@ async def serve_all(settings: Settings) -> None:
     children = await asyncio.to_thread(start_children, settings)
     try:
         app = referrals_app(for_service(settings, "referrals"))
-        shared_port = settings.referrals_processes > 1
-        sock = listening_socket(settings.host, port["referrals"], reuse_port=shared_port)
-        children += start_referrals_api(settings)
+        if settings.referrals_processes:
+            children += start_referrals_api(settings)
+            own_port = settings.port + WORKERS_PORT_OFFSET
+            sock = listening_socket(settings.host, own_port)
+        else:
+            sock = listening_socket(settings.host, port["referrals"])
         server = _Server(uvicorn.Config(app, log_level="warning"))
 
         def stop_all() -> None:
@@ -214,6 +223,11 @@ async def serve_all(settings: Settings) -> None:
         print("                commissioner or admin; password: demo)")
         for name, p in port.items():
             print(f"  {name:<10}    {base}:{p}/docs   metrics {base}:{p}/metrics")
+        if settings.referrals_processes:
+            print(
+                f"  (referrals: {settings.referrals_processes} API processes; its relay and"
+                f" consumers: metrics {base}:{settings.port + WORKERS_PORT_OFFSET}/metrics)"
+            )
         files = sorted(
             set(database_layout(settings.database_url, settings.bus_database_url).values())
         )

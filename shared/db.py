@@ -27,6 +27,12 @@ def make_engine(url: str, **kwargs) -> Engine:
         path = make_url(url).database  # None or "" for an in-memory database
         if path and path != ":memory:" and not path.startswith("file:"):
             _private_file(Path(path))
+            # a connection for each of the threads that may hold one at once (the 40 of
+            # the HTTP thread pool, the relay, the consumers): beyond pool_size, a
+            # connection returned is closed, and the next one opened again with its
+            # pragmas, which under load was a connection made and closed per request
+            kwargs.setdefault("pool_size", 48)
+            kwargs.setdefault("max_overflow", 16)
         # timeout: how long SQLite waits for a lock held by another process (its busy timeout)
         connect_args = {"timeout": 30, "factory": _SerialisedConnection}
         connect_args.update(kwargs.pop("connect_args", {}))

@@ -60,10 +60,11 @@ class Settings(BaseSettings):
     )
     referrals_processes: int = Field(
         2,
-        ge=1,
+        ge=0,
         le=16,
-        description="Embedded mode: processes serving the referrals API on its one port; the"
-        " first also runs the service's relay and consumers.",
+        description="Embedded mode: processes serving the referrals API on its one port (the"
+        " service's relay and consumers run in the embedded process; 0: it serves the API"
+        " too).",
     )
     referrals_url: str = "http://127.0.0.1:8001"
     directory_url: str = "http://127.0.0.1:8002"

@@ -194,10 +194,16 @@ def service_processes(system) -> dict[str, int]:
     """Label -> pid of each process of a started system (``Embedded`` or ``Cluster``)."""
     if isinstance(system, Embedded):
         root = system.process.popen.pid
-        found = {"referrals": root}  # the embedded process runs the referrals service
+        # the embedded process runs the referrals service's relay and consumers, and
+        # serves its API unless processes of their own do (SP_REFERRALS_PROCESSES)
+        found = {"referrals": root}
+        api = 0
         for child in _children(root):
             module = _module_of(child)
-            if module and module != "services":
+            if module == "referrals":
+                api += 1
+                found[f"referrals-api-{api}"] = child
+            elif module and module != "services":
                 found[module if module not in found else f"{module}-{child}"] = child
         return found
     found = {name: p.popen.pid for name, p in system.processes.items() if p.popen is not None}

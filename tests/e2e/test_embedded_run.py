@@ -145,8 +145,13 @@ def test_make_run_runs_a_process_per_service_and_none_outlives_a_sigkill(tmp_pat
             eventually(lambda p=port: _up(f"http://127.0.0.1:{p}/readyz"), timeout_s=60)
         children = _children(process.pid)
         modules = sorted(_module(pid) for pid in children)
-        # and a second process serving the referrals API on its port (SO_REUSEPORT)
-        assert modules == ["services.directory", "services.matcher", "services.referrals"]
+        # and two processes serving the referrals API on its port (SO_REUSEPORT)
+        assert modules == [
+            "services.directory",
+            "services.matcher",
+            "services.referrals",
+            "services.referrals",
+        ]
     finally:
         process.kill()
         process.communicate()
