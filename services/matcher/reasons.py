@@ -8,6 +8,7 @@ import math
 
 from services.matcher.columns import BUSY, GENTLE, QUIET, TALKING, THERAPY, VIGOROUS
 from services.matcher.eligibility import is_reported, is_stale, referral_route_note
+from services.matcher.evidence import Evidence
 from services.matcher.preferences import Preferences
 from services.matcher.records import PHYSICAL_ACCESS, MatchRequest, Need, ServiceRecord
 from services.matcher.vocabulary import ConceptMatch, Vocabulary
@@ -15,7 +16,7 @@ from services.matcher.vocabulary import ConceptMatch, Vocabulary
 __all__ = ["fit_reasons", "need_reason"]
 
 
-def need_reason(vocabulary: Vocabulary, need: Need, match: ConceptMatch | None) -> str:
+def need_reason(vocabulary: Vocabulary, need: Need, match: ConceptMatch | Evidence | None) -> str:
     concept = vocabulary.concepts[need.hit.concept]
     said = f'"{need.hit.phrase}" → {concept.label}'
     if match is None:

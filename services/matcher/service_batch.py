@@ -46,11 +46,26 @@ _TEXTS = attrgetter("name", "description", "keywords", "organisation_name")
 @dataclass(frozen=True, slots=True)
 class BatchReading:
     """Concept scores for a batch of services (services x concepts, 0 where absent, rounded
-    as ``describe_service`` rounds them) and the two category facts about age groups."""
+    as ``describe_service`` rounds them), the two category facts about age groups, and the
+    evidence ``describe_service`` would quote for each score (``BatchEvidence``)."""
 
     scores: np.ndarray
     older_category: np.ndarray
     young_category: np.ndarray
+    evidence: BatchEvidence
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEvidence:
+    """For each (service x concept) key scored, in key order: its phrases' numbers (up to
+    three, best first, -1 beyond; ``BatchReader.phrases_read``), its category label's number
+    (-1 for none; ``BatchReader.label_names``), and whether the phrases tie in a way only
+    reading the text settles (then the words are found from the text)."""
+
+    keys: np.ndarray
+    terms: np.ndarray
+    category: np.ndarray
+    ambiguous: np.ndarray
 
 
 @lru_cache(maxsize=4)
@@ -66,12 +81,21 @@ class BatchReader:
         column = {c: i for i, c in enumerate(self.concepts)}
         self._stem_ids: dict[str, int] = {}
         groups: dict[tuple[int, ...], list[int]] = {}
-        concept_of, weight_of = [], []
-        for stems, (concept_id, weight, _phrase) in vocabulary._terms.entries():
+        concept_of, weight_of, phrase_of, length_of = [], [], [], []
+        self.phrases_read: list[str] = []  # the service phrases, by number
+        numbers: dict[str, int] = {}
+        for stems, (concept_id, weight, phrase) in vocabulary._terms.entries():
             key = tuple(self._stem_id(s) for s in stems)
             groups.setdefault(key, []).append(len(concept_of))
             concept_of.append(-1 if concept_id is None else column[concept_id])
             weight_of.append(weight)
+            phrase_of.append(numbers.setdefault(phrase, len(numbers)))
+            length_of.append(len(stems))
+        self.phrases_read.extend(numbers)
+        self._payload_phrase = np.array(phrase_of, dtype=np.int64)
+        self._payload_length = np.array(length_of, dtype=np.int64)
+        # one phrase listed twice for a concept (by other stems) is one phrase to describe
+        self._twins = len(set(zip(concept_of, phrase_of, strict=True))) < len(phrase_of)
         self._negation = NegationIds.of(vocabulary.service_negation, self._stem_id)
         self._payload_concept = np.array(concept_of, dtype=np.int64)
         self._payload_weight = np.array(weight_of, dtype=np.float64)
@@ -99,6 +123,7 @@ class BatchReader:
         self.words = BatchWords(vocabulary, self._stem_ids)
         self._labels: dict[str, int] = {}
         self._label_canonical: list[int] = []
+        self.label_names: list[str] = []  # what a reason calls each label: ours, or its own
         self._label_unknown: list[np.ndarray] = []
         self._label_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._canonical = {c: i for i, c in enumerate(vocabulary.categories)}
@@ -182,6 +207,7 @@ class BatchReader:
             found = self._labels[label] = len(self._label_canonical)
             canonical = self.vocabulary.canonical_category(label)
             self._label_canonical.append(-1 if canonical is None else self._canonical[canonical])
+            self.label_names.append(label if canonical is None else canonical)
             unknown = np.zeros(len(self.concepts), dtype=np.float64)
             if canonical is None:
                 read = self.vocabulary.unknown_category_concepts(label)
@@ -209,9 +235,10 @@ class BatchReader:
 
     def _categories(
         self, services: Sequence[ServiceRecord]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The best category evidence per (service x concept) key, as sorted keys and values,
-        and each label's (service, canonical id)."""
+        the label that gives it (as ``describe_service`` picks among equals: a label new to
+        us first, then the earliest), and each label's (service, canonical id)."""
         m, concepts = len(services), len(self.concepts)
         counts = np.array([len(s.categories) for s in services], dtype=np.int64)
         names = list(chain.from_iterable(s.categories for s in services))
@@ -220,7 +247,8 @@ class BatchReader:
             [self._label(c) if (k := label_of(c)) is None else k for c in names], dtype=np.int64
         )
         if not len(labels):
-            return np.zeros(0, np.int64), np.zeros(0), np.full((0, 2), -1, dtype=np.int64)
+            none = np.zeros(0, np.int64)
+            return none, np.zeros(0), none, np.full((0, 2), -1, dtype=np.int64)
         owner = np.repeat(np.arange(m), counts)
         position = np.arange(len(labels)) - np.repeat(np.cumsum(counts) - counts, counts)
         canonical = np.array(self._label_canonical, dtype=np.int64)[labels]
@@ -242,13 +270,14 @@ class BatchReader:
         at += np.arange(len(at))
         keys = np.repeat(owner[rows], many) * concepts + column[at]
         values = value[at] * np.repeat(factor[rows], many)
-        order = np.argsort(keys, kind="stable")
+        preference = np.repeat((canonical[rows] >= 0) * len(labels) + position[rows], many)
+        order = np.lexsort((preference, -values, keys))  # the best, then the preferred, first
         keys, values = keys[order], values[order]
         runs = (
             np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else keys
         )
-        best = np.maximum.reduceat(values, runs) if len(keys) else values
-        return keys[runs], best, np.stack([owner, canonical], axis=1)
+        named = np.repeat(labels[rows], many)[order][runs]
+        return keys[runs], values[runs], named, np.stack([owner, canonical], axis=1)
 
     # ---- scores -------------------------------------------------------------------------
 
@@ -279,12 +308,16 @@ class BatchReader:
         service, payload, value, concept = (a[order] for a in (service, payload, value, concept))
         first = np.ones(len(order), dtype=bool)
         first[1:] = (service[1:] != service[:-1]) | (payload[1:] != payload[:-1])
-        service, value, concept = service[first], value[first], concept[first]
-        order = np.lexsort((-value, concept, service))
-        term_keys = (service * concepts + concept)[order]
-        value = value[order]
+        # where each phrase is first read: equal values are quoted in the order read
+        seen_at = np.minimum.reduceat(at[order], np.flatnonzero(first)) if len(at) else at
+        service, value, concept, payload = (a[first] for a in (service, value, concept, payload))
+        # equal values in the order read: by first place, the longer phrase first at one place
+        read = seen_at * 256 + (255 - np.minimum(self._payload_length[payload], 255))
+        term_keys = service * concepts + concept
+        order = np.lexsort((read, -value, term_keys))
+        term_keys, value, read, payload = (a[order] for a in (term_keys, value, read, payload))
         rank = _rank_in_runs(term_keys)
-        category_keys, category, labels = self._categories(services)
+        category_keys, category, named, labels = self._categories(services)
         keys = _distinct(np.concatenate((category_keys, term_keys[rank == 0])))
         miss = 1.0 - CATEGORY_WEIGHT * _at(category_keys, category, keys)
         for r in range(3):
@@ -304,13 +337,59 @@ class BatchReader:
             score[mine[capped]] = cap[capped]
         scores = np.zeros(m * concepts, dtype=np.float64)
         scores[keys] = score
+        evidence = _evidence(
+            keys[score > 0],
+            (term_keys, rank, value, read, self._payload_phrase[payload]),
+            (category_keys, named),
+            self._twins,
+        )
         scores = scores.reshape(m, concepts)
         older = np.zeros(m, dtype=bool)
         young = np.zeros(m, dtype=bool)
         for flag, name in ((older, "older people"), (young, "young adults")):
             if name in self._canonical:
                 flag[labels[labels[:, 1] == self._canonical[name], 0]] = True
-        return BatchReading(scores, older, young)
+        return BatchReading(scores, older, young, evidence)
+
+
+def _evidence(
+    keys: np.ndarray,
+    terms: tuple[np.ndarray, ...],
+    categories: tuple[np.ndarray, np.ndarray],
+    twins: bool,
+) -> BatchEvidence:
+    """The phrases and category ``describe_service`` quotes for each scored key. ``terms``:
+    each distinct phrase's key, rank, value, order of reading and number, in the order it
+    would quote them; a tie that order does not settle, or (with ``twins`` in the
+    vocabulary) one phrase found as two entries, leaves the key to be read from its text."""
+    term_keys, rank, value, read, phrase = terms
+    quoted = np.full((len(keys), 3), -1, dtype=np.int64)
+    for r in range(3):
+        chosen = np.flatnonzero(rank == r)
+        where = np.searchsorted(keys, term_keys[chosen])
+        found = where < len(keys)
+        found[found] = keys[where[found]] == term_keys[chosen[found]]
+        quoted[where[found], r] = phrase[chosen[found]]
+    same = (term_keys[1:] == term_keys[:-1]) & (value[1:] == value[:-1])
+    same &= (read[1:] == read[:-1]) & (rank[1:] <= 3)
+    unsettled = [term_keys[1:][same]]
+    if twins:
+        by_phrase = np.lexsort((phrase, term_keys))
+        twice = (term_keys[by_phrase][1:] == term_keys[by_phrase][:-1]) & (
+            phrase[by_phrase][1:] == phrase[by_phrase][:-1]
+        )
+        unsettled.append(term_keys[by_phrase][1:][twice])
+    unsettled_keys = np.concatenate(unsettled)
+    ambiguous = np.zeros(len(keys), dtype=bool)
+    if len(unsettled_keys):
+        ambiguous = np.isin(keys, unsettled_keys)
+    category_keys, named = categories
+    category = np.full(len(keys), -1, dtype=np.int64)
+    if len(category_keys):
+        where = np.minimum(np.searchsorted(category_keys, keys), len(category_keys) - 1)
+        hit = category_keys[where] == keys
+        category[hit] = named[where[hit]]
+    return BatchEvidence(keys, quoted, category, ambiguous)
 
 
 def _at(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -32,9 +32,10 @@ from services.matcher.columns import (
     cells_near,
 )
 from services.matcher.eligibility import delivery_mask, gender_mask, is_full, is_reported
+from services.matcher.evidence import AMBIGUOUS, Evidence, SlotEvidence
 from services.matcher.record_store import SlotRecords
 from services.matcher.records import MatchRequest, Need, ServiceRecord
-from services.matcher.service_batch import reader_for
+from services.matcher.service_batch import BatchEvidence, BatchReader, reader_for
 from services.matcher.slot_ids import SlotIds
 from services.matcher.tuning import (
     CELL_LAT,
@@ -76,6 +77,7 @@ class ServiceTable:
         self._dead = 0
         self._local = threading.local()
         self._explained: dict[tuple[int, tuple[str, ...]], dict[str, ConceptMatch]] = {}
+        self.evidence = SlotEvidence(list(vocabulary.concepts))
 
     def extend(self, services: Iterable[ServiceRecord]) -> None:
         """Add many services: the same table as upserting them one by one, read in batches
@@ -97,6 +99,7 @@ class ServiceTable:
         reading = reader_for(self.vocabulary).read(batch)
         first = len(self.records)
         append_columns(self, batch, reading)
+        self._add_evidence(first, len(batch), reading.evidence, reader_for(self.vocabulary))
         self.records.extend(batch)
         for old in self._slot_of.put_many([service.id for service in batch], first):
             self._kill(old)
@@ -130,6 +133,33 @@ class ServiceTable:
             columns.astype(np.int64) << 32 | (home[rows] - NO_CELL),
         )
 
+    def _add_evidence(self, first: int, m: int, found: BatchEvidence, reader: BatchReader) -> None:
+        """A batch's evidence, each distinct (phrases, category) named once."""
+        concepts = len(reader.concepts)
+        rows = np.column_stack((found.terms, found.category)) + 1  # -1 (none) is 0
+        if len(rows) and rows.max() < 1 << 15:
+            packed = rows[:, 0] << 45 | rows[:, 1] << 30 | rows[:, 2] << 15 | rows[:, 3]
+            _, at, inverse = np.unique(packed, return_index=True, return_inverse=True)
+            distinct = rows[at]
+        else:
+            distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+        phrases, labels = reader.phrases_read, reader.label_names
+        numbers = np.array(
+            [
+                self.evidence.pair(
+                    tuple(phrases[t - 1] for t in row[:3] if t),
+                    labels[row[3] - 1] if row[3] else None,
+                )
+                for row in distinct.tolist()
+            ],
+            dtype=np.uint32,
+        )
+        pair = numbers[inverse.ravel()] if len(numbers) else np.zeros(0, np.uint32)
+        pair[found.ambiguous] = AMBIGUOUS
+        column = (found.keys % concepts).astype(np.uint32)
+        counts = np.bincount(found.keys // concepts, minlength=m)
+        self.evidence.add(first, column << np.uint32(24) | pair, counts)
+
     def _add_postings(self, pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         """Append the batches' (slot, fit, concept and cell) entries to the posting lists,
         creating new lists in the order one-by-one upserts would (by their first slot)."""
@@ -156,6 +186,7 @@ class ServiceTable:
     def upsert(self, service: ServiceRecord) -> None:
         concepts = self.describe(service)
         slot = len(self.records)
+        self.evidence.append(slot, ((c, m.terms, m.category) for c, m in concepts.items()))
         self._append_columns(service, concepts)
         self.records.append(service)
         old = self._slot_of.put(service.id, slot)
@@ -328,9 +359,14 @@ class ServiceTable:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         return np.concatenate(slots), np.concatenate(scores)
 
-    def explained(self, slot: int, concepts: tuple[str, ...]) -> dict[str, ConceptMatch]:
+    def explained(
+        self, slot: int, concepts: tuple[str, ...]
+    ) -> dict[str, ConceptMatch] | dict[str, Evidence]:
         """How a service answers these concepts, with the words that show it (for its
-        reasons): only the concepts asked for are scored, the rest of its text is not."""
+        reasons): kept since it was read (``evidence.py``) or, where that could not be
+        settled, read from its text again, scoring only the concepts asked for."""
+        if not self.evidence.explained_by_text(slot):
+            return self.evidence.of(slot)
         key = (slot, concepts)
         described = self._explained.get(key)
         if described is None:

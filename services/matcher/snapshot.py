@@ -2,8 +2,9 @@
 matcher serves at once instead of re-reading every service's text.
 
 Layout: each snapshot is a folder of its own (``meta.pickle``: vocabulary and Python
-version, replica position, label bits, ward sums, posting keys; one ``.npy`` per column, for
-all postings back to back and for the ids' hashes and slots; ``records.bin`` and
+version, replica position, label bits, ward sums, posting keys, the distinct evidence
+``evidence.py`` quotes; one ``.npy`` per column, for all postings back to back, for the ids'
+hashes and slots and for each slot's evidence; ``records.bin`` and
 ``record_*``: the service records as ``record_store.py`` keeps them in memory, each encoded
 on its own and read only when a ranking needs it), and the file ``current`` names the newest
 complete one, so a crash while saving leaves the previous snapshot in use. Arrays are
@@ -30,7 +31,7 @@ from services.matcher.vocabulary import Vocabulary
 
 __all__ = ["load", "save"]
 
-FORMAT = 2
+FORMAT = 3
 PYTHON = sys.version_info[:2]  # the records' encoding (marshal) may change between versions
 
 
@@ -52,6 +53,7 @@ def save(table: ServiceTable, position: int, folder: Path) -> Path:
         [table._postings[k].slots.size for k in keys], dtype=np.int64
     )
     arrays["id_hashes"], arrays["id_slots"] = table._slot_of.arrays()
+    arrays.update(table.evidence.arrays(n))
     for name, values in arrays.items():
         np.save(target / f"{name}.npy", np.ascontiguousarray(values))
     table.records.save(target)
@@ -67,6 +69,7 @@ def save(table: ServiceTable, position: int, folder: Path) -> Path:
         "access": table.access.bits,
         "ward_sums": table._ward_sums,
         "centroids": table._explicit_centroids,
+        "evidence": table.evidence.pairs,
     }
     (target / "meta.pickle").write_bytes(pickle.dumps(meta, protocol=5))
     pointer = folder / "current.tmp"
@@ -110,6 +113,13 @@ def load(folder: Path, vocabulary: Vocabulary) -> tuple[ServiceTable, int] | Non
     table._ward_sums = meta["ward_sums"]
     table._explicit_centroids = meta["centroids"]
     table._dead = meta["dead"]
+    table.evidence.restore(
+        {
+            name: array(name)
+            for name in ("evidence_start", "evidence_count", "evidence_by_text", "evidence_entries")
+        },
+        meta["evidence"],
+    )
     table._slot_of = SlotIds.restored(
         lambda slot: table.records.id_at(slot), array("id_hashes"), array("id_slots")
     )
