@@ -15,8 +15,9 @@ How a ranking is made, in the order a link worker would reason (each step's room
 5. A greedy pick serves every need in turn (a mix, not five services for one need), weighted
    by how strongly and how early each need was stated, so the main need can take a second
    slot before a passing mention takes one; services at zero capacity follow the available
-   ones, flagged ``waiting_list``. Each pick's gain is its score, taken apart in its
-   breakdown, with reasons in words (``reasons.py``). Weights live in ``tuning.py``.
+   ones, flagged ``waiting_list`` (``picking.py``). Each pick's gain is its score, taken
+   apart in its breakdown, with reasons in words (``reasons.py``, quoting the evidence
+   ``evidence.py`` kept). Weights live in ``tuning.py``.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
 from services.matcher.columns import (
     ALL_TRAITS,
-    FULL,
     combine,
     top_indices,
 )
@@ -41,7 +40,8 @@ from services.matcher.eligibility import (
     is_stale,
     referral_route_note,
 )
-from services.matcher.preferences import Preferences, schedule_fit, soft_factors
+from services.matcher.picking import Pick, greedy_pick
+from services.matcher.preferences import Preferences, soft_factors
 from services.matcher.reasons import fit_reasons, need_reason
 from services.matcher.records import (
     BREAKDOWN_FACTORS,
@@ -60,10 +60,8 @@ from services.matcher.tuning import (
     CAUSE_CONFIDENCE,
     CIRCUMSTANCE_WEIGHT,
     COMMUNITY_PRIORITY,
-    COVERAGE,
     MENTION_FLOOR,
     MENTION_STEP,
-    MIN_PROPOSAL_FIT,
     REASON_FIT,
     SHORTLIST,
     SYMPTOM_WEIGHT,
@@ -87,15 +85,6 @@ __all__ = [  # the records and rules are re-exported: callers import them from h
     "service_from_directory",
     "ward_centroids",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Pick:
-    index: int  # row in the shortlist
-    relevance: float
-    gain: float
-    schedule: float
-    waiting: bool
 
 
 class MatchIndex:
@@ -190,7 +179,7 @@ class MatchIndex:
         relevance = combine(fits[rough_order] * scoring.weights) * shortlisted
         best = top_indices(relevance, SHORTLIST)
         order = rough_order[best]
-        picks = self._select(
+        picks = greedy_pick(
             table,
             scored,
             prefs,
@@ -281,62 +270,6 @@ class MatchIndex:
                 unmet.append(phrase)
         return unmet
 
-    def _select(
-        self,
-        table: ServiceTable,
-        needs: list[Need],
-        prefs: Preferences,
-        slots: np.ndarray,
-        fits: np.ndarray,
-        multiplier: np.ndarray,
-        flags: np.ndarray,
-        top: int,
-    ) -> list[_Pick]:
-        """Greedy pick that keeps serving needs not yet covered (xQuAD-style residuals).
-
-        Each pick's gain (what it adds to the proposals before it) is its score, so the
-        scores shown follow the order; services on a waiting list come after the rest."""
-        weights = np.array([n.weight for n in needs], dtype=np.float32)
-        schedule_bonus = np.ones(len(slots), dtype=np.float32)
-        if prefs.schedule_words:  # records are read only when the person said when suits
-            schedule_bonus[:] = [schedule_fit(table.records[int(s)], prefs) for s in slots]
-        gain_base = fits * weights
-        # how surely each need was stated; a circumstance makes no service usable on its own
-        sure = np.array([0.0 if n.circumstance else min(1.0, n.hit.confidence) for n in needs])
-        quality = (fits * sure).max(axis=1) * multiplier * schedule_bonus
-        usable = quality >= MIN_PROPOSAL_FIT
-        full = (flags & FULL) > 0
-        # relevance in units of the strongest need: 1.0 answers it fully
-        scale = float(weights.max()) if len(weights) and weights.max() > 0 else 1.0
-        covered = 1.0 - COVERAGE * fits  # what a pick leaves of each need, row by row
-        chosen: list[_Pick] = []
-        for waiting in (False, True):
-            residual = np.ones(len(needs), dtype=np.float32)
-            # only the rows in the pool are ranked: each row's relevance is its own
-            rows = np.flatnonzero(usable & (full == waiting))
-            base, factor = gain_base[rows], multiplier[rows]
-            bonus = schedule_bonus[rows] if prefs.schedule_words else None  # else all 1
-            left = np.ones(len(rows), dtype=bool)
-            for _ in range(min(top - len(chosen), len(rows))):
-                relevance = combine(base * residual)
-                gains = relevance * factor
-                if bonus is not None:
-                    gains *= bonus
-                at = int(np.argmax(np.where(left, gains, -1.0)))
-                pick = int(rows[at])
-                chosen.append(
-                    _Pick(
-                        pick,
-                        float(relevance[at]) / scale,
-                        float(gains[at]) / scale,
-                        float(schedule_bonus[pick]),
-                        waiting,
-                    )
-                )
-                left[at] = False
-                residual *= covered[pick]
-        return chosen
-
     def _proposals(
         self,
         table: ServiceTable,
@@ -350,7 +283,7 @@ class MatchIndex:
         fits: np.ndarray,
         distance: np.ndarray,
         audience: dict[str, np.ndarray],
-        picks: list[_Pick],
+        picks: list[Pick],
     ) -> list[Proposal]:
         """The picks as proposals, each with its score taken apart: the relevance it adds
         (from the fit to each need) times each soft factor, recomputed for these few

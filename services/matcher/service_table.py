@@ -16,6 +16,7 @@ import numpy as np
 
 from services.matcher.audiences import Audiences
 from services.matcher.batch_columns import append_columns
+from services.matcher.batch_evidence import BatchEvidence
 from services.matcher.columns import (
     ALIVE,
     CLOSED,
@@ -35,7 +36,7 @@ from services.matcher.eligibility import delivery_mask, gender_mask, is_full, is
 from services.matcher.evidence import AMBIGUOUS, Evidence, SlotEvidence
 from services.matcher.record_store import SlotRecords
 from services.matcher.records import MatchRequest, Need, ServiceRecord
-from services.matcher.service_batch import BatchEvidence, BatchReader, reader_for
+from services.matcher.service_batch import BatchReader, reader_for
 from services.matcher.slot_ids import SlotIds
 from services.matcher.tuning import (
     CELL_LAT,
