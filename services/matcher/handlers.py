@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from services.matcher import replica, store
@@ -105,22 +105,6 @@ def proposal_event(
     )
 
 
-def organisations_of(session: Session, service_ids: list[str]) -> dict[str, str]:
-    """Service id -> organisation id, from the replica's snapshots."""
-    if not service_ids:
-        return {}
-    rows = session.execute(
-        select(store.replica_services.c.service_id, store.replica_services.c.snapshot).where(
-            store.replica_services.c.service_id.in_(service_ids)
-        )
-    )
-    return {
-        service_id: snapshot["organisation_id"]
-        for service_id, snapshot in rows
-        if snapshot and snapshot.get("organisation_id")
-    }
-
-
 def propose(
     session: Session,
     event: ReferralSubmitted | ReferralUpdated,
@@ -140,7 +124,7 @@ def propose(
         result,
         event.profile.ward,
         len(live),
-        organisations_of(session, [p.service_id for p in result.proposals]),
+        live.organisations_of(session, [p.service_id for p in result.proposals]),
     )
 
 

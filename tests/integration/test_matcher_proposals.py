@@ -79,3 +79,53 @@ def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognise
         assert proposal.breakdown["relevance"] > 0
         assert {"distance", "capacity"} <= set(proposal.breakdown)
     assert stored[0]["breakdown"] == event.proposals[0].breakdown
+
+
+def test_a_service_that_moves_to_another_organisation_is_proposed_under_the_new_one(tmp_path):
+    """The matcher remembers each proposed service's organisation rather than reading
+    it back from the replica per referral; a change to the service replaces it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    migrate(engine, MIGRATIONS, "alembic_version_matcher")
+    sessions = make_session_factory(engine)
+    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
+    outbox = Outbox(store.outbox, "matcher@test")
+    handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today).handlers
+
+    def upsert(session, revision: int, organisation_id: str) -> None:
+        snapshot = ServiceSnapshot(
+            id="svc-debt",
+            organisation_id=organisation_id,
+            organisation_name="Org",
+            name="Debt advice",
+            description="Free advice on debts, bills and benefits",
+            categories=("money and debt",),
+            eligibility=Eligibility(min_age=18),
+            capacity_per_week=10,
+        )
+        event = ServiceUpserted(revision=revision, service=snapshot)
+        on_service_upserted(session, event, new_envelope(event, "directory@test"))
+
+    def organisation_proposed(referral_id: str) -> str | None:
+        submitted = ReferralSubmitted(
+            referral_id=referral_id,
+            practice_ods="G83001",
+            profile=ReferralProfile(age=60, needs_text="Worried about debts", ward="Erith"),
+        )
+        with sessions.begin() as session:
+            handlers[ReferralSubmitted](
+                session, submitted, new_envelope(submitted, "referrals@test")
+            )
+        with sessions() as session:
+            raw = session.execute(
+                select(store.outbox.c.value).where(store.outbox.c.key == referral_id)
+            ).scalar_one()
+        (proposal,) = decode(raw).payload.proposals
+        return proposal.organisation_id
+
+    with sessions.begin() as session:
+        upsert(session, 1, "org-old")
+    assert organisation_proposed("r-1") == "org-old"
+    assert organisation_proposed("r-2") == "org-old"  # remembered
+    with sessions.begin() as session:
+        upsert(session, 2, "org-new")
+    assert organisation_proposed("r-3") == "org-new"
