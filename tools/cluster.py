@@ -226,6 +226,10 @@ class Cluster:
     bus: str = "kafka"
     databases: dict[str, str] | None = None
     bus_database_url: str | None = None
+    #: Processes serving the referrals API on its port (SO_REUSEPORT); with any, the
+    #: ``referrals`` process runs only its relay and consumers (answering on port + 4),
+    #: as ``make run`` does: one Python process runs on one core at a time.
+    referrals_api: int = 0
 
     def __post_init__(self) -> None:
         self.port = self.port or _free_base_port()
@@ -268,7 +272,7 @@ class Cluster:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
-    def service(self, name: str, port: int, instance: str) -> Process:
+    def service(self, name: str, port: int, instance: str, **more: str) -> Process:
         env = _base_env(
             self.workdir,
             SP_BUS=self.bus,
@@ -283,6 +287,7 @@ class Cluster:
         if self.bus_database_url:
             env["SP_BUS_DATABASE_URL"] = self.bus_database_url
         env.update(self.extra_env)
+        env.update(more)
         env["SP_JWT_SECRET"] = self._secret
         return Process(
             instance,
@@ -297,20 +302,32 @@ class Cluster:
         if self.broker is None and self.bus == "kafka":
             self.broker = Broker(self.workdir).start()
         self._create_databases()
+        referrals_port = self.port + (4 if self.referrals_api else 1)
         first = [
             ("directory", self.port + 2, "directory"),
-            ("referrals", self.port + 1, "referrals"),
+            ("referrals", referrals_port, "referrals"),
             ("matcher", self.matcher_port(0), "matcher-1"),
         ]
-        # The first matcher migrates the matchers' shared database; the others follow.
+        # The first matcher migrates the matchers' shared database; the others follow,
+        # as do the referrals API's processes.
         rest = [
             ("matcher", self.matcher_port(n), f"matcher-{n + 1}") for n in range(1, self.matchers)
+        ] + [
+            ("referrals", self.port + 1, f"referrals-api-{n}")
+            for n in range(1, self.referrals_api + 1)
         ]
+        api_only = {
+            "SP_RUN_WORKERS": "false",
+            "SP_REUSE_PORT": "true",
+            "SP_MIGRATE_ON_START": "false",
+            "SP_LOAD_DEMO_DATA": "false",
+        }
         # Processes sharing one event log would migrate it at once: one at a time then.
         plans = [[p] for p in first] if self.bus == "sql" else [first]
         for plan in [*plans, rest]:
             for name, port, instance in plan:
-                self.processes[instance] = self.service(name, port, instance).start()
+                more = api_only if instance.startswith("referrals-api") else {}
+                self.processes[instance] = self.service(name, port, instance, **more).start()
             for _name, port, instance in plan:
                 process = self.processes[instance]
                 url = f"http://127.0.0.1:{port}/readyz"
@@ -345,6 +362,12 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--matchers", type=int, default=1, help="matcher processes (group)")
+    parser.add_argument(
+        "--referrals-api",
+        type=int,
+        default=2,
+        help="processes serving the referrals API (0: the referrals process serves it too)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="base port (services +1..+3)")
     parser.add_argument("--kafka-port", type=int, default=9092)
     parser.add_argument(
@@ -361,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir,
         pg_server=args.postgres,
         matchers=args.matchers,
+        referrals_api=args.referrals_api,
         port=args.port,
         db_prefix=args.db_prefix,
         broker=Broker(workdir, args.kafka_port).start(),

@@ -466,14 +466,18 @@ def measure(system, bus: str, matcher_url: str, seconds: float, rate: float) -> 
     )
 
 
-def run_bus(bus: str, seconds: float, rate: float, matchers: int, pg: str) -> Outcome:
+def run_bus(
+    bus: str, seconds: float, rate: float, matchers: int, pg: str, referrals_api: int = 2
+) -> Outcome:
     with tempfile.TemporaryDirectory(prefix=f"load-{bus}-") as scratch:
         workdir = Path(scratch)
         if bus == "sql":
             system = Embedded(workdir).start()
             matcher_url = f"http://127.0.0.1:{system.port + 3}"
         else:
-            system = Cluster(workdir, pg_server=pg, matchers=matchers).start()
+            system = Cluster(
+                workdir, pg_server=pg, matchers=matchers, referrals_api=referrals_api
+            ).start()
             matcher_url = f"http://127.0.0.1:{system.matcher_port(0)}"
         try:
             return measure(system, bus, matcher_url, seconds, rate)
@@ -494,6 +498,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--matchers", type=int, default=1, help="matcher processes (kafka)")
     parser.add_argument(
+        "--referrals-api",
+        type=int,
+        default=2,
+        help="processes serving the referrals API (kafka; the embedded default's own"
+        " SP_REFERRALS_PROCESSES decides on sql)",
+    )
+    parser.add_argument(
         "--postgres",
         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
         help="PostgreSQL server for the kafka run (a database per service is made)",
@@ -501,7 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     outcomes = []
     for bus in args.buses.split(","):
-        outcome = run_bus(bus.strip(), args.seconds, args.rate, args.matchers, args.postgres)
+        outcome = run_bus(
+            bus.strip(), args.seconds, args.rate, args.matchers, args.postgres, args.referrals_api
+        )
         outcomes.append(outcome)
         lat = outcome.latencies_ms
         print(
