@@ -29,6 +29,16 @@ ASCII_LOWER = ("\u0130", "\u212a")
 _INITIAL = re.compile(rb"(?:^|')[a-z]$")  # a word whose last letter may be an initial
 
 
+class _WordIds(dict):
+    """Each word's id, a word not seen before read (``BatchWords._word``) as it is first
+    looked up: the look-up of a batch's words is one ``map`` with no set of them built first."""
+
+    __slots__ = ("read",)
+
+    def __missing__(self, raw: bytes) -> int:
+        return self.read(raw)
+
+
 class BatchWords:
     def __init__(self, vocabulary: Vocabulary, stem_ids: dict[str, int]) -> None:
         """``stem_ids``: the ids of the stems service phrases use (from 2); any other stem
@@ -36,7 +46,8 @@ class BatchWords:
         self.vocabulary = vocabulary
         self._stem_ids = stem_ids
         # words seen so far: each distinct word's stem ids, back to back
-        self._words: dict[bytes, int] = {}
+        self._words = _WordIds()
+        self._words.read = self._word
         self._word_start: list[int] = []
         self._word_length: list[int] = []
         self._word_stems: list[int] = []
@@ -100,8 +111,6 @@ class BatchWords:
             if mark in spaced:
                 spaced = spaced.replace(mark, b" " + mark + b" ")
         words = spaced.split()
-        for raw in set(words).difference(self._words):
-            self._word(raw)
         ids = np.fromiter(map(self._words.__getitem__, words), dtype=np.int64, count=len(words))
         start, length, flat = self._word_arrays()
         ends = np.flatnonzero(ids == 0)

@@ -241,6 +241,19 @@ def top_indices(values: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(negated[part], kind="stable")]
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of non-negative int64 keys, by sorting the keys
+    with each one's position in its low bits (numpy sorts values several times faster than
+    it argsorts them: 1.5M keys 25 ms rather than 210); ``argsort`` when they do not fit."""
+    n = len(keys)
+    bits = max(1, (n - 1).bit_length())
+    if not n or keys.min() < 0 or int(keys.max()).bit_length() + bits > 63:
+        return np.argsort(keys, kind="stable")
+    packed = keys.astype(np.int64) << bits | np.arange(n, dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << bits) - 1)
+
+
 def cell(lat: float | None, lon: float | None) -> int:
     if lat is None or lon is None:
         return NO_CELL
