@@ -33,15 +33,20 @@ SERVICES = [
 ]
 
 
-def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognised_words(
-    tmp_path,
-):
+def _matcher(tmp_path):
+    """A migrated matcher database and the matcher's handlers over a live index."""
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
-    sessions = make_session_factory(engine)
     live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     outbox = Outbox(store.outbox, "matcher@test")
     handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today).handlers
+    return make_session_factory(engine), handlers
+
+
+def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognised_words(
+    tmp_path,
+):
+    sessions, handlers = _matcher(tmp_path)
     with sessions.begin() as session:
         for service_id, name, description, categories in SERVICES:
             snapshot = ServiceSnapshot(
@@ -84,12 +89,7 @@ def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognise
 def test_a_service_that_moves_to_another_organisation_is_proposed_under_the_new_one(tmp_path):
     """The matcher remembers each proposed service's organisation rather than reading
     it back from the replica per referral; a change to the service replaces it."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    migrate(engine, MIGRATIONS, "alembic_version_matcher")
-    sessions = make_session_factory(engine)
-    live = LiveIndex(MatchIndex(Vocabulary.load_default()))
-    outbox = Outbox(store.outbox, "matcher@test")
-    handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today).handlers
+    sessions, handlers = _matcher(tmp_path)
 
     def upsert(session, revision: int, organisation_id: str) -> None:
         snapshot = ServiceSnapshot(
