@@ -107,11 +107,15 @@ def _child_env(settings: Settings, name: str, **more) -> dict[str, str]:
         "access_log": False,  # as quiet as the referrals service here
         **more,
     }
-    env = dict(os.environ)
-    for key, value in values.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        env[f"SP_{key.upper()}"] = text
-    return env
+    return {**os.environ, **as_env(values)}
+
+
+def as_env(values: dict) -> dict[str, str]:
+    """Settings as the ``SP_`` environment variables a service process reads them from."""
+    return {
+        f"SP_{key.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in values.items()
+    }
 
 
 def _die_with_parent() -> None:
@@ -150,6 +154,15 @@ def start_children(settings: Settings, timeout_s: float = 180) -> list[subproces
 #: /readyz and /metrics when others serve the API (``SP_REFERRALS_PROCESSES``).
 WORKERS_PORT_OFFSET = 4
 
+#: The settings of a process that only serves the referrals API beside the one that
+#: migrated its database and runs its relay and consumers (here, and ``tools.cluster``).
+API_ONLY = {
+    "run_workers": False,
+    "migrate_on_start": False,
+    "load_demo_data": False,
+    "reuse_port": True,
+}
+
 
 def start_referrals_api(settings: Settings) -> list[subprocess.Popen]:
     """The processes serving the referrals API (``referrals_processes``), all on its one
@@ -163,15 +176,7 @@ def start_referrals_api(settings: Settings) -> list[subprocess.Popen]:
     return [
         subprocess.Popen(
             [sys.executable, "-m", "services.referrals"],
-            env=_child_env(
-                settings,
-                "referrals",
-                run_workers=False,
-                migrate_on_start=False,
-                load_demo_data=False,
-                reuse_port=True,
-                instance_id=f"embedded-api-{n}",
-            ),
+            env=_child_env(settings, "referrals", **API_ONLY, instance_id=f"embedded-api-{n}"),
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         for n in range(1, settings.referrals_processes + 1)

@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
+from services.__main__ import API_ONLY, WORKERS_PORT_OFFSET, as_env
+
 __all__ = ["Broker", "Cluster", "Embedded", "Process", "free_port"]
 
 SERVICES = ("directory", "referrals", "matcher")
@@ -227,8 +229,9 @@ class Cluster:
     databases: dict[str, str] | None = None
     bus_database_url: str | None = None
     #: Processes serving the referrals API on its port (SO_REUSEPORT); with any, the
-    #: ``referrals`` process runs only its relay and consumers (answering on port + 4),
-    #: as ``make run`` does: one Python process runs on one core at a time.
+    #: ``referrals`` process runs only its relay and consumers (answering on port +
+    #: ``WORKERS_PORT_OFFSET``), as ``make run`` does: one Python process runs on one core
+    #: at a time.
     referrals_api: int = 0
 
     def __post_init__(self) -> None:
@@ -302,7 +305,7 @@ class Cluster:
         if self.broker is None and self.bus == "kafka":
             self.broker = Broker(self.workdir).start()
         self._create_databases()
-        referrals_port = self.port + (4 if self.referrals_api else 1)
+        referrals_port = self.port + (WORKERS_PORT_OFFSET if self.referrals_api else 1)
         first = [
             ("directory", self.port + 2, "directory"),
             ("referrals", referrals_port, "referrals"),
@@ -316,12 +319,7 @@ class Cluster:
             ("referrals", self.port + 1, f"referrals-api-{n}")
             for n in range(1, self.referrals_api + 1)
         ]
-        api_only = {
-            "SP_RUN_WORKERS": "false",
-            "SP_REUSE_PORT": "true",
-            "SP_MIGRATE_ON_START": "false",
-            "SP_LOAD_DEMO_DATA": "false",
-        }
+        api_only = as_env(API_ONLY)
         # Processes sharing one event log would migrate it at once: one at a time then.
         plans = [[p] for p in first] if self.bus == "sql" else [first]
         for plan in [*plans, rest]:
