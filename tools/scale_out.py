@@ -1,39 +1,52 @@
 """The matcher stage's scale-out: events/s consumed by 1 and by N matcher replicas.
 
-    python -m tools.scale_out --matchers 1,2 --backlog 1500
+    python -m tools.scale_out --matchers 1,2 --backlog 3000 --rate 25
 
 For each count it starts the production shape (Tansu, a PostgreSQL database per
-service) with that many matchers, stops them once their replicas are full, submits
-``--backlog`` referrals at a paced rate (so intake is never the limit) and waits until
-the referrals service has published them all. Then it pauses the referrals and directory
-services (SIGSTOP; ``--with-downstream`` keeps them running), so the matcher stage is
-measured alone and not the 2 cores' other work, starts the matchers again and
-measures, from the matcher's own outbox timestamps, how fast the group turns the
-backlog into proposals once every replica has joined (they start one at a time), up
-to the 90th percentile, so joins and the last stragglers do not count. It prints one line per
-count and the ratio:
+service) with that many matchers and waits until every one has its replica and has
+joined the group. Then it stops the referrals service's relay (its API runs in a process
+of its own), submits ``--backlog`` referrals at a paced rate (so intake is never the
+limit), pauses the referrals API and the directory (SIGSTOP; ``--with-downstream`` keeps
+them and the referrals consumers running), so the matcher stage is measured alone and
+not the 2 cores' other work, and publishes the backlog from the referrals outbox with
+the relay's own code, all at once. It measures, from the matcher's own outbox
+timestamps, how fast the group turns the backlog into proposals from then up to the
+90th percentile (the last stragglers of a partition do not count), and the CPU each
+process used (cores: CPU seconds per second) until the last proposal. It prints per
+count:
 
-``matchers 2: 1500 referrals, 212.4 proposals/s (x1.71 of 1 matcher)``
+``matchers 2: 3000 referrals, 212.4 proposals/s (x1.71 of 1 matcher)``
+``  proposals by matcher: matcher-1 1510, matcher-2 1490``
+``  cores used while draining: matcher-1 0.93, matcher-2 0.91, broker 0.05, ...``
+
+Every matcher joins before the backlog is published: started one at a time as the
+backlog was consumed, the first one alone had made most of 3,000 proposals before the
+second had joined.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from services.matcher import store as matcher_store
 from services.referrals import store as referrals_store
+from shared.bus.kafka import KafkaBus
+from shared.bus.outbox import OutboxRelay
 from tools.cluster import Cluster
-from tools.load import People, _token, wait_for_replica
+from tools.load import People, _token, cpu_seconds, wait_for_replica
 
 __all__ = ["main", "proposals_per_second"]
 
@@ -99,48 +112,147 @@ def proposals_per_second(times: list, settled: datetime) -> float:
     return (len(steady) - 1) / span if span > 0 else float("nan")
 
 
+def _by_matcher(urls: dict[str, str]) -> dict[str, int]:
+    """Proposals made by each matcher instance (the envelope's producer)."""
+    o = matcher_store.outbox
+    engine = create_engine(urls["matcher"])
+    with engine.connect() as conn:
+        values = conn.execute(select(o.c.value).where(o.c.event_type == "MatchesProposed"))
+        counts = Counter(json.loads(v)["producer"].split("@")[-1] for (v,) in values)
+    engine.dispose()
+    return dict(sorted(counts.items()))
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle since boot (``/proc/stat``)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
+
+
+class CpuMeter:
+    """CPU time of each matcher, the broker, the PostgreSQL backends serving this
+    cluster's databases (summed), the rest of PostgreSQL (its writer processes and any
+    other client's backends), this tool, and the whole machine, over a window."""
+
+    def __init__(self, cluster: Cluster, matchers: list[str]) -> None:
+        self.cluster = cluster
+        self.matchers = matchers
+        self.databases = [url.rsplit("/", 1)[1] for url in cluster.database_urls().values()]
+
+    def _backends(self) -> set[int]:
+        engine = create_engine(self.cluster.pg_server)
+        with engine.connect() as conn:
+            pids = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"),
+                {"names": self.databases},
+            ).scalars()
+            pids = set(pids) - {conn.connection.dbapi_connection.info.backend_pid}
+        engine.dispose()
+        return pids
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        """Label -> {pid: CPU seconds so far} (PostgreSQL's labels hold many pids)."""
+        processes = {name: self.cluster.processes[name].popen.pid for name in self.matchers}
+        processes["broker"] = self.cluster.broker.process.popen.pid
+        processes["tool"] = os.getpid()
+        backends = self._backends()
+        groups = {name: [pid] for name, pid in processes.items()}
+        groups["postgres (this cluster)"] = sorted(backends)
+        groups["postgres (rest)"] = [p for p in _pids_named("postgres") if p not in backends]
+        return {
+            name: {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
+            for name, pids in groups.items()
+        }
+
+    def start(self) -> None:
+        self._busy, self._at, self._used = _busy_seconds(), time.monotonic(), self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """Label -> cores used over the window (CPU seconds per second), and "machine".
+        A process that began within the window counts from zero; one that ended in it
+        is left out."""
+        busy, seconds = _busy_seconds() - self._busy, time.monotonic() - self._at
+        out = {}
+        for name, now in self._sample().items():
+            then = self._used.get(name, {})
+            out[name] = sum(cpu - then.get(pid, 0.0) for pid, cpu in now.items()) / seconds
+        out["machine"] = busy / seconds
+        return out
+
+
+def _pids_named(name: str) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
 def _pause(cluster: Cluster, names: tuple[str, ...], sig: int) -> None:
     for name in names:
-        cluster.processes[name].popen.send_signal(sig)
+        process = cluster.processes[name]
+        if process.running:
+            process.popen.send_signal(sig)
+
+
+def _release(cluster: Cluster, url: str) -> None:
+    """Publish the referrals service's outbox, as its relay would (the same code), from
+    this process: the referrals process is stopped, so the backlog reaches the topic
+    only once every matcher has joined, and all at once."""
+    engine = create_engine(url)
+    bus = KafkaBus(cluster.broker.address)
+    relay = OutboxRelay(engine, referrals_store.outbox, bus, "referrals")
+    try:
+        while relay.run_once(batch=1000):
+            pass
+    finally:
+        bus.close()
+        engine.dispose()
 
 
 def measure(
     matchers: int, backlog: int, rate: float, pg: str, alone: bool = True
-) -> tuple[int, float]:
+) -> tuple[int, float, dict[str, int], dict[str, float]]:
+    """Referrals proposed, proposals/s, proposals per matcher, cores used per process."""
     with tempfile.TemporaryDirectory(prefix=f"scale-{matchers}-") as scratch:
-        cluster = Cluster(Path(scratch), pg_server=pg, matchers=matchers).start()
+        cluster = Cluster(Path(scratch), pg_server=pg, matchers=matchers, referrals_api=1)
+        cluster.start()
         try:
-            wait_for_replica(f"http://127.0.0.1:{cluster.matcher_port(0)}")
             names = [f"matcher-{n + 1}" for n in range(matchers)]
-            # Let the group settle before each leaves: Tansu keeps a leader that leaves
-            # during a rebalance as the group's leader, and no later SyncGroup ends.
-            for name in reversed(names):
-                time.sleep(JOIN_S)
-                cluster.processes[name].stop()
+            for name in names:
+                wait_for_replica(f"http://127.0.0.1:{cluster.port_of(name)}")
+            # Every matcher stays in its group throughout: the backlog is held in the
+            # referrals service's outbox (its relay stopped) until they have all joined,
+            # so none of it is consumed by fewer matchers than are measured.
+            time.sleep(JOIN_S)
+            cluster.processes["referrals"].stop()
             ids = asyncio.run(_submit(cluster.referrals_url, backlog, rate))
             urls = cluster.database_urls()
-            while _count_unpublished(urls["referrals"]):
-                time.sleep(0.5)
             # The matcher stage alone: the services downstream of it (the referrals and
             # directory consumers of MatchesProposed) would otherwise take the CPU a
             # second matcher needs on a 2-core machine, and measure the machine instead.
-            others = ("referrals", "directory") if alone else ()
+            others = ("referrals-api-1", "directory") if alone else ()
             _pause(cluster, others, signal.SIGSTOP)
-            # One at a time, each settling before the next joins (as above).
-            for name in names:
-                cluster.processes[name].start()
-                cluster.wait_ready(name)
-                time.sleep(JOIN_S)
+            if not alone:
+                cluster.processes["referrals"].start()
+            cpu = CpuMeter(cluster, names)
+            _release(cluster, urls["referrals"])
             settled = datetime.now(UTC)
+            cpu.start()
             deadline = time.monotonic() + 900
             while len(times := _proposal_times(urls["matcher"], ids)) < len(ids):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"only {len(times)} of {len(ids)} proposed")
-                time.sleep(1)
+                time.sleep(0.5)
+            used = cpu.stop()
             _pause(cluster, others, signal.SIGCONT)
-            return len(ids), proposals_per_second(times, settled)
+            return len(ids), proposals_per_second(times, settled), _by_matcher(urls), used
         finally:
-            _pause(cluster, ("referrals", "directory"), signal.SIGCONT)
+            _pause(cluster, ("referrals-api-1", "directory"), signal.SIGCONT)
             cluster.stop()
             cluster.drop_databases()
 
@@ -162,13 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     first = None
     for count in [int(c) for c in args.matchers.split(",")]:
-        n, rate = measure(
+        n, rate, made, cores = measure(
             count, args.backlog, args.rate, args.postgres, alone=not args.with_downstream
         )
         first = first or rate
         print(
             f"matchers {count}: {n} referrals, {rate:.1f} proposals/s"
             f" (x{rate / first:.2f} of {args.matchers.split(',')[0]} matcher)",
+            flush=True,
+        )
+        print(f"  proposals by matcher: {', '.join(f'{k} {v}' for k, v in made.items())}")
+        print(
+            "  cores used while draining: "
+            + ", ".join(f"{label} {used:.2f}" for label, used in cores.items()),
             flush=True,
         )
     return 0
