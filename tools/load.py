@@ -216,6 +216,30 @@ def _cpu_snapshot(pids: dict[str, int]) -> dict[str, float | None]:
     return {label: cpu_seconds(pid) for label, pid in pids.items()}
 
 
+def _postgres_pids() -> list[int]:
+    """The machine's PostgreSQL processes (its server and every backend)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL process, by pid."""
+    return {pid: s for pid in _postgres_pids() if (s := cpu_seconds(pid)) is not None}
+
+
+def postgres_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """What PostgreSQL used between two readings: backends started since count from 0;
+    a backend that ended in between is missed, so this is a lower bound."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 def _cpu_used(before: dict[str, float | None], after: dict[str, float | None]) -> dict:
     return {
         label: after[label] - start
@@ -444,12 +468,16 @@ def measure(system, bus: str, matcher_url: str, seconds: float, rate: float) -> 
     driver = Driver(system.referrals_url, rate, seconds)
     pids = service_processes(system)
     services_before, tool_before = _cpu_snapshot(pids), cpu_seconds(os.getpid())
+    # on Kafka the services' databases are the machine's PostgreSQL: its CPU counts too
+    postgres_before = postgres_cpu() if isinstance(system, Cluster) else None
     offered = asyncio.run(driver.run())
     tool_used = (cpu_seconds(os.getpid()) or 0.0) - (tool_before or 0.0)
     answered_within = max(offered, driver.last_accepted - driver.started)
     urls = system.database_urls()
     drain(urls, driver.accepted, timeout_s=max(60.0, seconds))
     cpu = _cpu_used(services_before, _cpu_snapshot(pids))
+    if postgres_before is not None:
+        cpu["postgres"] = postgres_used(postgres_before, postgres_cpu())
     cpu["load tool"] = tool_used
     latencies, lost, doubled = count(urls, driver.accepted, driver.sent_at)
     return Outcome(

@@ -40,3 +40,13 @@ def test_a_short_load_run_prints_its_summary_and_loses_nothing(bus):
     bus_name, lost, doubled = LINE.match(lines[0]).groups()
     assert (bus_name, lost, doubled) == (bus, "0", "0"), lines[0]
     assert run.returncode == 0, run.stdout + run.stderr
+    cpu = next(line for line in run.stdout.splitlines() if line.startswith(f"{bus} cpu per"))
+    # on Kafka the services' PostgreSQL is on the same cores: its CPU is in the line
+    assert ("postgres" in cpu) == (bus == "kafka"), cpu
+
+
+def test_postgres_cpu_counts_backends_started_during_the_run():
+    from tools.load import postgres_used
+
+    # pid 10 ran throughout, pid 11 started during the run, pid 12 ended before it closed
+    assert postgres_used({10: 1.0, 12: 5.0}, {10: 1.5, 11: 0.25}) == pytest.approx(0.75)
