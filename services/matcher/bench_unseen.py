@@ -4,7 +4,8 @@ The bench cycles through the ~30 dev referrals, so caches keyed on what a referr
 warm from the second lap on and flatter the warm row. Here they are emptied before every timed
 ranking (outside the clock):
 
-- the reading of the referral's text (``referral_text._read``);
+- the reading of the referral's text (``referral_text._read``) and the needs weighed from it
+  (``needs.read_needs``);
 - the spelling corrections of its unknown words (``spelling._correct_spelling``,
   ``_english_correction``, ``spelling_likeness``);
 - the services' explanations for the concepts asked for (``ServiceTable._explained``) and the
@@ -19,10 +20,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from services.matcher import referral_text, spelling
+from services.matcher import needs, referral_text, spelling
 from services.matcher.ranking import MatchIndex, MatchRequest
 
 REFERRAL_CACHES = (
+    needs.read_needs,
     referral_text._read,
     spelling._correct_spelling,
     spelling._english_correction,

@@ -2,7 +2,8 @@
 
 How a ranking is made, in the order a link worker would reason (each step's room):
 1. ``Vocabulary.extract`` turns the free text into needs (concepts with the phrase that
-   expressed them); structured ``need_categories`` add needs of their own.
+   expressed them); structured ``need_categories`` add needs of their own (``needs.py``
+   weighs them, once per distinct text).
 2. Hard constraints (``eligibility.py``) remove services the person cannot use. They are
    never traded off against relevance.
 3. Each service's fit to each need comes from the inverted index built at ``upsert`` time
@@ -40,6 +41,7 @@ from services.matcher.eligibility import (
     is_stale,
     referral_route_note,
 )
+from services.matcher.needs import read_needs
 from services.matcher.picking import Pick, greedy_pick
 from services.matcher.preferences import Preferences, soft_factors
 from services.matcher.reasons import fit_reasons, need_reason
@@ -56,19 +58,11 @@ from services.matcher.records import (
 from services.matcher.service_table import ServiceTable
 from services.matcher.shortlist import Scoring, adapted_columns, adapted_lift
 from services.matcher.tuning import (
-    CATEGORY_NEED_CONFIDENCE,
-    CAUSE_CONFIDENCE,
-    CIRCUMSTANCE_WEIGHT,
-    COMMUNITY_PRIORITY,
-    MENTION_FLOOR,
-    MENTION_STEP,
     REASON_FIT,
     SHORTLIST,
-    SYMPTOM_WEIGHT,
-    SYMPTOMS,
     UNMET_THRESHOLD,
 )
-from services.matcher.vocabulary import Fragment, NeedHit, Vocabulary
+from services.matcher.vocabulary import Fragment, Vocabulary
 
 __all__ = [  # the records and rules are re-exported: callers import them from here
     "DELIVERY_MODES",
@@ -145,18 +139,11 @@ class MatchIndex:
 
     def rank(self, request: MatchRequest, top: int = 5) -> RankResult:
         table = self._table  # one table throughout, even if a compaction swaps in another
-        needs = self._needs(request)
-        concepts = self.vocabulary.concepts
-        scored = [
-            n
-            for n in needs
-            if concepts[n.hit.concept].kind not in ("modifier", "trait", "community")
-            or (concepts[n.hit.concept].kind == "community" and n.weight > 0)
-        ]
+        reading = read_needs(self.vocabulary, request.needs_text, tuple(request.need_categories))
+        needs, scored = list(reading.needs), list(reading.scored)
+        extracted, fragments = reading.extracted, reading.fragments
         prefs = Preferences.from_needs(self.vocabulary, needs, request.age)
         origin = table.origin(request)
-        extracted = tuple(self._extracted(n) for n in scored)
-        fragments = self.vocabulary.unrecognised(request.needs_text)
         unrecognised = tuple(f.text for f in fragments)
         if not scored:
             return RankResult((), extracted, _unmet_unrecognised((), fragments, True), unrecognised)
@@ -205,61 +192,6 @@ class MatchIndex:
         )
         unmet_needs = _unmet_unrecognised(tuple(unmet), fragments, not proposals)
         return RankResult(tuple(proposals), extracted, unmet_needs, unrecognised)
-
-    def _needs(self, request: MatchRequest) -> list[Need]:
-        vocabulary = self.vocabulary
-        hits = {h.concept: h for h in vocabulary.extract(request.needs_text)}
-        for category in request.need_categories:
-            key = vocabulary.canonical_category(category)
-            for concept_id in vocabulary.category_concepts.get(key or "", ()):
-                if concept_id not in hits or hits[concept_id].confidence < CATEGORY_NEED_CONFIDENCE:
-                    hits[concept_id] = NeedHit(
-                        concept_id, category, CATEGORY_NEED_CONFIDENCE, 10**9
-                    )
-        # the order of mention is a mild cue too: referrers tend to lead with the main need
-        order = {start: rank for rank, start in enumerate(sorted({h.start for h in hits.values()}))}
-        # low mood, worry or stress beside a situation that explains them (caring, debt,
-        # abuse, grief) is met by help with the situation first, not a mental health group
-        causes = any(
-            h.implied_by is None
-            and h.confidence >= CAUSE_CONFIDENCE
-            and vocabulary.concepts[h.concept].kind == "need"
-            and vocabulary.concepts[h.concept].priority >= 1.0
-            and h.concept not in SYMPTOMS
-            for h in hits.values()
-        )
-        # a fact about the person (a wheelchair user, hard of hearing) beside what they want
-        # says how help must reach them, not what help they want: it narrows the services
-        # (adapted ones first, groups for people like them welcome), it proposes none itself
-        wants = any(
-            h.implied_by is None
-            and not h.circumstance
-            and h.confidence >= CAUSE_CONFIDENCE
-            and vocabulary.concepts[h.concept].kind in ("need", "interest")
-            for h in hits.values()
-        )
-        needs = []
-        for hit in hits.values():
-            concept = vocabulary.concepts[hit.concept]
-            priority = concept.priority
-            if concept.kind == "community":
-                priority = COMMUNITY_PRIORITY.get(concept.community or "", 0.0)
-            weight = min(hit.confidence, 1.0) * priority * hit.emphasis
-            weight *= max(MENTION_FLOOR, 1.0 - MENTION_STEP * order[hit.start])
-            if causes and hit.concept in SYMPTOMS:
-                weight *= SYMPTOM_WEIGHT
-            circumstance = wants and hit.circumstance
-            if circumstance:
-                weight *= CIRCUMSTANCE_WEIGHT
-            needs.append(Need(hit, weight, hit.implied_by is None, circumstance))
-        return sorted(needs, key=lambda n: -n.weight)
-
-    def _extracted(self, need: Need) -> ExtractedNeed:
-        concept = self.vocabulary.concepts[need.hit.concept]
-        categories = tuple(
-            c for c, w in sorted(concept.categories.items(), key=lambda kv: -kv[1]) if w >= 0.3
-        )
-        return ExtractedNeed(need.hit.phrase, concept.id, categories, round(need.hit.confidence, 3))
 
     def _unmet(self, needs: list[Need], reportable: list[int], best: np.ndarray) -> list[str]:
         """``best``: each need's best fit among the eligible candidates."""
