@@ -337,15 +337,18 @@ class ServiceTable:
         all_slots = [s for (s, _), g in zip(per_need, generates, strict=True) if g]
         if not any(len(s) for s in all_slots):
             return np.zeros(0, dtype=np.int32), np.zeros((0, len(needs)), dtype=np.float32)
-        # Deduplicate by marking a per-thread array indexed by slot instead of sorting (the
-        # union can hold a large share of a million-service directory): the candidates come
-        # out in slot order, so every gather of a column by them reads memory in order.
-        # They are platform-sized indices: no gather converts them first.
-        seen, position = self._scratch(len(self.records))
-        marks = seen[: len(self.records)]
-        marks[np.concatenate(all_slots)] = True
-        slots = np.flatnonzero(marks)
-        marks.fill(False)  # a memset: ten times faster than unmarking the slots one by one
+        # The union, deduplicated by sorting it: the candidates come out in slot order, so
+        # every gather of a column by them reads memory in order. Sorting the int32 slots is
+        # four times faster at 100,000 services than marking them in an array by slot and
+        # reading the marks back (``flatnonzero`` branches on every mark), twice at 1M.
+        # They become platform-sized indices: no gather converts them first.
+        union = np.concatenate(all_slots)
+        union.sort()
+        first = np.empty(len(union), dtype=bool)
+        first[:1] = True
+        np.not_equal(union[1:], union[:-1], out=first[1:])
+        slots = union[first].astype(np.intp)
+        position = self._positions(len(self.records))
         position[slots] = np.arange(len(slots), dtype=np.int32)
         # column-major: every per-need write and every across-needs reduction (best need,
         # sum of needs, best service per need) runs over contiguous memory
@@ -361,13 +364,13 @@ class ServiceTable:
             fits[at, column] = need_scores
         return slots, fits
 
-    def _scratch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's marks (all False between rankings) and positions, by slot."""
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None or len(scratch[0]) < size:
+    def _positions(self, size: int) -> np.ndarray:
+        """This thread's scratch array of positions by slot (stale outside the candidates)."""
+        positions = getattr(self._local, "positions", None)
+        if positions is None or len(positions) < size:
             room = max(size, 1024) * 5 // 4
-            scratch = self._local.scratch = np.zeros(room, dtype=bool), np.zeros(room, np.int32)
-        return scratch
+            positions = self._local.positions = np.zeros(room, np.int32)
+        return positions
 
     def _postings_for(self, concept: str, near: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
         cells = self._cells_of_concept.get(concept, set())
