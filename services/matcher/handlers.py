@@ -37,12 +37,13 @@ from shared.events import (
 )
 
 __all__ = [
+    "BATCH_HANDLERS",
     "CONSUMERS",
     "HANDLERS",
     "REPLICA_HANDLERS",
     "on_match_confirmed",
     "on_match_declined",
-    "on_referral_changed",
+    "on_referrals_changed",
     "propose",
     "request_from_profile",
 ]
@@ -107,52 +108,58 @@ def proposal_event(
 
 def propose(
     session: Session,
-    event: ReferralSubmitted | ReferralUpdated,
-    env: Envelope,
+    items: list[tuple[ReferralSubmitted | ReferralUpdated, Envelope]],
     *,
     live: LiveIndex,
     today=date.today,
-) -> MatchesProposed:
-    """Rank the replica for the referral: reads only, so the consumer runs it before
-    the batch's transaction (``Registry.prepare``) and the ranking holds no write lock."""
+) -> list[MatchesProposed]:
+    """Rank the replica for each referral, after one refresh of it: reads only, so the
+    consumer runs it before the batch's transaction (``Registry.prepare``) and the
+    ranking holds no write lock."""
     live.refresh(session)
-    request = request_from_profile(event.referral_id, event.profile, today())
-    result = live.rank(request, top=TOP)
-    return proposal_event(
-        event.referral_id,
-        env.event_id,
-        result,
-        event.profile.ward,
-        len(live),
-        live.organisations_of(session, [p.service_id for p in result.proposals]),
+    day = today()
+    ranked = [
+        (event, env, live.rank(request_from_profile(event.referral_id, event.profile, day), TOP))
+        for event, env in items
+    ]
+    organisations = live.organisations_of(
+        session, [p.service_id for _, _, result in ranked for p in result.proposals]
     )
+    return [
+        proposal_event(
+            event.referral_id, env.event_id, result, event.profile.ward, len(live), organisations
+        )
+        for event, env, result in ranked
+    ]
 
 
-def on_referral_changed(
+def on_referrals_changed(
     session: Session,
-    event: ReferralSubmitted | ReferralUpdated,
-    env: Envelope,
+    items: list[tuple[ReferralSubmitted | ReferralUpdated, Envelope]],
     *,
     live: LiveIndex,
     outbox: Outbox,
     today=date.today,
-    prepared: MatchesProposed | None = None,
+    prepared: list[MatchesProposed] | None = None,
 ) -> None:
-    """Record the referral's proposals and propose them; the latest profile wins."""
-    proposed = prepared or propose(session, event, env, live=live, today=today)
-    session.execute(
-        delete(store.proposals).where(store.proposals.c.referral_id == event.referral_id)
-    )
-    session.execute(
-        store.proposals.insert().values(
-            referral_id=event.referral_id,
-            profile=event.profile.model_dump(mode="json"),
-            proposals=[p.model_dump(mode="json") for p in proposed.proposals],
-            unmet_needs=list(proposed.unmet_needs),
-            proposed_at=datetime.now(UTC),
-        )
-    )
-    outbox.add(session, proposed)
+    """Record each referral's proposals and propose them; the latest profile wins. A
+    run of events costs one statement per table, not three per event."""
+    proposed = prepared or propose(session, items, live=live, today=today)
+    now = datetime.now(UTC)
+    latest = {
+        event.referral_id: {
+            "referral_id": event.referral_id,
+            "profile": event.profile.model_dump(mode="json"),
+            "proposals": [p.model_dump(mode="json") for p in made.proposals],
+            "unmet_needs": list(made.unmet_needs),
+            "proposed_at": now,
+        }
+        for (event, _), made in zip(items, proposed, strict=True)
+    }
+    p = store.proposals
+    session.execute(delete(p).where(p.c.referral_id.in_(list(latest))))
+    session.execute(p.insert(), list(latest.values()))
+    outbox.add_all(session, proposed)
 
 
 def on_match_confirmed(session: Session, event: MatchConfirmed, _env: Envelope) -> None:
@@ -188,10 +195,13 @@ def on_match_declined(session: Session, event: MatchDeclined, _env: Envelope) ->
 
 
 HANDLERS = {
-    ReferralSubmitted: on_referral_changed,
-    ReferralUpdated: on_referral_changed,
     MatchConfirmed: on_match_confirmed,
     MatchDeclined: on_match_declined,
+}
+
+BATCH_HANDLERS = {
+    ReferralSubmitted: on_referrals_changed,
+    ReferralUpdated: on_referrals_changed,
 }
 
 REPLICA_HANDLERS = {
@@ -205,6 +215,7 @@ CONSUMERS = {
     "matcher-replica": Registry(REPLICA_HANDLERS),
     "matcher": Registry(
         HANDLERS,
+        batch_handlers=BATCH_HANDLERS,
         prepare={ReferralSubmitted: propose, ReferralUpdated: propose},
         ignored=frozenset(
             {

@@ -31,7 +31,15 @@ group already processed, and a second copy of one event in the same batch, are l
 of ``items``. If anything in the batch fails, the batch is handled again one message at
 a time, and ``fn`` is then called with a one-item list; so ``fn`` must give each item
 exactly the effect it would have alone. A class is a plain handler or a batch handler,
-not both; ``prepare`` is for plain handlers only. Batch handlers count as consumed
+not both. A batch handler's ``prepare`` takes the same list of items (before the
+transaction: all the poll's new-looking events of its class) and returns one result per
+item, which ``fn`` receives as ``prepared``, a list in its items' order::
+
+    def rank_batch(session, items, *, live): ...  # -> [result of item 0, ...]
+
+    Registry(batch_handlers={C: fn}, prepare={C: rank_batch})
+
+Batch handlers count as consumed
 wherever the registries are read (``Registry.consumed``: the AsyncAPI document and the
 event table), and take keyword-only dependencies from ``bind`` like plain handlers.
 """
@@ -108,7 +116,7 @@ class Registry:
             raise ValueError(
                 f"a handler and a batch handler at once: {sorted(c.__name__ for c in twice)}"
             )
-        orphans = set(self.prepare) - set(self.handlers)
+        orphans = set(self.prepare) - set(self.handlers) - set(self.batch_handlers)
         if orphans:
             raise ValueError(f"prepared but not handled: {sorted(c.__name__ for c in orphans)}")
 
@@ -159,13 +167,29 @@ class _Work:
 
     def call(self, session: Session, prepared: dict[int, Any]) -> None:
         if self.batch:
-            self.handler(session, [(self.envelope.payload, self.envelope)])
+            _call_batch(session, [self], prepared)
         elif self.prepare is None:
             self.handler(session, self.envelope.payload, self.envelope)
         else:
             if id(self) not in prepared:  # a retry on its own: prepare it now
                 prepared[id(self)] = self.prepare(session, self.envelope.payload, self.envelope)
             self.handler(session, self.envelope.payload, self.envelope, prepared=prepared[id(self)])
+
+
+def _call_batch(session: Session, run: list[_Work], prepared: dict[int, Any]) -> None:
+    """A batch handler on a run of items of its class; those its ``prepare`` did not
+    reach before the transaction (a retry on its own, a failed prepare) are prepared
+    here, in it."""
+    first = run[0]
+    items = [(item.envelope.payload, item.envelope) for item in run]
+    if first.prepare is None:
+        first.handler(session, items)
+        return
+    missing = [item for item in run if id(item) not in prepared]
+    if missing:
+        found = first.prepare(session, [(i.envelope.payload, i.envelope) for i in missing])
+        prepared.update(zip(map(id, missing), found, strict=True))
+    first.handler(session, items, prepared=[prepared[id(item)] for item in run])
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -280,7 +304,8 @@ class EventConsumer:
             if handler is not None:
                 work.append(_Work(message, envelope, handler, self.registry.prepare.get(cls)))
             elif batch_handler is not None:
-                work.append(_Work(message, envelope, batch_handler, batch=True))
+                prepare = self.registry.prepare.get(cls)
+                work.append(_Work(message, envelope, batch_handler, prepare, batch=True))
             elif cls in self.registry.ignored:
                 EVENTS_IGNORED.labels(self.group, envelope.type).inc()
             else:
@@ -321,11 +346,10 @@ class EventConsumer:
             def flush() -> None:
                 if not run:
                     return
-                items = [(item.envelope.payload, item.envelope) for item in run]
                 event_type = run[0].envelope.type
                 started = time.perf_counter()
                 try:
-                    run[0].handler(session, items)
+                    _call_batch(session, run, prepared)
                 except Exception as exc:
                     EVENTS_FAILED.labels(self.group, event_type).inc()
                     alone = run[0] if len(run) == 1 else None
@@ -377,10 +401,20 @@ class EventConsumer:
         if not todo:
             return {}
         out: dict[int, Any] = {}
+        batches: dict[type, list[_Work]] = {}  # a batch handler's items, by class
         try:
             with self.read_sessions.begin() as session:
                 for item in todo:
-                    out[id(item)] = item.prepare(session, item.envelope.payload, item.envelope)
+                    if item.batch:
+                        batches.setdefault(type(item.envelope.payload), []).append(item)
+                    else:
+                        payload, envelope = item.envelope.payload, item.envelope
+                        out[id(item)] = item.prepare(session, payload, envelope)
+                for items in batches.values():
+                    found = items[0].prepare(
+                        session, [(i.envelope.payload, i.envelope) for i in items]
+                    )
+                    out.update(zip(map(id, items), found, strict=True))
         except Exception:
             log.debug("consumer %s: preparing failed; handling will retry", self.group)
         return out

@@ -76,18 +76,27 @@ class Outbox:
 
     def add(self, session: Session, event) -> str:
         """Record ``event`` for publishing; returns its event id."""
+        row = self._row(event)
+        session.execute(self.table.insert().values(**row))
+        return row["event_id"]
+
+    def add_all(self, session: Session, events) -> list[str]:
+        """Record ``events`` for publishing, in order, in one statement; their ids."""
+        rows = [self._row(event) for event in events]
+        if rows:
+            session.execute(self.table.insert(), rows)
+        return [row["event_id"] for row in rows]
+
+    def _row(self, event) -> dict:
         envelope = new_envelope(event, self.producer)
-        session.execute(
-            self.table.insert().values(
-                event_id=str(envelope.event_id),
-                event_type=envelope.type,
-                topic=topic_for(event),
-                key=envelope.key,
-                value=encode(envelope),
-                created_at=envelope.occurred_at,
-            )
-        )
-        return str(envelope.event_id)
+        return {
+            "event_id": str(envelope.event_id),
+            "event_type": envelope.type,
+            "topic": topic_for(event),
+            "key": envelope.key,
+            "value": encode(envelope),
+            "created_at": envelope.occurred_at,
+        }
 
 
 class OutboxRelay:

@@ -43,7 +43,8 @@ def test_decisions_export_as_labelled_cases(tmp_path):
     sessions = make_session_factory(engine)
     live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     outbox = Outbox(store.outbox, "matcher@test")
-    handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today).handlers
+    registry = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today)
+    handlers, propose = registry.handlers, registry.batch_handlers[ReferralSubmitted]
     with sessions.begin() as session:
         for service_id, name, description, categories in SERVICES:
             snapshot = ServiceSnapshot(
@@ -64,7 +65,7 @@ def test_decisions_export_as_labelled_cases(tmp_path):
             practice_ods="G83001",
             profile=ReferralProfile(age=70, needs_text="lonely and in debt", ward="Erith"),
         )
-        handlers[ReferralSubmitted](session, submitted, new_envelope(submitted, "referrals@test"))
+        propose(session, [(submitted, new_envelope(submitted, "referrals@test"))])
         confirmed = MatchConfirmed(
             referral_id="r-1",
             connection_id=str(uuid.uuid4()),

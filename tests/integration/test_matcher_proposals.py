@@ -39,8 +39,8 @@ def _matcher(tmp_path):
     migrate(engine, MIGRATIONS, "alembic_version_matcher")
     live = LiveIndex(MatchIndex(Vocabulary.load_default()))
     outbox = Outbox(store.outbox, "matcher@test")
-    handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today).handlers
-    return make_session_factory(engine), handlers
+    handlers = CONSUMERS["matcher"].bind(live=live, outbox=outbox, today=date.today)
+    return make_session_factory(engine), handlers.batch_handlers
 
 
 def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognised_words(
@@ -70,7 +70,9 @@ def test_matches_proposed_carries_ordered_scores_their_breakdown_and_unrecognise
                 ward="Erith",
             ),
         )
-        handlers[ReferralSubmitted](session, submitted, new_envelope(submitted, "referrals@test"))
+        handlers[ReferralSubmitted](
+            session, [(submitted, new_envelope(submitted, "referrals@test"))]
+        )
 
     with sessions() as session:
         raw = session.execute(select(store.outbox.c.value)).scalar_one()
@@ -113,7 +115,7 @@ def test_a_service_that_moves_to_another_organisation_is_proposed_under_the_new_
         )
         with sessions.begin() as session:
             handlers[ReferralSubmitted](
-                session, submitted, new_envelope(submitted, "referrals@test")
+                session, [(submitted, new_envelope(submitted, "referrals@test"))]
             )
         with sessions() as session:
             raw = session.execute(

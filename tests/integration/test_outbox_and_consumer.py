@@ -418,6 +418,55 @@ def test_a_failing_batch_handler_is_retried_one_item_at_a_time(parts):
     assert letter.attempts == 3 and "s-1 does not exist" in letter.error
 
 
+def test_a_batch_handlers_preparation_takes_the_polls_items_at_once_before_its_transaction(
+    parts,
+):
+    """The matcher refreshes its replica once per poll, not once per referral: a batch
+    handler's ``prepare`` is called once with the items of its class and its results
+    reach the handler as ``prepared``, item by item; a retry alone prepares its item
+    again in the transaction."""
+    engine, sessions, bus = parts
+    prepared_calls, handled = [], []
+
+    def rank_all(session, items):
+        prepared_calls.append([payload.referral_id for payload, _env in items])
+        return [f"ranked {payload.referral_id}" for payload, _env in items]
+
+    def close_all(session, items, *, prepared):
+        handled.append(list(prepared))
+        for payload, _env in items:
+            session.execute(closures.insert().values(referral_id=payload.referral_id))
+            if payload.referral_id == "bad":
+                raise ValueError("no such service")
+
+    consumer = EventConsumer(
+        bus=bus,
+        group="closer",
+        registry=Registry(
+            batch_handlers={ReferralClosed: close_all}, prepare={ReferralClosed: rank_all}
+        ),
+        sessions=sessions,
+        processed=processed,
+        max_attempts=1,
+        retry_backoff_s=0,
+    )
+    bus.publish([Record(REFERRALS_TOPIC, r, _event_bytes(r)) for r in ("r1", "r2", "r3")])
+    _drain(consumer)
+    assert prepared_calls == [["r1", "r2", "r3"]]
+    assert handled == [["ranked r1", "ranked r2", "ranked r3"]]
+
+    prepared_calls.clear()
+    handled.clear()
+    bus.publish([Record(REFERRALS_TOPIC, r, _event_bytes(r)) for r in ("r4", "bad")])
+    _drain(consumer)
+    assert prepared_calls == [["r4", "bad"], ["r4"], ["bad"]]
+    assert handled == [["ranked r4", "ranked bad"], ["ranked r4"], ["ranked bad"]]
+    assert len(_dead_letters(bus)) == 1
+    with engine.connect() as conn:
+        done = conn.execute(select(closures.c.referral_id).order_by(closures.c.id)).scalars()
+        assert list(done) == ["r1", "r2", "r3", "r4"]
+
+
 def test_a_batch_handler_takes_its_dependencies_from_bind_and_counts_as_consumed():
     def close_all(session, items, *, outbox):
         raise AssertionError("never called")
