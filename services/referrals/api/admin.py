@@ -18,11 +18,12 @@ from services.referrals import audit, store, users
 from services.referrals.api.deps import Caller, Outbox, Session
 from services.referrals.audit import Purpose
 from shared.auth import Role, require
+from shared.routes import OneHopRoute
 from shared.web import Conflict, NotFound, Unprocessable
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/admin", tags=["administrators"])
+router = APIRouter(prefix="/admin", tags=["administrators"], route_class=OneHopRoute)
 
 _Name = Annotated[str, Field(min_length=1, max_length=100)]
 

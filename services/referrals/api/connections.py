@@ -18,9 +18,10 @@ from services.referrals.redaction import person_of, redact
 from services.referrals.schemas import ConnectionIn, DeclineIn, OutcomeIn
 from shared.auth import Role, require
 from shared.events import MatchConfirmed, MatchDeclined
+from shared.routes import OneHopRoute
 from shared.web import Conflict, NotFound, Unprocessable
 
-router = APIRouter(tags=["link workers"])
+router = APIRouter(tags=["link workers"], route_class=OneHopRoute)
 
 
 @router.post("/referrals/{referral_id}/connections", status_code=status.HTTP_201_CREATED)

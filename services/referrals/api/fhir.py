@@ -25,9 +25,10 @@ from services.referrals.fhir import (
 )
 from services.referrals.intake import submit_referral
 from services.referrals.schemas import ReferralIn
+from shared.routes import OneHopRoute
 from shared.web import DomainError
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=OneHopRoute)
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = (FHIR_JSON, "application/json")
 

@@ -12,10 +12,11 @@ from fastapi import APIRouter
 from services.referrals import store
 from services.referrals.api.deps import Caller, Session
 from shared.auth import Role, require
+from shared.routes import OneHopRoute
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["referrals"])
+router = APIRouter(tags=["referrals"], route_class=OneHopRoute)
 
 
 @router.get("/gp-messages")

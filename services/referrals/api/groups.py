@@ -25,9 +25,10 @@ from services.referrals.audit import Purpose
 from services.referrals.schemas import GroupOutcomeIn, GroupResponseIn
 from shared.auth import Principal, Role, require
 from shared.events import GroupAnswered
+from shared.routes import OneHopRoute
 from shared.web import Conflict, NotFound, Unprocessable
 
-router = APIRouter(prefix="/group", tags=["groups"])
+router = APIRouter(prefix="/group", tags=["groups"], route_class=OneHopRoute)
 NO_CONSENT = "consent does not cover contact details"
 
 

@@ -31,9 +31,10 @@ from services.referrals.redaction import person_of, redact
 from services.referrals.schemas import AssignIn, CloseIn, ContactAttemptIn
 from shared.auth import Principal, Role, require
 from shared.events import GpMessageReady, ReferralClosed, ReferralContacted
+from shared.routes import OneHopRoute
 from shared.web import Conflict, Unprocessable
 
-router = APIRouter(tags=["link workers"])
+router = APIRouter(tags=["link workers"], route_class=OneHopRoute)
 
 
 # --- worklist and caseload --------------------------------------------------------------

@@ -31,9 +31,10 @@ from services.referrals.intake import profile_of, submit_referral
 from services.referrals.schemas import NeedsEdit, ReferralIn
 from shared.auth import Principal, Role, require
 from shared.events import ReferralUpdated
+from shared.routes import OneHopRoute
 from shared.web import Conflict, Unprocessable
 
-router = APIRouter(tags=["referrals"])
+router = APIRouter(tags=["referrals"], route_class=OneHopRoute)
 
 
 @router.post(

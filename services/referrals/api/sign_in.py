@@ -17,9 +17,10 @@ from fastapi import APIRouter, Form, Request
 from services.referrals import sign_in_guard, store
 from services.referrals.users import user_principal
 from shared.auth import hash_password, verify_password
+from shared.routes import OneHopRoute
 from shared.web import DomainError, TooManyRequests
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=OneHopRoute)
 
 
 @functools.cache

@@ -15,9 +15,10 @@ from services.referrals.api.deps import Caller, Outbox, ReferralId, Session
 from services.referrals.schemas import WellbeingIn
 from shared.auth import Role, require
 from shared.events import WellbeingChanged
+from shared.routes import OneHopRoute
 from shared.web import Conflict, Unprocessable
 
-router = APIRouter(tags=["link workers"])
+router = APIRouter(tags=["link workers"], route_class=OneHopRoute)
 
 
 @router.post("/referrals/{referral_id}/wellbeing", status_code=201)
