@@ -55,7 +55,24 @@ def make_engine(url: str, **kwargs) -> Engine:
     # on Kafka instead of 28. 20 per process keeps a cluster under max_connections 100.
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 10)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgres_lz4)
+    return engine
+
+
+def _postgres_lz4(dbapi_connection, _record) -> None:
+    """Compress large values (an event in an outbox, a proposal's JSON) with lz4 where
+    the server has it: pglz, PostgreSQL's default, spent about 70 us of the server's CPU
+    per 3.5 KB row of both kinds, lz4 30 us; on the matchers' 2 cores that was 0.1 of
+    one. A session setting (values already stored keep theirs), one round trip per
+    connection."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('default_toast_compression', 'lz4', false) FROM pg_settings"
+            " WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+        )
+    dbapi_connection.commit()
 
 
 def reader(engine: Engine) -> Engine:
