@@ -102,6 +102,8 @@ class BatchReader:
             ids = np.array(keys, dtype=np.int64).reshape(len(keys), length)
             first_stems = np.zeros(alphabet, dtype=bool)
             first_stems[ids[:, 0]] = True
+            last_stems = np.zeros(alphabet, dtype=bool)
+            last_stems[ids[:, -1]] = True
             packed = self._pack(ids)
             order = np.argsort(packed, kind="stable")
             if len(np.unique(packed)) != len(packed):  # only possible for long phrases
@@ -114,6 +116,7 @@ class BatchReader:
                 starts,
                 np.array(list(chain.from_iterable(payloads)), dtype=np.int64),
                 first_stems,
+                last_stems,
             )
         self.words = BatchWords(vocabulary, self._stem_ids)
         self._labels: dict[str, int] = {}
@@ -156,10 +159,12 @@ class BatchReader:
         without those inside a longer ``service_non_terms`` phrase): (start, payload)."""
         n = len(stems)
         found_at, found_end, found_payload = [], [], []
-        for length, (keys, ids, starts, payloads, first_stems) in self._by_length.items():
+        for length, (keys, ids, starts, payloads, first, last) in self._by_length.items():
             if n < length:
                 continue
-            at = np.flatnonzero(first_stems[stems[: n - length + 1]])
+            at = np.flatnonzero(first[stems[: n - length + 1]])
+            if length > 1:  # fewer places to look up: the last stem must end a phrase too
+                at = at[last[stems[at + length - 1]]]
             if length == 1:
                 slot = np.searchsorted(keys, stems[at].astype(np.uint64))
             else:
