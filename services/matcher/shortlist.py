@@ -220,7 +220,12 @@ class Scoring:
         upper = self.upper_fits(fits)
         weighted = upper * self.weights
         best = weighted.max(axis=1)
-        bound = (best + NEED_DECAY[1] * (weighted.sum(axis=1) - best)) * (self.ceiling() * MARGIN)
+        # (best + decay x (sum - best)) x ceiling, in place: the same float32 operations
+        bound = weighted.sum(axis=1)
+        bound -= best
+        bound *= NEED_DECAY[1]
+        bound += best
+        bound *= self.ceiling() * MARGIN
         done = np.zeros(n, dtype=bool)
         scored: Scored | None = None
         share = FIRST_SHARE
@@ -292,12 +297,16 @@ def _best_fits(scored: Scored, needs: int) -> np.ndarray:
 
 def _merged(a: Scored, b: Scored) -> Scored:
     """Two blocks as one, back in candidate order (ties are settled by that order)."""
-    order = np.argsort(np.concatenate((a.at, b.at)), kind="stable")
+    at = np.concatenate((a.at, b.at))
+    order = np.argsort(at, kind="stable")
+    # the fits joined and reordered as their transposes (row-major): column-major without
+    # the copy ``asfortranarray`` made of a row-major gather
+    fits = np.concatenate((a.fits.T, b.fits.T), axis=1).take(order, axis=1).T
     return Scored(
-        np.concatenate((a.slots, b.slots))[order],
-        np.asfortranarray(np.concatenate((a.fits, b.fits))[order]),
-        np.concatenate((a.multiplier, b.multiplier))[order],
-        np.concatenate((a.distance, b.distance))[order],
-        np.concatenate((a.rough, b.rough))[order],
-        np.concatenate((a.at, b.at))[order],
+        np.concatenate((a.slots, b.slots)).take(order),
+        fits,
+        np.concatenate((a.multiplier, b.multiplier)).take(order),
+        np.concatenate((a.distance, b.distance)).take(order),
+        np.concatenate((a.rough, b.rough)).take(order),
+        at.take(order),
     )
