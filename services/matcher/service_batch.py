@@ -325,10 +325,18 @@ class BatchReader:
         category_keys, category, named, labels = self._categories(services)
         keys = _distinct(np.concatenate((category_keys, term_keys[rank == 0])))
         scores = np.zeros(m * concepts, dtype=np.float64)  # also the look-ups' scratch
-        miss = 1.0 - CATEGORY_WEIGHT * _at(scores, category_keys, category, keys)
+        # every key looked up below is in ``keys``: each one's place there, scattered once
+        # (as a float, exact) into the scratch and read back for the category and each rank;
+        # a key missing from one of them multiplies by 1.0, so it is left as it is
+        scores[keys] = np.arange(len(keys), dtype=np.float64)
+        place = scores[category_keys].astype(np.int64)
+        miss = np.ones(len(keys), dtype=np.float64)
+        miss[place] = 1.0 - CATEGORY_WEIGHT * category
         for r in range(3):
             chosen = rank == r
-            miss *= 1.0 - _at(scores, term_keys[chosen], value[chosen], keys)
+            place = scores[term_keys[chosen]].astype(np.int64)
+            miss[place] *= 1.0 - value[chosen]
+        scores[keys] = 0.0
         score = 1.0 - miss
         present = score >= PRESENT
         keys, score = keys[present], _round4(score[present])
@@ -337,7 +345,7 @@ class BatchReader:
             owners = keys[mine] - concept_column
             cap = np.zeros(len(mine))
             for other in substance:
-                cap = np.maximum(cap, _at(scores, keys, score, owners + other))
+                cap = np.maximum(cap, _sorted_at(keys, score, owners + other))
             score[mine[cap < PRESENT]] = 0.0
             capped = (cap >= PRESENT) & (score[mine] > cap)
             score[mine[capped]] = cap[capped]
@@ -357,14 +365,14 @@ class BatchReader:
         return BatchReading(scores, older, young, evidence)
 
 
-def _at(scratch: np.ndarray, keys: np.ndarray, values: np.ndarray, wanted: np.ndarray):
-    """``values`` at ``wanted`` keys (unique ``keys``), 0 where a key is missing: scattered
-    into ``scratch`` (zeros over every key of the batch, and left so), read back and cleared,
-    rather than a binary search of ``keys`` for each wanted one."""
-    scratch[keys] = values
-    found = scratch[wanted]
-    scratch[keys] = 0.0
-    return found
+def _sorted_at(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` at ``wanted`` keys (sorted, unique ``keys``), 0 where a key is missing: a
+    binary search for each wanted key, for a few wanted among many keys (scattering all
+    the keys into a scratch to read a few back costs more)."""
+    if not len(keys):
+        return np.zeros(len(wanted), dtype=values.dtype)
+    place = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[place] == wanted, values[place], 0.0)
 
 
 def _best_first(
