@@ -216,13 +216,14 @@ def _cpu_snapshot(pids: dict[str, int]) -> dict[str, float | None]:
     return {label: cpu_seconds(pid) for label, pid in pids.items()}
 
 
-def _postgres_pids() -> list[int]:
-    """The machine's PostgreSQL processes (its server and every backend)."""
+def pids_named(name: str) -> list[int]:
+    """Every process whose command name is ``name`` (``postgres``: the machine's
+    PostgreSQL server and each of its backends)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "postgres":
+                if (entry / "comm").read_text().strip() == name:
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -231,12 +232,13 @@ def _postgres_pids() -> list[int]:
 
 def postgres_cpu() -> dict[int, float]:
     """CPU seconds used so far by each PostgreSQL process, by pid."""
-    return {pid: s for pid in _postgres_pids() if (s := cpu_seconds(pid)) is not None}
+    return {pid: s for pid in pids_named("postgres") if (s := cpu_seconds(pid)) is not None}
 
 
-def postgres_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """What PostgreSQL used between two readings: backends started since count from 0;
-    a backend that ended in between is missed, so this is a lower bound."""
+def used_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds a group of processes used between two readings (pid -> seconds so
+    far): a process started since counts from 0; one that ended in between is missed,
+    so this is a lower bound."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
@@ -477,7 +479,7 @@ def measure(system, bus: str, matcher_url: str, seconds: float, rate: float) -> 
     drain(urls, driver.accepted, timeout_s=max(60.0, seconds))
     cpu = _cpu_used(services_before, _cpu_snapshot(pids))
     if postgres_before is not None:
-        cpu["postgres"] = postgres_used(postgres_before, postgres_cpu())
+        cpu["postgres"] = used_since(postgres_before, postgres_cpu())
     cpu["load tool"] = tool_used
     latencies, lost, doubled = count(urls, driver.accepted, driver.sent_at)
     return Outcome(

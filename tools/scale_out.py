@@ -47,7 +47,7 @@ from services.referrals import store as referrals_store
 from shared.bus.kafka import KafkaBus
 from shared.bus.outbox import OutboxRelay
 from tools.cluster import Cluster
-from tools.load import People, _token, cpu_seconds, wait_for_replica
+from tools.load import People, _token, cpu_seconds, pids_named, used_since, wait_for_replica
 
 __all__ = ["main", "proposals_per_second"]
 
@@ -75,17 +75,6 @@ async def _submit(base_url: str, count: int, rate: float) -> list[str]:
             tasks.append(asyncio.ensure_future(one(people.referral())))
         await asyncio.gather(*tasks)
     return ids
-
-
-def _count_unpublished(url: str) -> int:
-    o = referrals_store.outbox
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        n = conn.execute(
-            select(func.count()).select_from(o).where(o.c.published_at.is_(None))
-        ).scalar_one()
-    engine.dispose()
-    return n
 
 
 def _proposal_times(url: str, ids: list[str]) -> list:
@@ -184,7 +173,7 @@ class CpuMeter:
         backends = self._backends()
         groups = {name: [pid] for name, pid in processes.items()}
         groups["postgres (this cluster)"] = sorted(backends)
-        groups["postgres (rest)"] = [p for p in _pids_named("postgres") if p not in backends]
+        groups["postgres (rest)"] = [p for p in pids_named("postgres") if p not in backends]
         return {
             name: {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
             for name, pids in groups.items()
@@ -200,22 +189,9 @@ class CpuMeter:
         busy, seconds = _busy_seconds() - self._busy, time.monotonic() - self._at
         out = {}
         for name, now in self._sample().items():
-            then = self._used.get(name, {})
-            out[name] = sum(cpu - then.get(pid, 0.0) for pid, cpu in now.items()) / seconds
+            out[name] = used_since(self._used.get(name, {}), now) / seconds
         out["machine"] = busy / seconds
         return out
-
-
-def _pids_named(name: str) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == name:
-                    out.append(int(entry.name))
-            except OSError:
-                continue
-    return out
 
 
 def _pause(cluster: Cluster, names: tuple[str, ...], sig: int) -> None:

@@ -46,7 +46,7 @@ def test_a_short_load_run_prints_its_summary_and_loses_nothing(bus):
 
 
 def test_postgres_cpu_counts_backends_started_during_the_run():
-    from tools.load import postgres_used
+    from tools.load import used_since
 
     # pid 10 ran throughout, pid 11 started during the run, pid 12 ended before it closed
-    assert postgres_used({10: 1.0, 12: 5.0}, {10: 1.5, 11: 0.25}) == pytest.approx(0.75)
+    assert used_since({10: 1.0, 12: 5.0}, {10: 1.5, 11: 0.25}) == pytest.approx(0.75)
