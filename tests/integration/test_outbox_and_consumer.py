@@ -412,10 +412,23 @@ def test_a_batch_handler_gets_each_run_of_new_events_of_its_class_in_one_call(pa
     )
     _drain(consumer)
     assert calls == [["r1", "r2"], "outcome o1", ["r3"]]
-    with engine.connect() as conn:
-        done = conn.execute(select(closures.c.referral_id).order_by(closures.c.id)).scalars()
-        assert list(done) == ["r0", "r1", "r2", "r3"]
+    assert _closed(engine) == ["r0", "r1", "r2", "r3"]
     assert _count(engine, processed) == 5
+
+
+def _close_each(session, items) -> None:
+    """A batch handler's work: a closure row per item; the item "bad" fails the batch."""
+    for payload, _env in items:
+        session.execute(closures.insert().values(referral_id=payload.referral_id))
+        if payload.referral_id == "bad":
+            raise ValueError("service s-1 does not exist")
+
+
+def _closed(engine) -> list[str]:
+    """The referrals closed, in the order their rows were written."""
+    with engine.connect() as conn:
+        query = select(closures.c.referral_id).order_by(closures.c.id)
+        return list(conn.execute(query).scalars())
 
 
 def test_a_failing_batch_handler_is_retried_one_item_at_a_time(parts):
@@ -424,10 +437,7 @@ def test_a_failing_batch_handler_is_retried_one_item_at_a_time(parts):
 
     def close_all(session, items):
         calls.append([payload.referral_id for payload, _env in items])
-        for payload, _env in items:
-            session.execute(closures.insert().values(referral_id=payload.referral_id))
-            if payload.referral_id == "bad":
-                raise ValueError("service s-1 does not exist")
+        _close_each(session, items)
 
     consumer = EventConsumer(
         bus=bus,
@@ -443,9 +453,7 @@ def test_a_failing_batch_handler_is_retried_one_item_at_a_time(parts):
     # The run of three, then each alone; "bad" three times alone (the run was nobody's
     # attempt in particular), then it is dead-lettered.
     assert calls == [["ok1", "bad", "ok2"], ["ok1"], ["bad"], ["bad"], ["bad"], ["ok2"]]
-    with engine.connect() as conn:
-        done = conn.execute(select(closures.c.referral_id).order_by(closures.c.id)).scalars()
-        assert list(done) == ["ok1", "ok2"], "failed attempts left no partial effect"
+    assert _closed(engine) == ["ok1", "ok2"], "failed attempts left no partial effect"
     (letter,) = _dead_letters(bus)
     assert letter.attempts == 3 and "s-1 does not exist" in letter.error
 
@@ -466,10 +474,7 @@ def test_a_batch_handlers_preparation_takes_the_polls_items_at_once_before_its_t
 
     def close_all(session, items, *, prepared):
         handled.append(list(prepared))
-        for payload, _env in items:
-            session.execute(closures.insert().values(referral_id=payload.referral_id))
-            if payload.referral_id == "bad":
-                raise ValueError("no such service")
+        _close_each(session, items)
 
     consumer = EventConsumer(
         bus=bus,
@@ -494,9 +499,7 @@ def test_a_batch_handlers_preparation_takes_the_polls_items_at_once_before_its_t
     assert prepared_calls == [["r4", "bad"], ["r4"], ["bad"]]
     assert handled == [["ranked r4", "ranked bad"], ["ranked r4"], ["ranked bad"]]
     assert len(_dead_letters(bus)) == 1
-    with engine.connect() as conn:
-        done = conn.execute(select(closures.c.referral_id).order_by(closures.c.id)).scalars()
-        assert list(done) == ["r1", "r2", "r3", "r4"]
+    assert _closed(engine) == ["r1", "r2", "r3", "r4"]
 
 
 def test_a_batch_handler_takes_its_dependencies_from_bind_and_counts_as_consumed():
